@@ -1,0 +1,59 @@
+"""seowire: one fast client for the SEMrush, Ahrefs and Moz APIs.
+
+Sync and async calls that return dicts, retries done right, and one shared model of API units:
+estimate before calling, reserve, reconcile, and refuse before a budget is crossed.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from . import _seowire
+from ._common import Budget, BudgetAlert, Rows
+from ._seowire import Ledger, RetryPolicy
+from .exceptions import (
+    AuthenticationError,
+    BudgetExceeded,
+    InvalidRequest,
+    LedgerError,
+    NotSupported,
+    ProviderError,
+    RateLimited,
+    ResponseFormatError,
+    SeowireError,
+    TransportError,
+    UnitsExhausted,
+)
+from .semrush import Semrush
+
+__version__: str = _seowire.__version__
+build_profile: str = _seowire.build_profile
+
+__all__ = [
+    "Semrush",
+    "Ledger",
+    "Budget",
+    "BudgetAlert",
+    "RetryPolicy",
+    "Rows",
+    "SeowireError",
+    "AuthenticationError",
+    "InvalidRequest",
+    "BudgetExceeded",
+    "UnitsExhausted",
+    "RateLimited",
+    "ProviderError",
+    "TransportError",
+    "ResponseFormatError",
+    "LedgerError",
+    "NotSupported",
+    "__version__",
+]
+
+if build_profile == "debug":
+    warnings.warn(
+        "seowire was built in debug mode and is much slower; reinstall with `pip install .` "
+        "or `maturin develop --release`",
+        RuntimeWarning,
+        stacklevel=2,
+    )

@@ -1,0 +1,139 @@
+"""Pieces every provider client shares: rows with their cost, budgets and alerts, ledgers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from . import _seowire
+from .exceptions import InvalidRequest
+
+logger = logging.getLogger("seowire")
+
+__all__ = ["Rows", "Budget", "BudgetAlert", "Ledger"]
+
+Ledger = _seowire.Ledger
+
+
+class Rows(list):  # type: ignore[type-arg]
+    """A ``list[dict]`` of result rows that also says what it cost.
+
+    ``units`` are the units committed to the ledger for this call; ``estimate`` the worst case
+    that was reserved; ``partial`` is True when the provider stopped early because the unit
+    balance ran out.
+    """
+
+    __slots__ = ("provider", "report", "units", "estimate", "partial", "lines", "requested", "offset", "spent", "budget")
+
+    provider: str
+    report: str
+    units: int
+    estimate: int
+    partial: bool
+    lines: int
+    requested: int
+    offset: int
+    spent: int | None
+    budget: int | None
+
+    def __init__(self, rows: Iterable[dict[str, Any]] = (), meta: dict[str, Any] | None = None) -> None:
+        super().__init__(rows)
+        meta = meta or {}
+        for name in self.__slots__:
+            object.__setattr__(self, name, meta.get(name, 0 if name in ("units", "estimate", "lines", "requested", "offset") else None))
+        self.partial = bool(meta.get("partial", False))
+
+    def __repr__(self) -> str:
+        return f"<Rows {self.report}: {len(self)} rows, {self.units} units{' (partial)' if self.partial else ''}>"
+
+
+@dataclass(frozen=True)
+class BudgetAlert:
+    """Passed to ``Budget.on_alert`` when spending crosses a threshold."""
+
+    provider: str
+    account: str
+    threshold: float
+    spent: int
+    budget: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A spending cap per provider account and period (calendar month by default, UTC).
+
+    A call whose worst-case cost could cross ``units`` is refused with ``BudgetExceeded`` and
+    nothing is sent. Crossing each fraction in ``alerts`` logs a warning on the ``seowire``
+    logger and calls ``on_alert``.
+    """
+
+    units: int
+    period: str = "month"
+    alerts: Sequence[float] = (0.8, 0.95)
+    on_alert: Callable[[BudgetAlert], None] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 0:
+            raise InvalidRequest(f"budget units must be a non-negative int, not {self.units!r}")
+        if self.period not in ("month", "day", "total"):
+            raise InvalidRequest(f"budget period must be 'month', 'day' or 'total', not {self.period!r}")
+        for a in self.alerts:
+            if not (isinstance(a, (int, float)) and 0 < a <= 1):
+                raise InvalidRequest(f"budget alerts are fractions in (0, 1], not {a!r}")
+        object.__setattr__(self, "alerts", tuple(sorted(float(a) for a in self.alerts)))
+
+    @classmethod
+    def coerce(cls, value: Budget | int | None) -> Budget | None:
+        if value is None or isinstance(value, Budget):
+            return value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return cls(value)
+        raise InvalidRequest(f"budget must be an int (units per month) or a seowire.Budget, not {type(value).__name__}")
+
+    def _spec(self) -> tuple[int, str, list[float]]:
+        return (self.units, self.period, list(self.alerts))
+
+
+_ledgers: dict[str, Any] = {}
+_ledgers_lock = threading.Lock()
+
+
+def resolve_ledger(ledger: Any) -> Any:
+    """A Ledger object from a Ledger, a URL, or None (``SEOWIRE_LEDGER``, else the SQLite file).
+    One Ledger per URL per process, so clients given the same URL share it."""
+    if isinstance(ledger, _seowire.Ledger):
+        return ledger
+    if ledger is not None and not isinstance(ledger, str):
+        raise InvalidRequest(f"ledger must be a seowire.Ledger or a URL string, not {type(ledger).__name__}")
+    import os
+
+    url = ledger or os.environ.get("SEOWIRE_LEDGER") or "sqlite://"
+    with _ledgers_lock:
+        found = _ledgers.get(url)
+        if found is None or _ledgers.get("__pid__") != os.getpid():
+            if _ledgers.get("__pid__") != os.getpid():
+                _ledgers.clear()
+                _ledgers["__pid__"] = os.getpid()
+            found = _ledgers[url] = _seowire.Ledger(url)
+        return found
+
+
+def settle(budget: Budget | None, account: str, rows: Any, meta: dict[str, Any]) -> Rows:
+    """Wrap a decoded page and fire the budget alerts its commit crossed."""
+    result = Rows(rows, meta)
+    alerts = meta.get("alerts") or ()
+    if alerts and budget is not None:
+        for threshold in alerts:
+            alert = BudgetAlert(meta["provider"], account, threshold, meta.get("spent") or 0, budget.units)
+            logger.warning(
+                "%s budget alert: %.0f%% of %d units spent (%d) for account %s",
+                alert.provider, threshold * 100, alert.budget, alert.spent, account,
+            )
+            if budget.on_alert is not None:
+                try:
+                    budget.on_alert(alert)
+                except Exception:  # the data is paid for: never lose it to a callback bug
+                    logger.exception("budget on_alert callback failed")
+    return result

@@ -1,0 +1,95 @@
+"""The exceptions seowire raises. All derive from :class:`SeowireError`.
+
+Every error carries ``provider``, ``status`` (HTTP status, if any), ``code`` (the provider's
+error code, if any) and ``retryable``. Messages never contain an API key, token or secret.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SeowireError",
+    "AuthenticationError",
+    "InvalidRequest",
+    "BudgetExceeded",
+    "UnitsExhausted",
+    "RateLimited",
+    "ProviderError",
+    "TransportError",
+    "ResponseFormatError",
+    "LedgerError",
+    "NotSupported",
+]
+
+
+class SeowireError(Exception):
+    """Base class of every seowire error."""
+
+    provider: str | None
+    status: int | None
+    code: str | None
+    retryable: bool
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+
+    def __reduce__(self):  # keep the fields when pickled (multiprocessing, Airflow XCom)
+        return (
+            _rebuild,
+            (type(self), str(self), self.provider, self.status, self.code, self.retryable),
+        )
+
+
+def _rebuild(cls, message, provider, status, code, retryable):
+    return cls(message, provider=provider, status=status, code=code, retryable=retryable)
+
+
+class AuthenticationError(SeowireError):
+    """The provider refused the credentials (or none were given)."""
+
+
+class InvalidRequest(SeowireError, ValueError):
+    """The request is malformed; raised before anything is sent or reserved where possible."""
+
+
+class BudgetExceeded(SeowireError):
+    """Refused locally: the call could cross the budget. Nothing was sent."""
+
+
+class UnitsExhausted(SeowireError):
+    """The provider says the unit balance (or quota) is gone."""
+
+
+class RateLimited(SeowireError):
+    """Still throttled by the provider after the retries allowed."""
+
+
+class ProviderError(SeowireError):
+    """Any other error answer (4xx/5xx) from the provider."""
+
+
+class TransportError(SeowireError):
+    """The connection failed, timed out or broke mid-answer."""
+
+
+class ResponseFormatError(SeowireError):
+    """The provider's answer could not be parsed."""
+
+
+class LedgerError(SeowireError):
+    """The unit ledger could not be read or written."""
+
+
+class NotSupported(SeowireError, NotImplementedError):
+    """The provider offers no API for this operation."""

@@ -1,0 +1,459 @@
+//! A loopback HTTP server that speaks the providers' wire formats, for tests, benchmarks and
+//! users' own pipelines. Deterministic data, a unit balance per key, the providers' limits,
+//! injectable faults and latency, and a JSON control API under `/_emulator/`.
+//!
+//! Routes: `/semrush/...` (analytics `/`, backlinks `/analytics/v1/`, `/users/countapiunits.html`).
+//! Each provider lives in its own module; this one holds the server, state and faults.
+
+mod semrush;
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Settings a test can change at run time (`POST /_emulator/config`). Unknown provider
+/// behaviours (reference: [T]/[I]/Open) are settings, not hard-coded guesses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Units (SEMrush) each new key starts with.
+    pub balance: u64,
+    /// Accepted keys; `None` accepts any well-formed key.
+    pub keys: Option<Vec<String>>,
+    /// Added before every answer.
+    pub latency_ms: u64,
+    /// Requests per second per key (`None`: unlimited).
+    pub rate_limit: Option<u32>,
+    /// Requests in flight per key (`None`: unlimited).
+    pub concurrency_limit: Option<u32>,
+    /// HTTP status per SEMrush error code (the real status is undocumented).
+    pub error_status: HashMap<u32, u16>,
+    /// Rows available in every list report (default: varies by target).
+    pub rows: Option<u64>,
+    /// Rows available per target, overriding `rows`.
+    pub rows_per_target: HashMap<String, u64>,
+    /// End the CSV with a newline (the real API has done both).
+    pub trailing_newline: bool,
+    /// countapiunits answers `1,000` rather than `1000`.
+    pub balance_thousands_separator: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            balance: 1_000_000,
+            keys: None,
+            latency_ms: 0,
+            rate_limit: Some(10),
+            concurrency_limit: Some(10),
+            error_status: HashMap::new(),
+            rows: None,
+            rows_per_target: HashMap::new(),
+            trailing_newline: true,
+            balance_thousands_separator: true,
+        }
+    }
+}
+
+/// A fault to inject into the next matching request(s).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fault {
+    /// `status` (HTTP status with a generic body), `error` (provider error body, e.g. SEMrush
+    /// `ERROR nn`), `reset` (close the connection, no answer), `truncate` (body shorter than
+    /// Content-Length), `slow_body` (body trickles out), `latency` (extra delay).
+    pub kind: String,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub code: Option<u32>,
+    #[serde(default)]
+    pub retry_after: Option<String>,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// How many requests it hits (default 1).
+    #[serde(default = "one")]
+    pub count: u32,
+    /// Only requests to this provider (default: any).
+    #[serde(default)]
+    pub provider: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counters {
+    pub requests: u64,
+    pub units_charged: u64,
+    pub peak_in_flight: u64,
+    pub in_flight: u64,
+    pub rejected_rate: u64,
+    pub rejected_concurrency: u64,
+    pub faults_injected: u64,
+    pub by_provider: HashMap<String, u64>,
+    pub units_by_provider: HashMap<String, u64>,
+}
+
+#[derive(Default)]
+pub struct Inner {
+    pub config: Config,
+    pub counters: Counters,
+    pub balances: HashMap<String, u64>,
+    pub faults: VecDeque<Fault>,
+    /// Arrival times (seconds since start) per provider, for checking rate limits from tests.
+    pub arrivals: HashMap<String, Vec<f64>>,
+    pub recent: HashMap<String, VecDeque<Instant>>,
+    pub in_flight_by_key: HashMap<String, u64>,
+}
+
+pub struct State {
+    pub inner: Mutex<Inner>,
+    pub started: Instant,
+}
+
+impl State {
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    /// Balance of a key, created on first use.
+    pub fn balance(&mut self, key: &str) -> u64 {
+        let start = self.config.balance;
+        *self.balances.entry(key.to_string()).or_insert(start)
+    }
+
+    pub fn charge(&mut self, provider: &str, key: &str, units: u64) {
+        let b = self.balance(key);
+        self.balances.insert(key.to_string(), b.saturating_sub(units));
+        self.counters.units_charged += units;
+        *self.counters.units_by_provider.entry(provider.to_string()).or_default() += units;
+    }
+
+    fn take_fault(&mut self, provider: &str) -> Option<Fault> {
+        let idx = self.faults.iter().position(|f| f.provider.as_deref().is_none_or(|p| p == provider))?;
+        let f = self.faults[idx].clone();
+        if f.count <= 1 {
+            self.faults.remove(idx);
+        } else {
+            self.faults[idx].count -= 1;
+        }
+        self.counters.faults_injected += 1;
+        Some(f)
+    }
+
+    /// Admit a request under the per-key rate and concurrency limits.
+    pub fn admit(&mut self, key: &str) -> Result<(), &'static str> {
+        let now = Instant::now();
+        if let Some(limit) = self.config.concurrency_limit {
+            if self.in_flight_by_key.get(key).copied().unwrap_or(0) >= limit as u64 {
+                self.counters.rejected_concurrency += 1;
+                return Err("concurrency");
+            }
+        }
+        if let Some(limit) = self.config.rate_limit {
+            let q = self.recent.entry(key.to_string()).or_default();
+            while q.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+                q.pop_front();
+            }
+            if q.len() >= limit as usize {
+                self.counters.rejected_rate += 1;
+                return Err("rate");
+            }
+            q.push_back(now);
+        }
+        *self.in_flight_by_key.entry(key.to_string()).or_default() += 1;
+        Ok(())
+    }
+
+    pub fn done(&mut self, key: &str) {
+        if let Some(n) = self.in_flight_by_key.get_mut(key) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+/// Tracks one request in flight for the global counters.
+struct InFlight(Arc<State>);
+
+impl InFlight {
+    fn new(state: Arc<State>) -> Self {
+        {
+            let mut g = state.lock();
+            g.counters.in_flight += 1;
+            g.counters.peak_in_flight = g.counters.peak_in_flight.max(g.counters.in_flight);
+        }
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.lock().counters.in_flight -= 1;
+    }
+}
+
+pub fn full(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()).map_err(|never: Infallible| match never {}).boxed());
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert("content-type", content_type.parse().expect("static header"));
+    r
+}
+
+fn json_response(status: u16, v: serde_json::Value) -> Response<Body> {
+    full(status, "application/json", v.to_string())
+}
+
+/// What a provider handler returns before faults shape it.
+pub enum Answer {
+    Reply(Response<Body>),
+    /// Close the connection without answering.
+    Reset,
+}
+
+/// The running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    pub async fn start(port: u16, config: Config) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State { inner: Mutex::new(Inner { config, ..Default::default() }), started: Instant::now() });
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let st = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut rx => break,
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { continue };
+                        let _ = stream.set_nodelay(true);
+                        let st = st.clone();
+                        tokio::spawn(async move {
+                            let io = hyper_util::rt::TokioIo::new(stream);
+                            let svc = hyper::service::service_fn(move |req| handle(st.clone(), req));
+                            let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, svc).await;
+                        });
+                    }
+                }
+            }
+        });
+        Ok(Server { addr, state, stop: Some(tx) })
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[derive(Debug)]
+struct Closed;
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by emulator fault")
+    }
+}
+impl std::error::Error for Closed {}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Closed> {
+    let path = req.uri().path().to_string();
+    if let Some(control) = path.strip_prefix("/_emulator/") {
+        let control = control.to_string();
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        return Ok(control_api(&state, &control, &body));
+    }
+    let provider = path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
+    let _flight = InFlight::new(state.clone());
+    let (fault, latency) = {
+        let mut g = state.lock();
+        g.counters.requests += 1;
+        *g.counters.by_provider.entry(provider.clone()).or_default() += 1;
+        let t = state.started.elapsed().as_secs_f64();
+        let arrivals = g.arrivals.entry(provider.clone()).or_default();
+        if arrivals.len() < 1_000_000 {
+            arrivals.push(t);
+        }
+        (g.take_fault(&provider), g.config.latency_ms)
+    };
+    let delay = Duration::from_millis(
+        latency + fault.as_ref().filter(|f| f.kind == "latency").and_then(|f| f.delay_ms).unwrap_or(0),
+    );
+    let is_fault = fault.as_ref().is_some_and(|f| matches!(f.kind.as_str(), "reset" | "status" | "error"));
+    if is_fault && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let answer = match fault.as_ref().map(|f| f.kind.as_str()) {
+        Some("reset") => Answer::Reset,
+        Some("status") => {
+            let f = fault.as_ref().expect("matched");
+            let status = f.status.unwrap_or(503);
+            let mut r = full(status, "text/plain", format!("emulated HTTP {status}"));
+            if let Some(ra) = &f.retry_after {
+                r.headers_mut().insert("retry-after", ra.parse().unwrap_or_else(|_| "1".parse().expect("static")));
+            }
+            Answer::Reply(r)
+        }
+        Some("error") => {
+            let f = fault.as_ref().expect("matched");
+            let code = f.code.unwrap_or(500);
+            match provider.as_str() {
+                "semrush" => Answer::Reply(semrush::error(&state.lock().config, code, f.retry_after.as_deref())),
+                _ => Answer::Reply(full(f.status.unwrap_or(500), "text/plain", format!("emulated error {code}"))),
+            }
+        }
+        _ => match provider.as_str() {
+            "semrush" => semrush::handle(&state, req, delay).await,
+            _ => Answer::Reply(json_response(404, json!({"error": format!("no emulated provider at {path}")}))),
+        },
+    };
+    let response = match answer {
+        Answer::Reset => return Err(Closed),
+        Answer::Reply(r) => r,
+    };
+    Ok(match fault.as_ref().map(|f| f.kind.as_str()) {
+        Some("truncate") => truncate(response).await,
+        Some("slow_body") => slow(response, fault.as_ref().and_then(|f| f.delay_ms).unwrap_or(200)).await,
+        _ => response,
+    })
+}
+
+async fn truncate(response: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let cut = bytes.slice(..bytes.len() / 2);
+    parts.headers.insert("content-length", (bytes.len().max(1)).to_string().parse().expect("number"));
+    let stream = futures::stream::iter(vec![
+        Ok::<_, std::io::Error>(Frame::data(cut)),
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "truncated by emulator fault")),
+    ]);
+    Response::from_parts(parts, StreamBody::new(stream).boxed())
+}
+
+async fn slow(response: Response<Body>, delay_ms: u64) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let chunks: Vec<Bytes> = bytes.chunks(bytes.len().div_ceil(4).max(1)).map(Bytes::copy_from_slice).collect();
+    let stream = futures::stream::unfold(chunks.into_iter(), move |mut it| async move {
+        let next = it.next()?;
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        Some((Ok::<_, std::io::Error>(Frame::data(next)), it))
+    });
+    Response::from_parts(parts, StreamBody::new(stream).boxed())
+}
+
+fn control_api(state: &State, what: &str, body: &[u8]) -> Response<Body> {
+    let parse = |b: &[u8]| -> Result<serde_json::Value, String> {
+        if b.is_empty() {
+            Ok(json!({}))
+        } else {
+            serde_json::from_slice(b).map_err(|e| e.to_string())
+        }
+    };
+    let mut g = state.lock();
+    match what {
+        "stats" => json_response(200, json!({
+            "counters": g.counters,
+            "balances": g.balances.len(),
+            "faults_pending": g.faults.len(),
+        })),
+        "arrivals" => json_response(200, json!(g.arrivals)),
+        "reset" => match parse(body).and_then(|v| merge(&Config::default(), v)) {
+            Ok(config) => {
+                *g = Inner { config, ..Default::default() };
+                json_response(200, json!({"ok": true}))
+            }
+            Err(e) => json_response(400, json!({"error": e})),
+        },
+        "config" => match parse(body).and_then(|v| merge(&g.config, v)) {
+            Ok(config) => {
+                g.config = config;
+                json_response(200, json!(g.config))
+            }
+            Err(e) => json_response(400, json!({"error": e})),
+        },
+        "faults" => match parse(body).and_then(|v| {
+            let list = if v.is_array() { v } else { json!([v]) };
+            serde_json::from_value::<Vec<Fault>>(list).map_err(|e| e.to_string())
+        }) {
+            Ok(faults) => {
+                g.faults.extend(faults);
+                json_response(200, json!({"pending": g.faults.len()}))
+            }
+            Err(e) => json_response(400, json!({"error": e})),
+        },
+        "balance" => match parse(body) {
+            Ok(v) => {
+                let key = v.get("key").and_then(|k| k.as_str()).unwrap_or("").to_string();
+                if let Some(units) = v.get("units").and_then(|u| u.as_u64()) {
+                    g.balances.insert(key.clone(), units);
+                }
+                let b = g.balance(&key);
+                json_response(200, json!({"units": b}))
+            }
+            Err(e) => json_response(400, json!({"error": e})),
+        },
+        _ => json_response(404, json!({"error": format!("unknown control endpoint {what}")})),
+    }
+}
+
+fn merge(base: &Config, patch: serde_json::Value) -> Result<Config, String> {
+    let mut v = serde_json::to_value(base).map_err(|e| e.to_string())?;
+    let (Some(obj), Some(p)) = (v.as_object_mut(), patch.as_object()) else {
+        return Err("config must be a JSON object".into());
+    };
+    for (k, val) in p {
+        if !obj.contains_key(k) {
+            return Err(format!("unknown emulator setting {k:?}"));
+        }
+        obj.insert(k.clone(), val.clone());
+    }
+    serde_json::from_value(v).map_err(|e| e.to_string())
+}
+
+/// Stable 64-bit hash (FNV-1a) for deterministic synthetic data.
+pub fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0xff)) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    }
+    // splitmix finaliser: neighbouring inputs give unrelated outputs.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58476d1ce4e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d049bb133111eb);
+    h ^ (h >> 31)
+}
+
+/// Query string to pairs (percent-decoded).
+pub fn query_pairs(uri: &hyper::Uri) -> Vec<(String, String)> {
+    uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+}

@@ -1,0 +1,82 @@
+//! In-memory backend: one process, one `Ledger` object.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::{now_secs, refuse, Backend, Record, Scope, UsageRow};
+use crate::error::Result;
+
+#[derive(Default)]
+struct ScopeState {
+    spent: u64,
+    requests: u64,
+    budget: Option<u64>,
+    /// id -> (units, lease expiry in unix seconds)
+    holds: HashMap<u64, (u64, f64)>,
+}
+
+#[derive(Default)]
+pub struct MemoryBackend {
+    state: Mutex<(u64, HashMap<Scope, ScopeState>)>,
+}
+
+impl Backend for MemoryBackend {
+    fn reserve(&self, scope: &Scope, units: u64, budget: Option<u64>, lease: Duration) -> Result<u64> {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (next_id, scopes) = &mut *guard;
+        let now = now_secs();
+        let s = scopes.entry(scope.clone()).or_default();
+        s.holds.retain(|_, (_, expires)| *expires > now);
+        if budget.is_some() {
+            s.budget = budget;
+        }
+        let reserved: u64 = s.holds.values().map(|(u, _)| u).sum();
+        if let Some(b) = budget {
+            if s.spent + reserved + units > b {
+                return Err(refuse(scope, units, s.spent, reserved, b));
+            }
+        }
+        *next_id += 1;
+        s.holds.insert(*next_id, (units, now + lease.as_secs_f64()));
+        Ok(*next_id)
+    }
+
+    fn commit(&self, scope: &Scope, id: u64, record: &Record) -> Result<(u64, u64)> {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let s = guard.1.entry(scope.clone()).or_default();
+        s.holds.remove(&id);
+        let before = s.spent;
+        s.spent += record.units;
+        s.requests += 1;
+        Ok((before, s.spent))
+    }
+
+    fn release(&self, scope: &Scope, id: u64) -> Result<()> {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = guard.1.get_mut(scope) {
+            s.holds.remove(&id);
+        }
+        Ok(())
+    }
+
+    fn usage(&self) -> Result<Vec<UsageRow>> {
+        let guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_secs();
+        let mut rows: Vec<UsageRow> = guard
+            .1
+            .iter()
+            .map(|(scope, s)| UsageRow {
+                provider: scope.provider.clone(),
+                account: scope.account.clone(),
+                period: scope.period.clone(),
+                reserved: s.holds.values().filter(|(_, e)| *e > now).map(|(u, _)| u).sum(),
+                spent: s.spent,
+                requests: s.requests,
+                budget: s.budget,
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.provider, &a.account, &a.period).cmp(&(&b.provider, &b.account, &b.period)));
+        Ok(rows)
+    }
+}

@@ -1,0 +1,305 @@
+//! The unit ledger: one model of API units for every provider.
+//!
+//! Before a request the client *reserves* its worst-case cost; afterwards it *commits* the
+//! actual cost or *releases* the reservation. A reservation that would cross the budget of its
+//! scope (provider + account + period) is refused and nothing is sent. The ledger knows costs,
+//! not wire formats.
+
+mod memory;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Kind, Result};
+
+pub use memory::MemoryBackend;
+pub use sqlite::SqliteBackend;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Month,
+    Day,
+    Total,
+}
+
+impl Period {
+    pub fn parse(s: &str) -> Result<Period> {
+        match s {
+            "month" => Ok(Period::Month),
+            "day" => Ok(Period::Day),
+            "total" => Ok(Period::Total),
+            _ => Err(Error::invalid(format!("budget period must be 'month', 'day' or 'total', not {s:?}"))),
+        }
+    }
+
+    /// The label of the period containing `now` (UTC): "2026-11", "2026-11-22" or "total".
+    pub fn label(self, now: SystemTime) -> String {
+        let days = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400;
+        let (y, m, d) = civil_from_days(days as i64);
+        match self {
+            Period::Month => format!("{y:04}-{m:02}"),
+            Period::Day => format!("{y:04}-{m:02}-{d:02}"),
+            Period::Total => "total".to_string(),
+        }
+    }
+}
+
+/// Days since 1970-01-01 to a (year, month, day) civil date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[derive(Debug, Clone)]
+pub struct Budget {
+    pub units: u64,
+    pub period: Period,
+    /// Fractions of the budget at which an alert fires once (e.g. 0.8 and 0.95).
+    pub thresholds: Vec<f64>,
+}
+
+/// Who is charged: provider, account (a one-way hash of the key, never the key) and period.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub provider: String,
+    pub account: String,
+    pub period: String,
+}
+
+/// What a committed request cost, for the ledger's records.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub report: String,
+    pub units: u64,
+    pub rows: u64,
+    pub cached: bool,
+    pub partial: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRow {
+    pub provider: String,
+    pub account: String,
+    pub period: String,
+    pub reserved: u64,
+    pub spent: u64,
+    pub requests: u64,
+    pub budget: Option<u64>,
+}
+
+impl UsageRow {
+    pub fn remaining(&self) -> Option<u64> {
+        self.budget.map(|b| b.saturating_sub(self.spent + self.reserved))
+    }
+}
+
+/// Storage behind a ledger. Each method is one atomic step; implementations must be safe for
+/// several threads (and, for shared stores, several processes).
+pub trait Backend: Send + Sync {
+    /// Hold `units` for `lease`; refuse with `BudgetExceeded` if spent + reserved + units > budget.
+    fn reserve(&self, scope: &Scope, units: u64, budget: Option<u64>, lease: Duration) -> Result<u64>;
+    /// Drop reservation `id` and add the actual cost; returns spent (before, after).
+    fn commit(&self, scope: &Scope, id: u64, record: &Record) -> Result<(u64, u64)>;
+    /// Drop reservation `id` without spending.
+    fn release(&self, scope: &Scope, id: u64) -> Result<()>;
+    fn usage(&self) -> Result<Vec<UsageRow>>;
+}
+
+pub(crate) fn refuse(scope: &Scope, units: u64, spent: u64, reserved: u64, budget: u64) -> Error {
+    let mut e = Error::new(
+        Kind::BudgetExceeded,
+        format!(
+            "budget exceeded for {} account {} in {}: this request may cost up to {units} units, \
+             but {spent} are spent and {reserved} reserved of a budget of {budget}; nothing was sent",
+            scope.provider, scope.account, scope.period
+        ),
+    );
+    e.before_send = true;
+    e
+}
+
+pub(crate) fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+}
+
+pub struct Ledger {
+    /// The URL with any password removed, for display.
+    pub url: String,
+    backend: Box<dyn Backend>,
+    pub lease: Duration,
+}
+
+impl Ledger {
+    pub fn new(url: String, backend: Box<dyn Backend>) -> Ledger {
+        Ledger { url, backend, lease: Duration::from_secs(15 * 60) }
+    }
+
+    /// `memory://`, `sqlite:///path/to/file`, or `sqlite://` for the default file.
+    pub fn open(url: &str) -> Result<Ledger> {
+        if url == "memory://" || url == "memory" {
+            return Ok(Ledger::new("memory://".into(), Box::new(MemoryBackend::default())));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = if path.is_empty() { default_sqlite_path() } else { path.to_string() };
+            return Ok(Ledger::new(format!("sqlite://{path}"), Box::new(SqliteBackend::new(path.into()))));
+        }
+        Err(Error::invalid(format!(
+            "unsupported ledger URL {:?}: use memory://, sqlite:///path or sqlite://",
+            redact_password(url)
+        )))
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    pub fn reserve(self: &Arc<Self>, scope: Scope, units: u64, budget: Option<&Budget>) -> Result<Reservation> {
+        let id = self.backend.reserve(&scope, units, budget.map(|b| b.units), self.lease)?;
+        Ok(Reservation { ledger: self.clone(), scope, id, units, open: true })
+    }
+
+    pub fn usage(&self) -> Result<Vec<UsageRow>> {
+        self.backend.usage()
+    }
+}
+
+/// A hold on units. Dropping it without `commit` releases it (failure, cancellation).
+pub struct Reservation {
+    ledger: Arc<Ledger>,
+    pub scope: Scope,
+    id: u64,
+    pub units: u64,
+    open: bool,
+}
+
+/// The outcome of a commit: spent before and after, and the alert thresholds it crossed.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    pub spent: u64,
+    pub budget: Option<u64>,
+    pub alerts: Vec<f64>,
+}
+
+impl Reservation {
+    pub fn commit(mut self, record: &Record, budget: Option<&Budget>) -> Result<Committed> {
+        self.open = false;
+        let (before, after) = self.ledger.backend.commit(&self.scope, self.id, record)?;
+        let alerts = match budget {
+            Some(b) if b.units > 0 => b
+                .thresholds
+                .iter()
+                .copied()
+                .filter(|t| {
+                    let line = t * b.units as f64;
+                    (before as f64) < line && (after as f64) >= line
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Committed { spent: after, budget: budget.map(|b| b.units), alerts })
+    }
+
+    pub fn release(mut self) -> Result<()> {
+        self.open = false;
+        self.ledger.backend.release(&self.scope, self.id)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if self.open {
+            // Best effort: if this fails the lease still frees the units.
+            let _ = self.ledger.backend.release(&self.scope, self.id);
+        }
+    }
+}
+
+pub fn default_sqlite_path() -> String {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("seowire").join("ledger.sqlite3").to_string_lossy().into_owned()
+}
+
+/// `redis://user:secret@host` -> `redis://user:***@host`.
+pub fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope() -> Scope {
+        Scope { provider: "semrush".into(), account: "abc".into(), period: "2026-11".into() }
+    }
+
+    fn exercise(ledger: Arc<Ledger>) {
+        let budget = Budget { units: 1000, period: Period::Month, thresholds: vec![0.8, 0.95] };
+        let r = ledger.reserve(scope(), 600, Some(&budget)).unwrap();
+        // 600 held: another 500 would cross the budget.
+        let err = ledger.reserve(scope(), 500, Some(&budget)).err().unwrap();
+        assert_eq!(err.kind, Kind::BudgetExceeded);
+        let c = r.commit(&Record { report: "x".into(), units: 300, rows: 30, ..Default::default() }, Some(&budget)).unwrap();
+        assert_eq!(c.spent, 300);
+        assert!(c.alerts.is_empty());
+        let r = ledger.reserve(scope(), 500, Some(&budget)).unwrap();
+        drop(r); // released
+        let r = ledger.reserve(scope(), 700, Some(&budget)).unwrap();
+        let c = r.commit(&Record { units: 660, ..Default::default() }, Some(&budget)).unwrap();
+        assert_eq!(c.alerts, vec![0.8, 0.95]);
+        let usage = ledger.usage().unwrap();
+        assert_eq!(usage.len(), 1);
+        assert_eq!((usage[0].spent, usage[0].reserved, usage[0].requests), (960, 0, 2));
+        assert_eq!(usage[0].remaining(), Some(40));
+    }
+
+    #[test]
+    fn memory_ledger() {
+        exercise(Arc::new(Ledger::open("memory://").unwrap()));
+    }
+
+    #[test]
+    fn sqlite_ledger() {
+        let dir = std::env::temp_dir().join(format!("seowire-test-{}-{}", std::process::id(), now_secs()));
+        let path = dir.join("l.sqlite3");
+        exercise(Arc::new(Ledger::open(&format!("sqlite://{}", path.display())).unwrap()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn expired_lease_frees_units() {
+        let mut l = Ledger::open("memory://").unwrap();
+        l.lease = Duration::from_millis(1);
+        let l = Arc::new(l);
+        let budget = Budget { units: 100, period: Period::Month, thresholds: vec![] };
+        let r = l.reserve(scope(), 100, Some(&budget)).unwrap();
+        std::mem::forget(r); // a worker that died mid-request
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(l.reserve(scope(), 100, Some(&budget)).is_ok());
+    }
+
+    #[test]
+    fn period_labels() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000); // 2026-11-18
+        assert_eq!(Period::Month.label(t), "2026-11");
+        assert_eq!(Period::Day.label(t), "2026-11-18");
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+}

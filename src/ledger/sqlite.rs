@@ -1,0 +1,175 @@
+//! SQLite backend, the embedded default: one file shared by every process on the machine.
+//! WAL lets readers run beside the writer; `BEGIN IMMEDIATE` takes the write lock up front so
+//! two processes cannot both read "enough budget left" and both reserve.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::{now_secs, refuse, Backend, Record, Scope, UsageRow};
+use crate::error::{Error, Result};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS scopes (
+    provider TEXT NOT NULL, account TEXT NOT NULL, period TEXT NOT NULL,
+    spent INTEGER NOT NULL DEFAULT 0, requests INTEGER NOT NULL DEFAULT 0, budget INTEGER,
+    PRIMARY KEY (provider, account, period));
+CREATE TABLE IF NOT EXISTS reservations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    provider TEXT NOT NULL, account TEXT NOT NULL, period TEXT NOT NULL,
+    units INTEGER NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS reservations_scope ON reservations (provider, account, period);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY, ts REAL NOT NULL,
+    provider TEXT NOT NULL, account TEXT NOT NULL, period TEXT NOT NULL,
+    report TEXT NOT NULL, units INTEGER NOT NULL, rows INTEGER NOT NULL,
+    cached INTEGER NOT NULL, partial INTEGER NOT NULL);
+";
+
+pub struct SqliteBackend {
+    path: PathBuf,
+    /// One connection per process: a connection must not cross `fork`.
+    conn: Mutex<Option<(u32, Connection)>>,
+}
+
+impl SqliteBackend {
+    pub fn new(path: PathBuf) -> Self {
+        SqliteBackend { path, conn: Mutex::new(None) }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = std::process::id();
+        if !matches!(guard.as_ref(), Some((p, _)) if *p == pid) {
+            if let Some((_, inherited)) = guard.take() {
+                std::mem::forget(inherited); // the parent's handle; closing it here could corrupt its locks
+            }
+            *guard = Some((pid, self.open()?));
+        }
+        f(&mut guard.as_mut().expect("connection just opened").1)
+    }
+
+    fn open(&self) -> Result<Connection> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::ledger(format!("cannot create ledger directory {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(&self.path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(conn)
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn reserve(&self, scope: &Scope, units: u64, budget: Option<u64>, lease: Duration) -> Result<u64> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_secs();
+            tx.execute("DELETE FROM reservations WHERE expires <= ?1", params![now])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO scopes (provider, account, period) VALUES (?1, ?2, ?3)",
+                params![scope.provider, scope.account, scope.period],
+            )?;
+            if let Some(b) = budget {
+                tx.execute(
+                    "UPDATE scopes SET budget = ?4 WHERE provider = ?1 AND account = ?2 AND period = ?3",
+                    params![scope.provider, scope.account, scope.period, b as i64],
+                )?;
+                let spent: i64 = tx.query_row(
+                    "SELECT spent FROM scopes WHERE provider = ?1 AND account = ?2 AND period = ?3",
+                    params![scope.provider, scope.account, scope.period],
+                    |r| r.get(0),
+                )?;
+                let reserved: i64 = tx.query_row(
+                    "SELECT COALESCE(SUM(units), 0) FROM reservations WHERE provider = ?1 AND account = ?2 AND period = ?3",
+                    params![scope.provider, scope.account, scope.period],
+                    |r| r.get(0),
+                )?;
+                if spent as u64 + reserved as u64 + units > b {
+                    return Err(refuse(scope, units, spent as u64, reserved as u64, b));
+                }
+            }
+            tx.execute(
+                "INSERT INTO reservations (provider, account, period, units, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![scope.provider, scope.account, scope.period, units as i64, now + lease.as_secs_f64()],
+            )?;
+            let id = tx.last_insert_rowid() as u64;
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    fn commit(&self, scope: &Scope, id: u64, record: &Record) -> Result<(u64, u64)> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute("DELETE FROM reservations WHERE id = ?1", params![id as i64])?;
+            tx.execute(
+                "INSERT OR IGNORE INTO scopes (provider, account, period) VALUES (?1, ?2, ?3)",
+                params![scope.provider, scope.account, scope.period],
+            )?;
+            let before: i64 = tx.query_row(
+                "UPDATE scopes SET spent = spent + ?4, requests = requests + 1
+                 WHERE provider = ?1 AND account = ?2 AND period = ?3 RETURNING spent - ?4",
+                params![scope.provider, scope.account, scope.period, record.units as i64],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO records (ts, provider, account, period, report, units, rows, cached, partial)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    now_secs(),
+                    scope.provider,
+                    scope.account,
+                    scope.period,
+                    record.report,
+                    record.units as i64,
+                    record.rows as i64,
+                    record.cached,
+                    record.partial
+                ],
+            )?;
+            tx.commit()?;
+            Ok((before as u64, before as u64 + record.units))
+        })
+    }
+
+    fn release(&self, _scope: &Scope, id: u64) -> Result<()> {
+        self.with(|conn| {
+            conn.execute("DELETE FROM reservations WHERE id = ?1", params![id as i64])?;
+            Ok(())
+        })
+    }
+
+    fn usage(&self) -> Result<Vec<UsageRow>> {
+        self.with(|conn| {
+            let now = now_secs();
+            let mut stmt = conn.prepare(
+                "SELECT s.provider, s.account, s.period, s.spent, s.requests, s.budget,
+                        (SELECT COALESCE(SUM(r.units), 0) FROM reservations r
+                         WHERE r.provider = s.provider AND r.account = s.account AND r.period = s.period
+                           AND r.expires > ?1)
+                 FROM scopes s ORDER BY s.provider, s.account, s.period",
+            )?;
+            let rows = stmt
+                .query_map(params![now], |r| {
+                    Ok(UsageRow {
+                        provider: r.get(0)?,
+                        account: r.get(1)?,
+                        period: r.get(2)?,
+                        spent: r.get::<_, i64>(3)? as u64,
+                        requests: r.get::<_, i64>(4)? as u64,
+                        budget: r.get::<_, Option<i64>>(5)?.map(|b| b as u64),
+                        reserved: r.get::<_, i64>(6)? as u64,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+}
+

@@ -1,0 +1,39 @@
+//! seowire: one client for the SEMrush, Ahrefs and Moz APIs, with a shared model of API units.
+//!
+//! Layers: `providers` speak HTTP and units; `ledger` knows costs; `http` is the one call path
+//! (reserve, limits, retries, commit); `py` binds it all to Python; `emulator` serves the
+//! providers' wire formats on loopback.
+
+pub mod emulator;
+pub mod error;
+pub mod http;
+pub mod ledger;
+pub mod limits;
+pub mod providers;
+pub mod py;
+pub mod retry;
+pub mod runtime;
+
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = false)]
+fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Rust `log` records to Python `logging` (logger "seowire"); levels are cached per target.
+    let _ = pyo3_log::try_init();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("build_profile", if cfg!(debug_assertions) { "debug" } else { "release" })?;
+    m.add_class::<py::retry::RetryPolicy>()?;
+    m.add_class::<py::ledger::Ledger>()?;
+    m.add_class::<py::semrush::SemrushCore>()?;
+    m.add_class::<py::semrush::PageStream>()?;
+    m.add_class::<py::emulator::EmulatorServer>()?;
+    m.add_function(wrap_pyfunction!(py::semrush::parse_semrush_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_started, m)?)?;
+    Ok(())
+}
+
+/// Whether this process has started seowire's runtime (threads) yet.
+#[pyfunction]
+fn runtime_started() -> bool {
+    runtime::runtime_started()
+}

@@ -1,0 +1,147 @@
+//! A reader for SEMrush's `;`-separated CSV: values optionally in double quotes (`export_escape=1`),
+//! `""` for a quote inside one, newlines inside quoted values, `\n` or `\r\n` line ends, and a
+//! trailing newline or none. Fields borrow from the body unless they contain an escaped quote.
+
+use std::borrow::Cow;
+
+pub struct Records<'a> {
+    data: &'a [u8],
+    pos: usize,
+    sep: u8,
+}
+
+impl<'a> Records<'a> {
+    pub fn new(data: &'a [u8], sep: u8) -> Self {
+        Records { data, pos: 0, sep }
+    }
+
+    /// The next record's fields, appended to `out` (cleared first). False at the end.
+    pub fn next_into(&mut self, out: &mut Vec<Cow<'a, str>>) -> Result<bool, String> {
+        out.clear();
+        let d = self.data;
+        // Skip blank lines (a trailing newline, or `\r\n` pairs).
+        while self.pos < d.len() && (d[self.pos] == b'\n' || d[self.pos] == b'\r') {
+            self.pos += 1;
+        }
+        if self.pos >= d.len() {
+            return Ok(false);
+        }
+        loop {
+            let field = if d.get(self.pos) == Some(&b'"') {
+                self.quoted()?
+            } else {
+                let start = self.pos;
+                while self.pos < d.len() && d[self.pos] != self.sep && d[self.pos] != b'\n' {
+                    self.pos += 1;
+                }
+                let mut end = self.pos;
+                if end > start && d[end - 1] == b'\r' && (end == d.len() || d[end] == b'\n') {
+                    end -= 1;
+                }
+                Cow::Borrowed(utf8(&d[start..end])?)
+            };
+            out.push(field);
+            match d.get(self.pos) {
+                Some(&c) if c == self.sep => self.pos += 1,
+                Some(b'\r') if d.get(self.pos + 1) == Some(&b'\n') => {
+                    self.pos += 2;
+                    return Ok(true);
+                }
+                Some(b'\n') => {
+                    self.pos += 1;
+                    return Ok(true);
+                }
+                None => return Ok(true),
+                Some(_) => return Err(format!("unexpected character after a quoted value at byte {}", self.pos)),
+            }
+        }
+    }
+
+    fn quoted(&mut self) -> Result<Cow<'a, str>, String> {
+        let d = self.data;
+        let open = self.pos;
+        self.pos += 1;
+        let start = self.pos;
+        let mut owned: Option<String> = None;
+        let mut run = start;
+        loop {
+            match memchr(b'"', &d[self.pos..]) {
+                None => return Err(format!("unterminated quoted value starting at byte {open}")),
+                Some(i) => {
+                    let q = self.pos + i;
+                    if d.get(q + 1) == Some(&b'"') {
+                        let s = owned.get_or_insert_with(String::new);
+                        s.push_str(utf8(&d[run..=q])?);
+                        self.pos = q + 2;
+                        run = self.pos;
+                    } else {
+                        self.pos = q + 1;
+                        return Ok(match owned {
+                            None => Cow::Borrowed(utf8(&d[start..q])?),
+                            Some(mut s) => {
+                                s.push_str(utf8(&d[run..q])?);
+                                Cow::Owned(s)
+                            }
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+fn utf8(b: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(b).map_err(|e| format!("response is not valid UTF-8: {e}"))
+}
+
+/// Number of data records (excluding the header).
+pub fn count_records(data: &[u8], sep: u8) -> Result<usize, String> {
+    let mut r = Records::new(data, sep);
+    let mut buf = Vec::new();
+    let mut n = 0usize;
+    while r.next_into(&mut buf)? {
+        n += 1;
+    }
+    Ok(n.saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(data: &str) -> Vec<Vec<String>> {
+        let mut r = Records::new(data.as_bytes(), b';');
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        while r.next_into(&mut buf).unwrap() {
+            out.push(buf.iter().map(|c| c.to_string()).collect());
+        }
+        out
+    }
+
+    #[test]
+    fn plain_quoted_and_line_endings() {
+        let want = vec![vec!["A".to_string(), "B".into()], vec!["1".into(), "x;y".into()]];
+        assert_eq!(all("A;B\n1;\"x;y\""), want);
+        assert_eq!(all("A;B\r\n1;\"x;y\"\r\n"), want);
+        assert_eq!(all("A;B\n1;\"x;y\"\n\n"), want);
+    }
+
+    #[test]
+    fn escaped_quotes_and_newlines() {
+        let rows = all("T;U\n\"say \"\"hi\"\"\nthere\";\"\"\n");
+        assert_eq!(rows[1], vec!["say \"hi\"\nthere".to_string(), String::new()]);
+        assert_eq!(count_records(b"T;U\n\"a\nb\";c\n\"d\";e", b';').unwrap(), 2);
+    }
+
+    #[test]
+    fn empty_fields_and_errors() {
+        assert_eq!(all("a;;c\n;;\n")[1], vec!["", "", ""]);
+        assert!(Records::new(b"\"open", b';').next_into(&mut Vec::new()).is_err());
+        assert_eq!(count_records(b"", b';').unwrap(), 0);
+    }
+}

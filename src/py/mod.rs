@@ -1,0 +1,106 @@
+//! Bindings: Python in, Python out. No HTTP here; provider modules do that.
+
+pub mod emulator;
+pub mod ledger;
+pub mod retry;
+pub mod semrush;
+
+use std::future::Future;
+use std::time::Duration;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyModule};
+use pyo3::IntoPyObjectExt;
+
+use crate::error::{Error, Kind};
+use crate::runtime::{runtime, ForkAwareTokio};
+
+static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+
+/// Turn a core error into the matching `seowire.exceptions` class.
+pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let module = EXCEPTIONS.get_or_try_init(py, || py.import("seowire.exceptions").map(|m| m.unbind()))?;
+        let cls = module.bind(py).getattr(e.kind.class_name())?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("provider", e.provider)?;
+        kwargs.set_item("status", e.status)?;
+        kwargs.set_item("code", e.code.clone())?;
+        kwargs.set_item("retryable", e.retryable)?;
+        let value = cls.call((e.message.clone(),), Some(&kwargs))?;
+        Ok(PyErr::from_value(value))
+    };
+    build().unwrap_or_else(|err| err)
+}
+
+enum Stop {
+    Core(Error),
+    Py(PyErr),
+}
+
+/// Every blocking call goes through here: release the GIL, drive the future on this process's
+/// runtime, poll for signals every 100 ms (Ctrl-C drops the future, which cancels the request
+/// and releases its reservation), and map errors.
+pub fn block_on<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
+where
+    F: Future<Output = crate::error::Result<T>> + Send,
+    T: Send,
+{
+    let rt = runtime();
+    let out = py.detach(|| {
+        rt.block_on(async {
+            tokio::pin!(fut);
+            loop {
+                tokio::select! {
+                    r = &mut fut => return r.map_err(Stop::Core),
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                        Python::attach(|py| py.check_signals()).map_err(Stop::Py)?;
+                    }
+                }
+            }
+        })
+    });
+    out.map_err(|s| match s {
+        Stop::Core(e) => to_pyerr(py, e),
+        Stop::Py(e) => e,
+    })
+}
+
+/// A finished core result, converted (with the GIL) into a value or the mapped exception.
+pub struct Done<T>(pub crate::error::Result<T>);
+
+impl<'py, T> IntoPyObject<'py> for Done<T>
+where
+    T: IntoPyObject<'py>,
+{
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        match self.0 {
+            Ok(v) => v.into_bound_py_any(py),
+            Err(e) => Err(to_pyerr(py, e)),
+        }
+    }
+}
+
+/// The async sibling: the same core future, awaited from asyncio. Cancelling the asyncio task
+/// drops the future (cancelling the request and releasing its reservation).
+pub fn future<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = crate::error::Result<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    pyo3_async_runtimes::generic::future_into_py::<ForkAwareTokio, _, Done<T>>(py, async move { Ok(Done(fut.await)) })
+}
+
+pub fn invalid(message: impl Into<String>) -> Error {
+    Error::new(Kind::InvalidRequest, message)
+}
+
+pub fn runtime_error(message: &str) -> PyErr {
+    PyRuntimeError::new_err(message.to_string())
+}

@@ -1,0 +1,410 @@
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use super::{block_on, future, to_pyerr, Done};
+use crate::error::{Error, Result};
+use crate::limits::Rate;
+use crate::providers::csv::Records;
+use crate::providers::semrush::{self as sr, column, snake, Client, Column, Page, Param, Prepared, Ty};
+
+/// Python keyword arguments -> report parameters. `None` values are dropped.
+pub fn params(kwargs: Option<&Bound<'_, PyDict>>) -> Result<Vec<(String, Param)>> {
+    let mut out = Vec::new();
+    let Some(kwargs) = kwargs else { return Ok(out) };
+    for (k, v) in kwargs.iter() {
+        let name: String = k.extract().map_err(|_| super::invalid("parameter names must be strings"))?;
+        if v.is_none() {
+            continue;
+        }
+        out.push((name.clone(), param(&name, &v)?));
+    }
+    Ok(out)
+}
+
+fn scalar(name: &str, v: &Bound<'_, PyAny>) -> Result<Param> {
+    if v.is_instance_of::<PyBool>() {
+        Ok(Param::Bool(v.extract().unwrap_or(false)))
+    } else if v.is_instance_of::<PyInt>() {
+        v.extract::<i64>().map(Param::Int).map_err(|_| super::invalid(format!("{name} is out of range")))
+    } else if v.is_instance_of::<PyFloat>() {
+        Ok(Param::Float(v.extract().unwrap_or(f64::NAN)))
+    } else if let Ok(s) = v.cast::<PyString>() {
+        Ok(Param::Str(s.to_string()))
+    } else {
+        let ty = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        Err(super::invalid(format!("{name} must be a str, int, float, bool or a list of them, not {ty}")))
+    }
+}
+
+fn param(name: &str, v: &Bound<'_, PyAny>) -> Result<Param> {
+    if v.is_instance_of::<PyString>() || v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>() {
+        return scalar(name, v);
+    }
+    if let Ok(iter) = v.try_iter() {
+        let mut items = Vec::new();
+        for item in iter {
+            let item = item.map_err(|_| super::invalid(format!("{name}: could not iterate")))?;
+            items.push(scalar(name, &item)?.render_plain());
+        }
+        return Ok(Param::List(items));
+    }
+    scalar(name, v)
+}
+
+impl Param {
+    fn render_plain(&self) -> String {
+        match self {
+            Param::Str(s) => s.clone(),
+            Param::Int(i) => i.to_string(),
+            Param::Float(f) => f.to_string(),
+            Param::Bool(b) => (if *b { "1" } else { "0" }).into(),
+            Param::List(v) => v.join(","),
+        }
+    }
+}
+
+fn cell<'py>(py: Python<'py>, text: &str, ty: Ty) -> PyResult<Bound<'py, PyAny>> {
+    if text.is_empty() {
+        return Ok(py.None().into_bound(py));
+    }
+    let as_str = || PyString::new(py, text).into_any();
+    Ok(match ty {
+        Ty::Str => as_str(),
+        Ty::Int | Ty::Auto => match text.parse::<i64>() {
+            Ok(i) => i.into_pyobject(py)?.into_any(),
+            Err(_) => match text.parse::<f64>() {
+                Ok(f) => PyFloat::new(py, f).into_any(),
+                Err(_) => as_str(),
+            },
+        },
+        Ty::Float => match text.parse::<f64>() {
+            Ok(f) => PyFloat::new(py, f).into_any(),
+            Err(_) => as_str(),
+        },
+        Ty::Floats => {
+            let parsed: std::result::Result<Vec<f64>, _> = text.split(',').map(|s| s.trim().parse::<f64>()).collect();
+            match parsed {
+                Ok(v) => PyList::new(py, v)?.into_any(),
+                Err(_) => as_str(),
+            }
+        }
+    })
+}
+
+/// Decode a SEMrush CSV body straight into a list of dicts keyed by stable names.
+pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    if sr::parse_error_body(body).is_some() {
+        return Ok(out);
+    }
+    let fail = |m: String| to_pyerr(py, Error::format(m).provider(sr::PROVIDER));
+    let mut records = Records::new(body, b';');
+    let mut buf: Vec<Cow<'_, str>> = Vec::new();
+    if !records.next_into(&mut buf).map_err(fail)? {
+        return Ok(out);
+    }
+    let resolved: Vec<Column>;
+    let columns = match columns {
+        Some(c) => c,
+        None => {
+            resolved = buf
+                .iter()
+                .map(|h| {
+                    let mut c = column(h);
+                    if !h.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()) {
+                        c.name = snake(h);
+                    }
+                    c
+                })
+                .collect();
+            &resolved
+        }
+    };
+    if buf.len() != columns.len() {
+        return Err(fail(format!("header has {} columns but {} were requested", buf.len(), columns.len())));
+    }
+    let keys: Vec<Bound<'py, PyString>> = columns.iter().map(|c| PyString::intern(py, &c.name)).collect();
+    let mut line = 1usize;
+    while records.next_into(&mut buf).map_err(fail)? {
+        line += 1;
+        if buf.len() != keys.len() {
+            return Err(fail(format!("line {line} has {} values for {} columns", buf.len(), keys.len())));
+        }
+        let d = PyDict::new(py);
+        for ((key, text), col) in keys.iter().zip(buf.iter()).zip(columns.iter()) {
+            d.set_item(key, cell(py, text, col.ty)?)?;
+        }
+        out.append(d)?;
+    }
+    Ok(out)
+}
+
+/// A page as Python: `(rows, meta)`.
+pub struct PyPage(pub Page);
+
+impl<'py> IntoPyObject<'py> for PyPage {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let p = self.0;
+        let list = rows(py, &p.body, p.columns.as_deref().map(|c| c.as_slice()))?;
+        let meta = PyDict::new(py);
+        meta.set_item("provider", sr::PROVIDER)?;
+        meta.set_item("report", p.report)?;
+        meta.set_item("units", p.units)?;
+        meta.set_item("estimate", p.estimate)?;
+        meta.set_item("lines", p.lines)?;
+        meta.set_item("requested", p.requested)?;
+        meta.set_item("offset", p.offset)?;
+        meta.set_item("partial", p.partial)?;
+        meta.set_item("spent", p.spent)?;
+        meta.set_item("budget", p.budget)?;
+        meta.set_item("alerts", p.alerts)?;
+        PyTuple::new(py, [list.into_any(), meta.into_any()])
+    }
+}
+
+/// `seowire.semrush.parse_csv`: decode a saved SEMrush export (or a raw reply body).
+#[pyfunction]
+#[pyo3(signature = (data, columns=None))]
+pub fn parse_semrush_csv<'py>(py: Python<'py>, data: &[u8], columns: Option<Vec<String>>) -> PyResult<Bound<'py, PyList>> {
+    let cols: Option<Vec<Column>> = columns.map(|c| c.iter().map(|code| column(code)).collect());
+    rows(py, data, cols.as_deref())
+}
+
+#[pyclass(frozen, module = "seowire._seowire")]
+pub struct SemrushCore {
+    client: Arc<Client>,
+}
+
+#[pymethods]
+impl SemrushCore {
+    #[new]
+    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_second, max_in_flight, check_partial=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        api_key: String,
+        base_url: Option<String>,
+        ledger: PyRef<'_, super::ledger::Ledger>,
+        budget: Option<(u64, String, Vec<f64>)>,
+        retry: Option<PyRef<'_, super::retry::RetryPolicy>>,
+        timeout: f64,
+        rate_per_second: Option<f64>,
+        max_in_flight: Option<usize>,
+        check_partial: bool,
+    ) -> PyResult<Self> {
+        let err = |e| to_pyerr(py, e);
+        if !(timeout.is_finite() && timeout > 0.0) {
+            return Err(err(super::invalid(format!("timeout must be a positive number of seconds, not {timeout}"))));
+        }
+        let rate = match rate_per_second {
+            None => None,
+            Some(r) if r.is_finite() && r > 0.0 => {
+                // N per second as "count per window": integral rates keep a 1 s window.
+                let count = r.ceil().max(1.0);
+                Some(Rate { count: count as u32, per: Duration::from_secs_f64(count / r) })
+            }
+            Some(r) => return Err(err(super::invalid(format!("rate_per_second must be positive, not {r}")))),
+        };
+        let mut client = Client::new(sr::Settings {
+            key: api_key,
+            base_url,
+            ledger: ledger.inner.clone(),
+            budget: super::ledger::budget(budget).map_err(err)?,
+            retry: retry.map(|r| r.inner.clone()).unwrap_or_default(),
+            timeout: Duration::from_secs_f64(timeout),
+            rate,
+            concurrency: max_in_flight,
+        })
+        .map_err(err)?;
+        client.check_partial = check_partial;
+        Ok(SemrushCore { client: Arc::new(client) })
+    }
+
+    #[getter]
+    fn account(&self) -> String {
+        self.client.engine.account.clone()
+    }
+
+    #[getter]
+    fn base_url(&self) -> String {
+        self.client.endpoints.analytics.trim_end_matches('/').to_string()
+    }
+
+    #[getter]
+    fn ledger(&self) -> super::ledger::Ledger {
+        super::ledger::Ledger { inner: self.client.engine.ledger.clone() }
+    }
+
+    /// Worst-case units of a call, computed offline.
+    #[pyo3(signature = (report, **kwargs))]
+    fn estimate(&self, py: Python<'_>, report: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+        prepare(report, kwargs).map(|p| p.estimate).map_err(|e| to_pyerr(py, e))
+    }
+
+    /// The URL a call would use, key shown as `***`.
+    #[pyo3(signature = (report, **kwargs))]
+    fn url(&self, py: Python<'_>, report: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+        prepare(report, kwargs).map(|p| self.client.shown_url(&p)).map_err(|e| to_pyerr(py, e))
+    }
+
+    #[pyo3(signature = (report, **kwargs))]
+    fn report(&self, py: Python<'_>, report: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let p = prepare(report, kwargs).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        let page = block_on(py, async move { client.fetch(&p).await })?;
+        Ok(PyPage(page).into_pyobject(py)?.into_any().unbind())
+    }
+
+    #[pyo3(signature = (report, **kwargs))]
+    fn report_async<'py>(&self, py: Python<'py>, report: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let p = prepare(report, kwargs).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        future(py, async move { client.fetch(&p).await.map(PyPage) })
+    }
+
+    fn balance(&self, py: Python<'_>) -> PyResult<u64> {
+        let client = self.client.clone();
+        block_on(py, async move { client.balance().await })
+    }
+
+    fn balance_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        future(py, async move { client.balance().await })
+    }
+
+    /// Pages of a report (`display_offset` paging), each row exactly once.
+    #[pyo3(signature = (report, page_size, max_rows, **kwargs))]
+    fn pages(
+        &self,
+        py: Python<'_>,
+        report: &str,
+        page_size: u64,
+        max_rows: Option<u64>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PageStream> {
+        let err = |e| to_pyerr(py, e);
+        if page_size == 0 {
+            return Err(err(super::invalid("page_size must be at least 1")));
+        }
+        let mut list = params(kwargs).map_err(err)?;
+        if list.iter().any(|(k, _)| k == "display_limit") {
+            return Err(err(super::invalid("pages() sets display_limit itself: use page_size= and max_rows=")));
+        }
+        let start = list
+            .iter()
+            .position(|(k, _)| k == "display_offset")
+            .map(|i| list.remove(i).1)
+            .map(|v| match v {
+                Param::Int(i) if i >= 0 => Ok(i as u64),
+                other => Err(super::invalid(format!("display_offset must be a non-negative integer, not {other:?}"))),
+            })
+            .transpose()
+            .map_err(err)?
+            .unwrap_or(0);
+        let base = sr::prepare(report, list).map_err(err)?;
+        Ok(PageStream {
+            client: self.client.clone(),
+            cursor: Arc::new(tokio::sync::Mutex::new(Cursor { base, offset: start, page_size, remaining: max_rows, done: false })),
+        })
+    }
+}
+
+fn prepare(report: &str, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
+    sr::prepare(report, params(kwargs)?)
+}
+
+struct Cursor {
+    base: Prepared,
+    offset: u64,
+    page_size: u64,
+    remaining: Option<u64>,
+    done: bool,
+}
+
+async fn next_page(client: Arc<Client>, cursor: Arc<tokio::sync::Mutex<Cursor>>) -> Result<Option<PyPage>> {
+    let mut c = cursor.lock().await;
+    if c.done {
+        return Ok(None);
+    }
+    if !c.base.report.pageable() {
+        let page = client.fetch(&c.base).await?;
+        c.done = true;
+        return Ok(Some(PyPage(page)));
+    }
+    let rows = c.remaining.map_or(c.page_size, |r| r.min(c.page_size));
+    if rows == 0 {
+        c.done = true;
+        return Ok(None);
+    }
+    let request = c.base.page(c.offset, rows);
+    // On error the cursor is unchanged, so iterating again retries the same page.
+    let page = client.fetch(&request).await?;
+    c.offset += page.lines;
+    if let Some(r) = c.remaining.as_mut() {
+        *r = r.saturating_sub(page.lines);
+    }
+    if page.lines < rows || page.partial || c.remaining == Some(0) {
+        c.done = true;
+    }
+    if page.lines == 0 {
+        return Ok(None);
+    }
+    Ok(Some(PyPage(page)))
+}
+
+/// Iterates report pages with `for` (blocking) or `async for`; yields `(rows, meta)`.
+#[pyclass(frozen, module = "seowire._seowire")]
+pub struct PageStream {
+    client: Arc<Client>,
+    cursor: Arc<tokio::sync::Mutex<Cursor>>,
+}
+
+struct AsyncNext(Option<PyPage>);
+
+impl<'py> IntoPyObject<'py> for AsyncNext {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        match self.0 {
+            Some(p) => Ok(p.into_pyobject(py)?.into_any()),
+            None => Err(PyStopAsyncIteration::new_err(())),
+        }
+    }
+}
+
+#[pymethods]
+impl PageStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let (client, cursor) = (self.client.clone(), self.cursor.clone());
+        match block_on(py, next_page(client, cursor))? {
+            Some(p) => Ok(p.into_pyobject(py)?.into_any().unbind()),
+            None => Err(PyStopIteration::new_err(())),
+        }
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (client, cursor) = (self.client.clone(), self.cursor.clone());
+        pyo3_async_runtimes::generic::future_into_py::<crate::runtime::ForkAwareTokio, _, Done<AsyncNext>>(py, async move {
+            Ok(Done(next_page(client, cursor).await.map(AsyncNext)))
+        })
+    }
+}
