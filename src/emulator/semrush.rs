@@ -147,7 +147,11 @@ const DATABASES: &[&str] = &[
 
 fn keyword(n: u64) -> String {
     let w = WORDS.len() as u64;
-    format!("{} {}", WORDS[(n % w) as usize], WORDS[((n / w) % w) as usize])
+    let (a, mut b) = (n % w, (n / w) % w);
+    if a == b {
+        b = (b + 1) % w;
+    }
+    format!("{} {}", WORDS[a as usize], WORDS[b as usize])
 }
 
 fn rows_available(config: &Config, def: &ReportDef, target: &str, db: &str, q: &HashMap<String, String>) -> u64 {
@@ -217,7 +221,8 @@ fn report_answer(g: &mut super::Inner, def: &'static ReportDef, q: &HashMap<Stri
     };
     let codes: Vec<String> = match q.get("export_columns").filter(|c| !c.is_empty()) {
         Some(c) => c.split(',').map(|s| s.trim().to_string()).collect(),
-        None => def.columns.split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
+        None if def.columns.is_empty() => ["domain", "backlinks_num", "first_seen", "last_seen"].map(String::from).to_vec(),
+        None => def.columns.split(',').map(String::from).collect(),
     };
     let escape = q.get("export_escape").is_some_and(|v| v == "1");
     let domains: Vec<&str> = q.get("domains").map(|d| d.split('|').filter(|p| p.contains('.')).collect()).unwrap_or_default();

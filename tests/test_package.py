@@ -1,0 +1,49 @@
+import pathlib
+import re
+import subprocess
+import sys
+
+import seowire
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_version_matches_cargo():
+    cargo = (ROOT / "Cargo.toml").read_text()
+    assert seowire.__version__ == re.search(r'^version = "([^"]+)"', cargo, re.M).group(1)
+
+
+def test_typed_package_and_private_native_module():
+    pkg = pathlib.Path(seowire.__file__).parent
+    assert (pkg / "py.typed").exists()
+    assert seowire._seowire.__name__ == "seowire._seowire"
+    assert seowire.build_profile in ("release", "debug")
+
+
+def test_import_creates_no_threads_and_opens_no_files():
+    code = r"""
+import os, threading
+before = set(os.listdir('/proc/self/fd'))
+import seowire
+after = set(os.listdir('/proc/self/fd'))
+opened = [os.readlink(f'/proc/self/fd/{fd}') for fd in after - before if os.path.exists(f'/proc/self/fd/{fd}')]
+opened = [p for p in opened if not p.endswith('.so') and '/proc/' not in p]
+tasks = len(os.listdir('/proc/self/task'))
+print(threading.active_count(), tasks, seowire._seowire.runtime_started(), opened)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split(maxsplit=3)
+    assert out[0] == "1" and out[1] == "1", out  # one Python thread, one OS thread
+    assert out[2] == "False"
+    assert out[3].strip() == "[]"
+
+
+def test_exception_hierarchy():
+    for name in ["AuthenticationError", "InvalidRequest", "BudgetExceeded", "UnitsExhausted", "RateLimited",
+                 "ProviderError", "TransportError", "ResponseFormatError", "LedgerError", "NotSupported"]:
+        assert issubclass(getattr(seowire, name), seowire.SeowireError)
+    assert issubclass(seowire.InvalidRequest, ValueError)
+    e = seowire.RateLimited("slow down", provider="semrush", status=429, code="429", retryable=True)
+    import pickle
+
+    e2 = pickle.loads(pickle.dumps(e))
+    assert (e2.provider, e2.status, e2.code, e2.retryable, str(e2)) == ("semrush", 429, "429", True, "slow down")
