@@ -88,7 +88,7 @@ impl Engine {
         settle: impl FnOnce(Reply) -> Result<(T, Record)>,
     ) -> Result<(T, Option<Committed>)> {
         let reservation = if call.metered {
-            Some(self.ledger.reserve(self.scope(), call.estimate, self.budget.as_ref())?)
+            Some(self.ledger.reserve(self.scope(), call.estimate, self.budget.as_ref()).map_err(|e| e.provider(self.provider))?)
         } else {
             None
         };
