@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyModule, PyString, PyTuple};
 
 use super::{block_on, future, to_pyerr, Done};
 use crate::error::{Error, Result};
@@ -68,6 +68,60 @@ impl Param {
     }
 }
 
+/// Short decimals ("0.82", "14.25") without the general parser. Exact: the digits form an
+/// integer below 2^53 and 10^k is exact, so one division rounds exactly like `str::parse`.
+fn fast_f64(text: &str) -> Option<f64> {
+    let b = text.as_bytes();
+    if b.is_empty() || b.len() > 15 {
+        return None;
+    }
+    let (mut digits, mut scale, mut seen_dot) = (0u64, 0i32, false);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                digits = digits * 10 + (c - b'0') as u64;
+                if seen_dot {
+                    scale += 1;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return None,
+        }
+    }
+    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    Some(digits as f64 / POW10[scale as usize])
+}
+
+fn parse_f64(text: &str) -> Option<f64> {
+    fast_f64(text).or_else(|| text.parse::<f64>().ok())
+}
+
+/// Pauses Python's cyclic GC while a page is decoded: building tens of thousands of dicts
+/// otherwise triggers collections that cost more than the decoding. We hold the GIL throughout,
+/// so no Python code runs while it is off.
+struct GcPause<'py>(Option<Bound<'py, PyModule>>);
+
+impl<'py> GcPause<'py> {
+    fn new(py: Python<'py>, rows_hint: usize) -> Self {
+        if rows_hint < 512 {
+            return GcPause(None);
+        }
+        let gc = py.import("gc").ok().filter(|gc| {
+            gc.call_method0("isenabled").and_then(|v| v.extract::<bool>()).unwrap_or(false)
+                && gc.call_method0("disable").is_ok()
+        });
+        GcPause(gc)
+    }
+}
+
+impl Drop for GcPause<'_> {
+    fn drop(&mut self) {
+        if let Some(gc) = &self.0 {
+            let _ = gc.call_method0("enable");
+        }
+    }
+}
+
 fn cell<'py>(py: Python<'py>, text: &str, ty: Ty) -> PyResult<Bound<'py, PyAny>> {
     if text.is_empty() {
         return Ok(py.None().into_bound(py));
@@ -77,20 +131,20 @@ fn cell<'py>(py: Python<'py>, text: &str, ty: Ty) -> PyResult<Bound<'py, PyAny>>
         Ty::Str => as_str(),
         Ty::Int | Ty::Auto => match text.parse::<i64>() {
             Ok(i) => i.into_pyobject(py)?.into_any(),
-            Err(_) => match text.parse::<f64>() {
-                Ok(f) => PyFloat::new(py, f).into_any(),
-                Err(_) => as_str(),
+            Err(_) => match parse_f64(text) {
+                Some(f) => PyFloat::new(py, f).into_any(),
+                None => as_str(),
             },
         },
-        Ty::Float => match text.parse::<f64>() {
-            Ok(f) => PyFloat::new(py, f).into_any(),
-            Err(_) => as_str(),
+        Ty::Float => match parse_f64(text) {
+            Some(f) => PyFloat::new(py, f).into_any(),
+            None => as_str(),
         },
         Ty::Floats => {
-            let parsed: std::result::Result<Vec<f64>, _> = text.split(',').map(|s| s.trim().parse::<f64>()).collect();
+            let parsed: Option<Vec<f64>> = text.split(',').map(|s| parse_f64(s.trim())).collect();
             match parsed {
-                Ok(v) => PyList::new(py, v)?.into_any(),
-                Err(_) => as_str(),
+                Some(v) => PyList::new(py, v)?.into_any(),
+                None => as_str(),
             }
         }
     })
@@ -129,6 +183,7 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
         return Err(fail(format!("header has {} columns but {} were requested", buf.len(), columns.len())));
     }
     let keys: Vec<Bound<'py, PyString>> = columns.iter().map(|c| PyString::intern(py, &c.name)).collect();
+    let _gc = GcPause::new(py, body.len() / 64);
     let mut line = 1usize;
     while records.next_into(&mut buf).map_err(fail)? {
         line += 1;
@@ -406,5 +461,18 @@ impl PageStream {
         pyo3_async_runtimes::generic::future_into_py::<crate::runtime::ForkAwareTokio, _, Done<AsyncNext>>(py, async move {
             Ok(Done(next_page(client, cursor).await.map(AsyncNext)))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fast_f64_is_exact() {
+        for s in ["0.82", "14.25", "0", "1230000", "0.1", "3.14159", "99.99", "0.00", "123456789.123456"] {
+            assert_eq!(super::fast_f64(s), Some(s.parse::<f64>().unwrap()), "{s}");
+        }
+        for s in ["-1", "1e5", "", "1.2.3", "nan", "12345678901234567"] {
+            assert_eq!(super::fast_f64(s), None, "{s}");
+        }
     }
 }

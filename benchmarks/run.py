@@ -1,0 +1,176 @@
+"""seowire benchmarks, measured in one run against the emulator running as its own process.
+
+    python benchmarks/run.py            # needs: pip install '.[bench]'
+
+Prints a table of ratios. Peers that are not installed are reported as n/a.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import platform
+import statistics
+import sys
+import time
+import urllib.request
+
+import seowire
+from seowire.semrush import parse_csv
+from seowire.testing import Emulator
+
+KEY = "bench-key"
+ORGANIC = ["Ph", "Po", "Pp", "Pd", "Nq", "Cp", "Ur", "Tr", "Tc", "Co", "Nr", "Td"]
+INTS = {"Position", "Previous Position", "Position Difference", "Search Volume", "Number of Results"}
+FLOATS = {"CPC", "Traffic (%)", "Traffic Cost (%)", "Competition"}
+
+
+def best(fn, repeat=5):
+    """Best wall time of `repeat` runs (seconds)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def csv_module(body: bytes):
+    out = []
+    for row in csv.DictReader(io.StringIO(body.decode()), delimiter=";"):
+        d = {}
+        for k, v in row.items():
+            if v == "":
+                d[k] = None
+            elif k in INTS:
+                d[k] = int(v)
+            elif k in FLOATS:
+                d[k] = float(v)
+            elif k == "Trends":
+                d[k] = [float(x) for x in v.split(",")]
+            else:
+                d[k] = v
+        out.append(d)
+    return out
+
+
+def bench_decode(emu: Emulator, results: list):
+    url = (f"{emu.base_url()}/?type=domain_organic&key={KEY}&domain=bench.com&database=us&display_limit=10000"
+           f"&export_columns={','.join(ORGANIC)}&export_escape=1")
+    body = urllib.request.urlopen(url).read()
+    assert len(parse_csv(body, ORGANIC)) == 10_000
+    ours = best(lambda: parse_csv(body, ORGANIC))
+    results.append(("decode 10k-row domain_organic", "seowire.semrush.parse_csv", f"{ours * 1e3:.1f} ms", ""))
+    base = best(lambda: csv_module(body))
+    results.append(("", "csv.DictReader + conversion", f"{base * 1e3:.1f} ms", f"{base / ours:.1f}x slower (target >= 5x)"))
+    try:
+        import pandas as pd
+
+        pdt = best(lambda: pd.read_csv(io.BytesIO(body), sep=";"))
+        results.append(("", "pandas.read_csv(sep=';')", f"{pdt * 1e3:.1f} ms", f"{pdt / ours:.1f}x"))
+    except ImportError:
+        results.append(("", "pandas.read_csv", "n/a", "pandas not installed"))
+
+
+def rate(fn, n):
+    fn()  # warm up (connection, runtime)
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return n / (time.perf_counter() - t)
+
+
+def bench_sync_calls(emu: Emulator, results: list, n=2000):
+    sr = seowire.Semrush(KEY, base_url=emu.base_url(), ledger="memory://", rate_limit=None, max_in_flight=None)
+    ours = rate(lambda: sr.phrase_this("seo", database="us"), n)
+    results.append(("small sync calls (phrase_this)", "seowire.Semrush", f"{ours:,.0f}/s", ""))
+    try:
+        import requests
+
+        s = requests.Session()
+        params = {"type": "phrase_this", "key": KEY, "phrase": "seo", "database": "us", "export_columns": "Ph,Nq,Cp,Co,Nr,Td"}
+
+        def req():
+            r = s.get(emu.base_url() + "/", params=params)
+            return csv_module(r.content)
+
+        theirs = rate(req, n)
+        results.append(("", "requests.Session + csv", f"{theirs:,.0f}/s", f"seowire {ours / theirs:.1f}x (target >= 3x)"))
+    except ImportError:
+        results.append(("", "requests", "n/a", "not installed"))
+    try:
+        from python_semrush.semrush import SemrushClient
+
+        c = SemrushClient(key=KEY)
+        c.api_url = emu.base_url() + "/"
+        theirs = rate(lambda: c.phrase_this("seo", "us"), n // 2)
+        results.append(("", "python-semrush 0.1.4", f"{theirs:,.0f}/s", f"seowire {ours / theirs:.1f}x"))
+    except ImportError:
+        results.append(("", "python-semrush 0.1.4", "n/a", "not installed"))
+
+
+def bench_async(emu: Emulator, results: list, n=1000, concurrency=50):
+    sr = seowire.Semrush(KEY, base_url=emu.base_url(), ledger="memory://", rate_limit=None, max_in_flight=concurrency)
+
+    async def ours():
+        await asyncio.gather(*[sr.phrase_this_async("seo", database="us") for _ in range(n)])
+
+    asyncio.run(ours())
+    t_ours = best(lambda: asyncio.run(ours()), 3)
+    results.append((f"{n} async calls, {concurrency} in flight", "seowire *_async", f"{n / t_ours:,.0f}/s", ""))
+    try:
+        import aiohttp
+
+        params = {"type": "phrase_this", "key": KEY, "phrase": "seo", "database": "us", "export_columns": "Ph,Nq,Cp,Co,Nr,Td"}
+
+        async def theirs():
+            sem = asyncio.Semaphore(concurrency)
+            async with aiohttp.ClientSession() as s:
+                async def one():
+                    async with sem, s.get(emu.base_url() + "/", params=params) as r:
+                        return csv_module(await r.read())
+
+                await asyncio.gather(*[one() for _ in range(n)])
+
+        t_theirs = best(lambda: asyncio.run(theirs()), 3)
+        results.append(("", "aiohttp + csv", f"{n / t_theirs:,.0f}/s", f"seowire {t_theirs / t_ours:.1f}x"))
+    except ImportError:
+        results.append(("", "aiohttp", "n/a", "not installed"))
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> int:
+    if seowire.build_profile != "release":
+        print("warning: seowire is a debug build; numbers are meaningless", file=sys.stderr)
+    emu = Emulator.spawn(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
+    results: list = []
+    try:
+        bench_decode(emu, results)
+        bench_sync_calls(emu, results)
+        bench_async(emu, results)
+    finally:
+        emu.stop()
+    print(f"seowire {seowire.__version__} ({seowire.build_profile}); emulator in its own process; {machine()}\n")
+    print("| benchmark | implementation | result | ratio |")
+    print("|---|---|---|---|")
+    for row in results:
+        print("| " + " | ".join(row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
