@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -97,27 +98,26 @@ class Budget:
 
 
 _ledgers: dict[str, Any] = {}
+_ledgers_pid = 0
 _ledgers_lock = threading.Lock()
 
 
 def resolve_ledger(ledger: Any) -> Any:
     """A Ledger object from a Ledger, a URL, or None (``SEOWIRE_LEDGER``, else the SQLite file).
     One Ledger per URL per process, so clients given the same URL share it."""
+    global _ledgers_pid
     if isinstance(ledger, _seowire.Ledger):
         return ledger
     if ledger is not None and not isinstance(ledger, str):
         raise InvalidRequest(f"ledger must be a seowire.Ledger or a URL string, not {type(ledger).__name__}")
-    import os
-
     url = ledger or os.environ.get("SEOWIRE_LEDGER") or "sqlite://"
     with _ledgers_lock:
-        found = _ledgers.get(url)
-        if found is None or _ledgers.get("__pid__") != os.getpid():
-            if _ledgers.get("__pid__") != os.getpid():
-                _ledgers.clear()
-                _ledgers["__pid__"] = os.getpid()
-            found = _ledgers[url] = _seowire.Ledger(url)
-        return found
+        if _ledgers_pid != os.getpid():  # a forked child gets its own ledgers
+            _ledgers.clear()
+            _ledgers_pid = os.getpid()
+        if url not in _ledgers:
+            _ledgers[url] = _seowire.Ledger(url)
+        return _ledgers[url]
 
 
 def settle(budget: Budget | None, account: str, rows: Any, meta: dict[str, Any]) -> Rows:

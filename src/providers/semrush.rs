@@ -274,7 +274,7 @@ pub enum Param {
 }
 
 impl Param {
-    fn render(&self, list_sep: &str) -> String {
+    pub fn render(&self, list_sep: &str) -> String {
         match self {
             Param::Str(s) => s.clone(),
             Param::Int(i) => i.to_string(),

@@ -8,7 +8,6 @@ pub mod semrush;
 use std::future::Future;
 use std::time::Duration;
 
-use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
@@ -99,8 +98,4 @@ where
 
 pub fn invalid(message: impl Into<String>) -> Error {
     Error::new(Kind::InvalidRequest, message)
-}
-
-pub fn runtime_error(message: &str) -> PyErr {
-    PyRuntimeError::new_err(message.to_string())
 }

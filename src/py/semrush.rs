@@ -49,23 +49,11 @@ fn param(name: &str, v: &Bound<'_, PyAny>) -> Result<Param> {
         let mut items = Vec::new();
         for item in iter {
             let item = item.map_err(|_| super::invalid(format!("{name}: could not iterate")))?;
-            items.push(scalar(name, &item)?.render_plain());
+            items.push(scalar(name, &item)?.render(","));
         }
         return Ok(Param::List(items));
     }
     scalar(name, v)
-}
-
-impl Param {
-    fn render_plain(&self) -> String {
-        match self {
-            Param::Str(s) => s.clone(),
-            Param::Int(i) => i.to_string(),
-            Param::Float(f) => f.to_string(),
-            Param::Bool(b) => (if *b { "1" } else { "0" }).into(),
-            Param::List(v) => v.join(","),
-        }
-    }
 }
 
 /// Short decimals ("0.82", "14.25") without the general parser. Exact: the digits form an
