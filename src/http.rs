@@ -198,6 +198,13 @@ fn transport(e: reqwest::Error, shown: &str) -> Error {
     err
 }
 
+/// Percent-encode a query component (commas stay: both APIs use them as list separators).
+pub fn encode(s: &str) -> percent_encoding::PercentEncode<'_> {
+    const SET: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b',');
+    percent_encoding::utf8_percent_encode(s, SET)
+}
+
 /// Names of query parameters that carry secrets.
 const SECRET_PARAMS: &[&str] = &["key", "api_key", "apikey", "token", "access_token", "secret", "secret_key", "signature", "client_secret", "code_verifier"];
 

@@ -1,3 +1,93 @@
 //! One module per provider. Each speaks HTTP and units, never Python.
+pub mod ahrefs;
 pub mod csv;
+pub mod moz;
 pub mod semrush;
+
+use bytes::Bytes;
+
+use crate::ledger::Committed;
+
+/// Which part of a JSON reply is the caller's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unwrap {
+    /// The whole document.
+    Whole,
+    /// One member of the top-level object (Moz `results`).
+    Key(&'static str),
+    /// The only member of the top-level object, whatever its name (Ahrefs).
+    Single,
+}
+
+/// One JSON reply with what it cost, ready for the bindings to decode.
+#[derive(Debug, Clone)]
+pub struct JsonPage {
+    pub provider: &'static str,
+    pub report: String,
+    pub body: Bytes,
+    pub unwrap: Unwrap,
+    /// Results returned (rows of a list, 1 for an object).
+    pub rows: u64,
+    /// Units committed for this reply (Moz: rows charged).
+    pub units: u64,
+    pub estimate: u64,
+    pub next_token: Option<String>,
+    pub cached: bool,
+    pub spent: Option<u64>,
+    pub budget: Option<u64>,
+    pub alerts: Vec<f64>,
+}
+
+impl JsonPage {
+    pub fn settled(mut self, committed: Option<Committed>) -> Self {
+        if let Some(c) = committed {
+            self.spent = Some(c.spent);
+            self.budget = c.budget;
+            self.alerts = c.alerts;
+        }
+        self
+    }
+}
+
+/// A short, redacted description of an error body of any shape (JSON object, JSON list, text).
+pub fn error_text(body: &[u8]) -> String {
+    fn from_value(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Array(items) => {
+                let parts: Vec<String> = items.iter().filter_map(from_value).collect();
+                (!parts.is_empty()).then(|| parts.join(": "))
+            }
+            serde_json::Value::Object(m) => {
+                for k in ["message", "error_message", "detail", "error", "errors", "description", "name"] {
+                    if let Some(s) = m.get(k).and_then(from_value) {
+                        return Some(s);
+                    }
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v) => from_value(&v).unwrap_or_else(|| v.to_string()),
+        Err(_) => String::from_utf8_lossy(body).trim().to_string(),
+    };
+    let mut text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    if text.is_empty() {
+        text = "(empty body)".into();
+    }
+    crate::http::redact(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_text_reads_any_shape() {
+        assert_eq!(super::error_text(br#"{"error": "bad select"}"#), "bad select");
+        assert_eq!(super::error_text(br#"["Error","Unauthorized"]"#), "Error: Unauthorized");
+        assert_eq!(super::error_text(br#"{"name":"Forbidden","message":"Row limit reached","status":403}"#), "Row limit reached");
+        assert_eq!(super::error_text(b"Service Unavailable\n"), "Service Unavailable");
+        assert_eq!(super::error_text(b""), "(empty body)");
+    }
+}

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::csv::{count_records, Records};
 use crate::error::{Error, Kind, Result};
-use crate::http::{account_hash, redact, retry_after, Call, Engine, Reply, Request};
+use crate::http::{account_hash, encode, redact, retry_after, Call, Engine, Reply, Request};
 use crate::ledger::{Budget, Ledger, Record};
 use crate::limits::{Limits, Rate};
 use crate::retry::{RetryBudget, RetryPolicy};
@@ -463,11 +463,7 @@ impl Endpoints {
     }
 }
 
-fn encode(s: &str) -> percent_encoding::PercentEncode<'_> {
-    const SET: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b',');
-    percent_encoding::utf8_percent_encode(s, SET)
-}
+
 
 // ---------------------------------------------------------------------------------------------
 // Replies

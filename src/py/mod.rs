@@ -1,6 +1,7 @@
 //! Bindings: Python in, Python out. No HTTP here; provider modules do that.
 
 pub mod emulator;
+pub mod json;
 pub mod ledger;
 pub mod retry;
 pub mod semrush;
@@ -99,3 +100,30 @@ where
 pub fn invalid(message: impl Into<String>) -> Error {
     Error::new(Kind::InvalidRequest, message)
 }
+
+/// Pauses Python's cyclic GC while a page is decoded: building tens of thousands of dicts
+/// otherwise triggers collections that cost more than the decoding. We hold the GIL throughout,
+/// so no Python code runs while it is off.
+pub struct GcPause<'py>(Option<Bound<'py, PyModule>>);
+
+impl<'py> GcPause<'py> {
+    pub fn new(py: Python<'py>, rows_hint: usize) -> Self {
+        if rows_hint < 512 {
+            return GcPause(None);
+        }
+        let gc = py.import("gc").ok().filter(|gc| {
+            gc.call_method0("isenabled").and_then(|v| v.extract::<bool>()).unwrap_or(false)
+                && gc.call_method0("disable").is_ok()
+        });
+        GcPause(gc)
+    }
+}
+
+impl Drop for GcPause<'_> {
+    fn drop(&mut self) {
+        if let Some(gc) = &self.0 {
+            let _ = gc.call_method0("enable");
+        }
+    }
+}
+

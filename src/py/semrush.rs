@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyModule, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use super::{block_on, future, to_pyerr, Done};
+use super::{block_on, future, to_pyerr, Done, GcPause};
 use crate::error::{Error, Result};
 use crate::limits::Rate;
 use crate::providers::csv::Records;
@@ -82,32 +82,6 @@ fn fast_f64(text: &str) -> Option<f64> {
 
 fn parse_f64(text: &str) -> Option<f64> {
     fast_f64(text).or_else(|| text.parse::<f64>().ok())
-}
-
-/// Pauses Python's cyclic GC while a page is decoded: building tens of thousands of dicts
-/// otherwise triggers collections that cost more than the decoding. We hold the GIL throughout,
-/// so no Python code runs while it is off.
-struct GcPause<'py>(Option<Bound<'py, PyModule>>);
-
-impl<'py> GcPause<'py> {
-    fn new(py: Python<'py>, rows_hint: usize) -> Self {
-        if rows_hint < 512 {
-            return GcPause(None);
-        }
-        let gc = py.import("gc").ok().filter(|gc| {
-            gc.call_method0("isenabled").and_then(|v| v.extract::<bool>()).unwrap_or(false)
-                && gc.call_method0("disable").is_ok()
-        });
-        GcPause(gc)
-    }
-}
-
-impl Drop for GcPause<'_> {
-    fn drop(&mut self) {
-        if let Some(gc) = &self.0 {
-            let _ = gc.call_method0("enable");
-        }
-    }
 }
 
 fn cell<'py>(py: Python<'py>, text: &str, ty: Ty) -> PyResult<Bound<'py, PyAny>> {
