@@ -26,7 +26,12 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::ledger::Ledger>()?;
     m.add_class::<py::semrush::SemrushCore>()?;
     m.add_class::<py::semrush::PageStream>()?;
+    m.add_class::<py::moz::MozCore>()?;
+    m.add_class::<py::ahrefs::AhrefsCore>()?;
+    m.add_class::<py::page::JsonPages>()?;
     m.add_class::<py::emulator::EmulatorServer>()?;
+    m.add_function(wrap_pyfunction!(py::moz::moz_sign_v1, m)?)?;
+    m.add_function(wrap_pyfunction!(py::json::loads, m)?)?;
     m.add_function(wrap_pyfunction!(py::semrush::parse_semrush_csv, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_started, m)?)?;
     Ok(())

@@ -24,6 +24,8 @@ from .exceptions import (
     TransportError,
     UnitsExhausted,
 )
+from .ahrefs import Ahrefs
+from .moz import Moz
 from .semrush import Semrush
 
 __version__: str = _seowire.__version__
@@ -31,6 +33,8 @@ build_profile: str = _seowire.build_profile
 
 __all__ = [
     "Semrush",
+    "Moz",
+    "Ahrefs",
     "Ledger",
     "Budget",
     "BudgetAlert",

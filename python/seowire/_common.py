@@ -6,14 +6,14 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Sequence
 
 from . import _seowire
 from .exceptions import InvalidRequest
 
 logger = logging.getLogger("seowire")
 
-__all__ = ["Rows", "Budget", "BudgetAlert", "Ledger"]
+__all__ = ["Rows", "Budget", "BudgetAlert", "Ledger", "Pages", "RowStream"]
 
 Ledger = _seowire.Ledger
 
@@ -26,7 +26,10 @@ class Rows(list):  # type: ignore[type-arg]
     balance ran out.
     """
 
-    __slots__ = ("provider", "report", "units", "estimate", "partial", "lines", "requested", "offset", "spent", "budget")
+    __slots__ = (
+        "provider", "report", "units", "estimate", "partial", "lines", "requested", "offset", "spent", "budget",
+        "cached", "next_token", "requests",
+    )
 
     provider: str
     report: str
@@ -38,6 +41,9 @@ class Rows(list):  # type: ignore[type-arg]
     offset: int
     spent: int | None
     budget: int | None
+    cached: bool | None
+    next_token: str | None
+    requests: int | None
 
     def __init__(self, rows: Iterable[dict[str, Any]] = (), meta: dict[str, Any] | None = None) -> None:
         super().__init__(rows)
@@ -137,3 +143,44 @@ def settle(budget: Budget | None, account: str, rows: Any, meta: dict[str, Any])
                 except Exception:  # the data is paid for: never lose it to a callback bug
                     logger.exception("budget on_alert callback failed")
     return result
+
+
+class Pages:
+    """Report pages, for ``for`` and ``async for``; each page is a :class:`Rows`."""
+
+    def __init__(self, stream: Any, client: Any) -> None:
+        self._stream = stream
+        self._client = client
+
+    def __iter__(self) -> Iterator[Rows]:
+        return self
+
+    def __next__(self) -> Rows:
+        rows, meta = next(self._stream)
+        return self._client._settle(rows, meta)
+
+    def __aiter__(self) -> AsyncIterator[Rows]:
+        return self
+
+    async def __anext__(self) -> Rows:
+        rows, meta = await self._stream.__anext__()
+        return self._client._settle(rows, meta)
+
+
+class RowStream:
+    """Rows of a report across pages, for ``for`` and ``async for``."""
+
+    def __init__(self, pages: Pages) -> None:
+        self._pages = pages
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for page in self._pages:
+            yield from page
+
+    async def _agen(self) -> AsyncIterator[dict[str, Any]]:
+        async for page in self._pages:
+            for row in page:
+                yield row
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._agen()

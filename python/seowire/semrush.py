@@ -6,7 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence, TypedDict
 
 from . import _seowire
-from ._common import Budget, Rows, resolve_ledger, settle
+from ._common import Budget, Pages, Rows, RowStream, resolve_ledger, settle
 from .exceptions import AuthenticationError
 
 if TYPE_CHECKING:
@@ -39,47 +39,6 @@ def parse_csv(data: bytes, columns: Sequence[str] | None = None) -> list[dict[st
     them, names come from the header.
     """
     return _seowire.parse_semrush_csv(data, list(columns) if columns is not None else None)
-
-
-class Pages:
-    """Report pages, for ``for`` and ``async for``; each page is a :class:`Rows`."""
-
-    def __init__(self, stream: Any, client: Semrush) -> None:
-        self._stream = stream
-        self._client = client
-
-    def __iter__(self) -> Iterator[Rows]:
-        return self
-
-    def __next__(self) -> Rows:
-        rows, meta = next(self._stream)
-        return self._client._settle(rows, meta)
-
-    def __aiter__(self) -> AsyncIterator[Rows]:
-        return self
-
-    async def __anext__(self) -> Rows:
-        rows, meta = await self._stream.__anext__()
-        return self._client._settle(rows, meta)
-
-
-class RowStream:
-    """Rows of a report across pages, for ``for`` and ``async for``."""
-
-    def __init__(self, pages: Pages) -> None:
-        self._pages = pages
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for page in self._pages:
-            yield from page
-
-    async def _agen(self) -> AsyncIterator[dict[str, Any]]:
-        async for page in self._pages:
-            for row in page:
-                yield row
-
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._agen()
 
 
 class Semrush:

@@ -2,9 +2,12 @@
 //! users' own pipelines. Deterministic data, a unit balance per key, the providers' limits,
 //! injectable faults and latency, and a JSON control API under `/_emulator/`.
 //!
-//! Routes: `/semrush/...` (analytics `/`, backlinks `/analytics/v1/`, `/users/countapiunits.html`).
+//! Routes: `/semrush/...` (analytics `/`, backlinks `/analytics/v1/`, `/users/countapiunits.html`),
+//! `/moz/v2/<endpoint>`, `/ahrefs/v3/<tool>/<report>`.
 //! Each provider lives in its own module; this one holds the server, state and faults.
 
+mod ahrefs;
+mod moz;
 mod semrush;
 
 use std::collections::{HashMap, VecDeque};
@@ -48,6 +51,27 @@ pub struct Config {
     pub trailing_newline: bool,
     /// countapiunits answers `1,000` rather than `1000`.
     pub balance_thousands_separator: bool,
+    /// Moz: requests in flight per credential (the plan's limit; large = 10).
+    pub moz_concurrency: Option<u32>,
+    /// Moz: extra rows per url_metrics target for each history/distribution modifier (unpublished).
+    pub moz_modifier_weight: u64,
+    /// Moz: how the last page ends: `missing` next_token, `empty` string or `null` (unpublished).
+    pub moz_last_page: String,
+    /// Moz: error body shape: `object`, `list` or `text` (unpublished).
+    pub moz_error_format: String,
+    /// Moz: HTTP status when the row quota is gone (unpublished).
+    pub moz_quota_status: u16,
+    /// Ahrefs: requests per minute per key (`None`: unlimited).
+    pub ahrefs_rate_per_minute: Option<u32>,
+    /// Ahrefs: units per key (`units_limit_api_key`; `None`: no per-key cap).
+    pub ahrefs_units_limit: Option<u64>,
+    /// Ahrefs: a repeated identical request is a cache hit (0 units).
+    pub ahrefs_cache_hits: bool,
+    /// Ahrefs: send `x-api-units-cost-total-actual` (else clients must use `x-api-rows`).
+    pub ahrefs_actual_header: bool,
+    /// Ahrefs: free test targets (host names) and keywords.
+    pub ahrefs_free_targets: Vec<String>,
+    pub ahrefs_free_keywords: Vec<String>,
 }
 
 impl Default for Config {
@@ -63,6 +87,17 @@ impl Default for Config {
             rows_per_target: HashMap::new(),
             trailing_newline: true,
             balance_thousands_separator: true,
+            moz_concurrency: Some(10),
+            moz_modifier_weight: crate::providers::moz::Weights::default().modifier,
+            moz_last_page: "missing".into(),
+            moz_error_format: "object".into(),
+            moz_quota_status: 403,
+            ahrefs_rate_per_minute: Some(60),
+            ahrefs_units_limit: Some(1_000_000),
+            ahrefs_cache_hits: false,
+            ahrefs_actual_header: true,
+            ahrefs_free_targets: crate::providers::ahrefs::FREE_TARGETS.iter().map(|s| s.to_string()).collect(),
+            ahrefs_free_keywords: crate::providers::ahrefs::FREE_KEYWORDS.iter().map(|s| s.to_string()).collect(),
         }
     }
 }
@@ -117,6 +152,10 @@ pub struct Inner {
     pub arrivals: HashMap<String, Vec<f64>>,
     pub recent: HashMap<String, VecDeque<Instant>>,
     pub in_flight_by_key: HashMap<String, u64>,
+    pub moz_rows_consumed: HashMap<String, u64>,
+    /// Ahrefs units charged per key, and requests seen (for cache hits).
+    pub ahrefs_usage: HashMap<String, u64>,
+    pub ahrefs_seen: std::collections::HashSet<String>,
 }
 
 pub struct State {
@@ -156,18 +195,18 @@ impl Inner {
         Some(f)
     }
 
-    /// Admit a request under the per-key rate and concurrency limits.
-    pub fn admit(&mut self, key: &str) -> Result<(), &'static str> {
+    /// Admit a request under a per-key rate (count per window) and concurrency limit.
+    pub fn admit(&mut self, key: &str, rate: Option<(u32, Duration)>, concurrency: Option<u32>) -> Result<(), &'static str> {
         let now = Instant::now();
-        if let Some(limit) = self.config.concurrency_limit {
+        if let Some(limit) = concurrency {
             if self.in_flight_by_key.get(key).copied().unwrap_or(0) >= limit as u64 {
                 self.counters.rejected_concurrency += 1;
                 return Err("concurrency");
             }
         }
-        if let Some(limit) = self.config.rate_limit {
+        if let Some((limit, window)) = rate {
             let q = self.recent.entry(key.to_string()).or_default();
-            while q.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+            while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
                 q.pop_front();
             }
             if q.len() >= limit as usize {
@@ -184,6 +223,15 @@ impl Inner {
         if let Some(n) = self.in_flight_by_key.get_mut(key) {
             *n = n.saturating_sub(1);
         }
+    }
+}
+
+/// Releases a per-key in-flight slot when the request is answered.
+pub struct Admitted<'a>(pub &'a State, pub String);
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.lock().done(&self.1);
     }
 }
 
@@ -324,11 +372,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             let code = f.code.unwrap_or(500);
             match provider.as_str() {
                 "semrush" => Answer::Reply(semrush::error(&state.lock().config, code, f.retry_after.as_deref())),
+                "ahrefs" => Answer::Reply(ahrefs::error(f.status.unwrap_or(500), "emulated provider error", f.retry_after.as_deref())),
                 _ => Answer::Reply(full(f.status.unwrap_or(500), "text/plain", format!("emulated error {code}"))),
             }
         }
         _ => match provider.as_str() {
             "semrush" => semrush::handle(&state, req, delay).await,
+            "moz" => moz::handle(&state, req, delay).await,
+            "ahrefs" => ahrefs::handle(&state, req, delay).await,
             _ => Answer::Reply(json_response(404, json!({"error": format!("no emulated provider at {path}")}))),
         },
     };

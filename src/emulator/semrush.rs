@@ -10,7 +10,7 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 
-use super::{full, query_pairs, stable_hash, Answer, Body, Config, State};
+use super::{full, query_pairs, stable_hash, Admitted, Answer, Body, Config, State};
 use crate::providers::semrush::{column_def, report_def, Lines, ReportDef, Ty};
 
 fn message(code: u32) -> &'static str {
@@ -60,13 +60,6 @@ pub fn error(config: &Config, code: u32, retry_after: Option<&str>) -> Response<
     r
 }
 
-/// Releases the per-key in-flight slot when the request is answered.
-struct Admitted<'a>(&'a State, String);
-impl Drop for Admitted<'_> {
-    fn drop(&mut self) {
-        self.0.lock().done(&self.1);
-    }
-}
 
 pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration) -> Answer {
     let path = req.uri().path().trim_start_matches("/semrush").to_string();
@@ -89,7 +82,11 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration)
             return fail(if key.is_empty() { 122 } else { 120 });
         }
     }
-    let admitted = state.lock().admit(&key);
+    let admitted = {
+        let mut g = state.lock();
+        let (rate, concurrency) = (g.config.rate_limit.map(|r| (r, Duration::from_secs(1))), g.config.concurrency_limit);
+        g.admit(&key, rate, concurrency)
+    };
     if admitted.is_err() {
         return fail(429);
     }

@@ -325,6 +325,7 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
     let mut limit: Option<u64> = None;
     let mut has_select = false;
     let mut json_body: Option<Value> = None;
+    let mut batch: Option<Value> = None;
     for (k, v) in params {
         if v.is_null() {
             continue;
@@ -391,8 +392,11 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
                 }
                 query.push((k, s));
             }
-            "targets" if path == "batch-analysis/batch-analysis" => json_body = Some(v),
-            "json" => json_body = Some(v),
+            "targets" if path == "batch-analysis/batch-analysis" => batch = Some(v),
+            "json" => match v {
+                Value::Object(_) => json_body = Some(v),
+                _ => return Err(bad("json must be a dict (the POST body)")),
+            },
             "api_key" | "token" | "key" => return Err(bad("pass the API key to the client, not as a parameter")),
             _ => {
                 if let Some(d) = def {
@@ -415,7 +419,7 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
     let get = |name: &str| lookup.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     if let Some(d) = def {
         for r in d.required {
-            let present = get(r).is_some() || (*r == "targets" && json_body.is_some()) || (*r == "select" && !d.list);
+            let present = get(r).is_some() || (*r == "targets" && batch.is_some()) || (*r == "select" && !d.list);
             if !present {
                 return Err(bad(format!("Ahrefs {} needs {r}", d.path)));
             }
@@ -448,9 +452,9 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
     if test_free {
         rows = rows.min(FREE_LIMIT);
     }
-    if let Some(body) = json_body.as_mut() {
+    if let Some(list) = batch {
         // batch-analysis: the body carries targets, select and the rest.
-        let targets = body.as_array().cloned().unwrap_or_default();
+        let targets = list.as_array().cloned().unwrap_or_default();
         if targets.is_empty() || targets.len() > MAX_BATCH {
             return Err(bad(format!("one batch-analysis request takes 1..={MAX_BATCH} targets, not {}", targets.len())));
         }
@@ -462,7 +466,7 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
             m.insert(k, v);
         }
         m.entry("output").or_insert_with(|| Value::String("json".into()));
-        *body = Value::Object(m);
+        json_body = Some(Value::Object(m));
     }
     let estimate = if is_free {
         0

@@ -563,8 +563,8 @@ impl Client {
         }
         let total: u64 = requests.iter().map(|r| r.estimate).sum();
         let (unique, first_seen) = (&unique, &first_seen);
-        let pages: Vec<JsonPage> = futures::stream::iter(requests.iter().enumerate().map(|(c, p)| async move {
-            let page = self.fetch(p).await.map_err(|mut e| {
+        let pages: Vec<JsonPage> = futures::stream::iter(requests.into_iter().enumerate().map(|(c, p)| async move {
+            let page = self.fetch(&p).await.map_err(|mut e| {
                 let (lo, hi) = (c * MAX_TARGETS, ((c + 1) * MAX_TARGETS).min(unique.len()) - 1);
                 e.message = format!(
                     "url_metrics chunk {c} (unique targets {lo}..={hi}, input positions {}..={}) failed: {}",

@@ -1,7 +1,10 @@
 //! Bindings: Python in, Python out. No HTTP here; provider modules do that.
 
+pub mod ahrefs;
 pub mod emulator;
 pub mod json;
+pub mod moz;
+pub mod page;
 pub mod ledger;
 pub mod retry;
 pub mod semrush;

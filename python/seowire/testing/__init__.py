@@ -24,7 +24,8 @@ from typing import Any, Iterator
 
 __all__ = ["Emulator", "seowire_emulator"]
 
-PROVIDERS = ("semrush",)
+# Where each provider lives on the emulator: the path the real base URL ends with.
+PROVIDERS = {"semrush": "semrush", "moz": "moz/v2", "ahrefs": "ahrefs/v3"}
 
 
 class Emulator:
@@ -90,7 +91,7 @@ class Emulator:
             raise ValueError(f"the emulator serves {', '.join(PROVIDERS)}, not {provider!r}")
         if self.url is None:
             raise RuntimeError("the emulator is not running: use `with Emulator() as emu:` or .start()")
-        return f"{self.url}/{provider}"
+        return f"{self.url}/{PROVIDERS[provider]}"
 
     def _control(self, what: str, body: Any = None) -> Any:
         if self.url is None:
@@ -122,11 +123,18 @@ class Emulator:
         ``truncate``, ``slow_body`` (``delay_ms``) or ``latency`` (``delay_ms``)."""
         self._control("faults", {"kind": kind, "count": count, "provider": provider, **fields})
 
-    def set_balance(self, key: str, units: int) -> None:
-        self._control("balance", {"key": key, "units": units})
+    def set_balance(self, key: str, units: int, provider: str = "semrush") -> None:
+        """Set a key's balance: SEMrush units, or Moz rows (``provider="moz"``, the token or access ID)."""
+        self._control("balance", {"key": _account(provider, key), "units": units})
 
-    def balance(self, key: str) -> int:
-        return self._control("balance", {"key": key})["units"]
+    def balance(self, key: str, provider: str = "semrush") -> int:
+        return self._control("balance", {"key": _account(provider, key)})["units"]
+
+
+def _account(provider: str, key: str) -> str:
+    if provider not in PROVIDERS:
+        raise ValueError(f"the emulator serves {', '.join(PROVIDERS)}, not {provider!r}")
+    return key if provider == "semrush" else f"{provider}:{key}"
 
 
 def _serve(argv: list[str]) -> int:
@@ -141,7 +149,8 @@ def _serve(argv: list[str]) -> int:
     config = json.loads(args.config) if args.config else {}
     emu = Emulator(port=args.port, **config).start()
     print(emu.url, flush=True)
-    print(f"seowire emulator on {emu.url} (SEMrush at {emu.base_url('semrush')}); Ctrl-C to stop", file=sys.stderr, flush=True)
+    where = ", ".join(f"{p} at {emu.base_url(p)}" for p in PROVIDERS)
+    print(f"seowire emulator on {emu.url} ({where}); Ctrl-C to stop", file=sys.stderr, flush=True)
     try:
         while True:
             time.sleep(3600)

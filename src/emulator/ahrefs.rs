@@ -1,0 +1,298 @@
+//! Ahrefs API v3 as the reference describes it (providers.md §2): Bearer auth, one top-level
+//! key per answer, `{"error": ...}` bodies, `x-api-*` cost headers on every answer, units =
+//! max(50, per-row field cost x rows) with free families and free test targets at 0 (limit
+//! capped at 100), cache hits at 0, `limits-and-usage` consistent with what was charged, and
+//! 60 requests/minute per key (429 beyond it).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use serde_json::{json, Map, Value};
+
+use super::{full, query_pairs, stable_hash, Admitted, Answer, Body, Config, State};
+use crate::providers::ahrefs::{endpoint, where_fields, EndpointDef, Pricing, Target, BASE_COST, DEFAULT_LIMIT, FREE_LIMIT};
+
+const NAME: &str = "ahrefs";
+
+pub fn error(status: u16, message: &str, retry_after: Option<&str>) -> Response<Body> {
+    let mut r = full(status, "application/json", json!({ "error": message }).to_string());
+    if let Some(ra) = retry_after.and_then(|v| v.parse().ok()) {
+        r.headers_mut().insert("retry-after", ra);
+    }
+    r
+}
+
+struct Cost {
+    rows: u64,
+    per_row: u64,
+    total: u64,
+    actual: u64,
+    cache: &'static str,
+}
+
+fn with_headers(mut r: Response<Body>, c: &Cost, actual_header: bool) -> Response<Body> {
+    let h = r.headers_mut();
+    let mut set = |k: &'static str, v: String| {
+        h.insert(k, v.parse().expect("header value"));
+    };
+    set("x-api-rows", c.rows.to_string());
+    set("x-api-units-cost-row", c.per_row.to_string());
+    set("x-api-units-cost-total", c.total.to_string());
+    if actual_header {
+        set("x-api-units-cost-total-actual", c.actual.to_string());
+    }
+    set("x-api-cache", c.cache.to_string());
+    r
+}
+
+fn free_target(config: &Config, target: &str) -> bool {
+    let rest = target.split_once("://").map_or(target, |(_, r)| r);
+    let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("").to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host);
+    config.ahrefs_free_targets.iter().any(|t| host == t.as_str() || host.ends_with(&format!(".{t}")))
+}
+
+pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration) -> Answer {
+    let path = req.uri().path().trim_start_matches("/ahrefs").trim_start_matches("/v3").trim_matches('/').to_string();
+    let config = state.lock().config.clone();
+    let key = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+        .filter(|k| !k.is_empty());
+    let public = path.starts_with("public/crawler-ip");
+    let key = match key {
+        Some(k) if config.keys.as_ref().is_none_or(|keys| keys.contains(&k)) => k,
+        _ if public => String::new(),
+        _ => return Answer::Reply(error(401, "Unauthorized: missing or invalid API key", None)),
+    };
+    let account = format!("{NAME}:{key}");
+    let rate = config.ahrefs_rate_per_minute.map(|r| (r, Duration::from_secs(60)));
+    if state.lock().admit(&account, rate, None).is_err() {
+        return Answer::Reply(error(429, "Too many requests: the limit is 60 requests per minute", None));
+    }
+    let _slot = Admitted(state, account.clone());
+    let mut q: HashMap<String, String> = query_pairs(req.uri()).into_iter().collect();
+    let post = req.method() == hyper::Method::POST;
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let Some(def) = endpoint(&path) else {
+        return Answer::Reply(error(404, &format!("no such endpoint: {path}"), None));
+    };
+    let mut batch: Option<Vec<Value>> = None;
+    if post {
+        let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&body) else {
+            return Answer::Reply(error(400, "the body must be a JSON object", None));
+        };
+        for (k, v) in &m {
+            match (k.as_str(), v) {
+                ("targets", Value::Array(t)) => batch = Some(t.clone()),
+                (_, Value::Array(a)) => drop(q.insert(k.clone(), a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(","))),
+                (_, Value::String(s)) => drop(q.insert(k.clone(), s.clone())),
+                (_, other) => drop(q.insert(k.clone(), other.to_string())),
+            }
+        }
+    }
+    let mut g = state.lock();
+    match answer(&mut g, def, &q, batch, &account) {
+        Ok((value, cost)) => {
+            let actual = g.config.ahrefs_actual_header;
+            Answer::Reply(with_headers(full(200, "application/json", value.to_string()), &cost, actual))
+        }
+        Err((status, message)) => Answer::Reply(error(status, &message, None)),
+    }
+}
+
+fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, batch: Option<Vec<Value>>, account: &str) -> Result<(Value, Cost), (u16, String)> {
+    let config = g.config.clone();
+    let bad = |m: String| Err((400, m));
+    for r in def.required {
+        let present = q.contains_key(*r) || (*r == "targets" && batch.is_some());
+        if !present {
+            return bad(format!("missing required parameter: {r}"));
+        }
+    }
+    if def.needs_date && !q.contains_key("date") {
+        return bad("missing required parameter: date".into());
+    }
+    // Fields used: select, where, order_by; each distinct field counted once.
+    let mut used: Vec<String> = Vec::new();
+    let select: Vec<String> = match q.get("select") {
+        Some(s) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+        None => def.all_fields().map(|(n, _)| n.to_string()).collect(),
+    };
+    used.extend(select.iter().cloned());
+    if let Some(w) = q.get("where") {
+        let Ok(v) = serde_json::from_str::<Value>(w) else { return bad("where is not valid JSON".into()) };
+        if where_fields(&v, &mut used).is_err() {
+            return bad("where is not a valid filter expression".into());
+        }
+    }
+    if let Some(o) = q.get("order_by") {
+        used.extend(o.split(',').map(|x| x.split(':').next().unwrap_or("").trim().to_string()));
+    }
+    used.sort();
+    used.dedup();
+    if let Some(unknown) = used.iter().find(|f| def.field_cost(f).is_none()) {
+        return bad(format!("unknown field: {unknown}"));
+    }
+    let per_row: u64 = used.iter().map(|f| def.field_cost(f).unwrap_or(1)).sum();
+    let target = q.get("target").cloned().unwrap_or_default();
+    let keywords = q.get("keywords").or_else(|| q.get("keyword")).cloned().unwrap_or_default();
+    let free_test = match def.target {
+        Target::Site => free_target(&config, &target),
+        Target::Keywords => {
+            !q.contains_key("keyword_list_id")
+                && !keywords.is_empty()
+                && keywords.split(',').all(|k| config.ahrefs_free_keywords.iter().any(|f| f.eq_ignore_ascii_case(k.trim())))
+        }
+        Target::None => false,
+    };
+    let mut limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<u64>() {
+            Ok(l) if l >= 1 => l,
+            _ => return bad(format!("invalid limit: {l}")),
+        },
+    };
+    if free_test {
+        limit = limit.min(FREE_LIMIT);
+    }
+    let offset = q.get("offset").and_then(|o| o.parse::<u64>().ok()).unwrap_or(0);
+    let value_rows: Vec<Value>;
+    let (key, list) = (def.key, def.list);
+    if let Some(targets) = batch {
+        if targets.is_empty() || targets.len() > 100 {
+            return bad("targets must hold 1 to 100 items".into());
+        }
+        value_rows = targets
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let url = t.get("url").and_then(|u| u.as_str()).unwrap_or("").to_string();
+                let mut row = Map::new();
+                for f in &select {
+                    let v = match f.as_str() {
+                        "url" => json!(url),
+                        "mode" => t.get("mode").cloned().unwrap_or(json!("subdomains")),
+                        "protocol" => t.get("protocol").cloned().unwrap_or(json!("both")),
+                        "index" => json!(i),
+                        _ => field_value(f, &url, 0),
+                    };
+                    row.insert(f.clone(), v);
+                }
+                Value::Object(row)
+            })
+            .collect();
+    } else if list {
+        let available = config.rows_per_target.get(&target).copied().or(config.rows).unwrap_or_else(|| 50 + stable_hash(&[def.path, &target, &keywords]) % 950);
+        let end = (offset + limit).min(available);
+        value_rows = (offset..end)
+            .map(|i| {
+                let mut row = Map::new();
+                for f in &select {
+                    row.insert(f.clone(), field_value(f, if target.is_empty() { &keywords } else { &target }, i));
+                }
+                Value::Object(row)
+            })
+            .collect();
+    } else {
+        value_rows = vec![single(g, def, &target, account)];
+    }
+    let rows = value_rows.len() as u64;
+    let family_free = def.pricing == Pricing::Free;
+    let model = match def.pricing {
+        Pricing::Free => 0,
+        Pricing::Fixed(n) => n,
+        Pricing::Fields => BASE_COST.max(per_row * rows),
+    };
+    let fingerprint = format!("{account}|{}|{:?}", def.path, {
+        let mut v: Vec<_> = q.iter().collect();
+        v.sort();
+        v
+    });
+    let cache_hit = config.ahrefs_cache_hits && !family_free && !g.ahrefs_seen.insert(fingerprint);
+    let actual = if family_free || free_test || cache_hit { 0 } else { model };
+    if actual > 0 {
+        let used_units = g.ahrefs_usage.get(account).copied().unwrap_or(0);
+        if config.ahrefs_units_limit.is_some_and(|cap| used_units + actual > cap) {
+            return Err((403, "API units limit reached for this key: insufficient units".into()));
+        }
+        *g.ahrefs_usage.entry(account.to_string()).or_default() += actual;
+        g.charge(NAME, account, actual);
+    }
+    let value = if list { json!({ key: value_rows }) } else { json!({ key: value_rows.into_iter().next().unwrap_or(Value::Null) }) };
+    let cache = if family_free { "no_cache" } else if cache_hit { "hit" } else { "miss" };
+    Ok((value, Cost { rows, per_row, total: model, actual, cache }))
+}
+
+fn single(g: &mut super::Inner, def: &EndpointDef, target: &str, account: &str) -> Value {
+    let h = |salt: &str| stable_hash(&[def.path, target, salt]);
+    match def.path {
+        "site-explorer/domain-rating" => json!({"domain_rating": (h("dr") % 1000) as f64 / 10.0, "ahrefs_rank": 1 + h("rank") % 50_000_000}),
+        "subscription-info/limits-and-usage" => {
+            let key_usage = g.ahrefs_usage.get(account).copied().unwrap_or(0);
+            let workspace: u64 = g.ahrefs_usage.values().sum();
+            let limit = g.config.ahrefs_units_limit;
+            json!({
+                "subscription": "Enterprise",
+                "usage_reset_date": next_month(),
+                "units_limit_workspace": limit.map(|l| l * 4),
+                "units_usage_workspace": workspace,
+                "units_limit_api_key": limit,
+                "units_usage_api_key": key_usage,
+                "api_key_expiration_date": "2027-11-01T00:00:00Z",
+            })
+        }
+        _ => {
+            let mut m = Map::new();
+            for (f, _) in def.all_fields() {
+                m.insert(f.into(), field_value(f, target, 0));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+fn next_month() -> String {
+    let (y, m, _) = crate::ledger::civil_from_days((std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400) as i64);
+    if m == 12 { format!("{}-01-01", y + 1) } else { format!("{y}-{:02}-01", m + 1) }
+}
+
+const WORDS: &[&str] = &["seo", "backlinks", "keyword", "audit", "content", "rank", "tools", "guide", "blog", "agency"];
+
+/// A deterministic value for a field, typed by its name.
+fn field_value(field: &str, target: &str, i: u64) -> Value {
+    let h = stable_hash(&[field, target, &i.to_string()]);
+    let host = target.split_once("://").map_or(target, |(_, r)| r).split('/').next().unwrap_or("example.com");
+    let word = |n: u64| WORDS[(n % WORDS.len() as u64) as usize];
+    match field {
+        f if f.starts_with("is_") => json!(h % 3 == 0),
+        "url_from" | "competitor_url" => json!(format!("https://{}-{}.com/{}/{}", word(h), h % 500, word(h >> 8), i)),
+        "url_to" | "url" | "raw_url" | "best_position_url" => json!(format!("https://{host}/{}/{i}", word(h))),
+        "anchor" | "title" | "name_source" | "name_target" | "snippet_left" | "snippet_right" | "top_keyword" | "parent_topic" => {
+            json!(format!("{} {}", word(h), word(h >> 16)))
+        }
+        "keyword" => json!(format!("{} {} {i}", word(h), word(h >> 16))),
+        "domain" | "competitor_domain" | "root_name_source" | "root_name_target" => json!(format!("{}-{}.com", word(h), h % 900)),
+        f if f.contains("date") || f.starts_with("first_seen") || f.starts_with("last_seen") || f == "last_visited" || f == "broken_at" || f == "last_update" => {
+            json!(format!("2026-{:02}-{:02}", 1 + h % 10, 1 + (h >> 8) % 28))
+        }
+        f if f.starts_with("domain_rating") || f.starts_with("url_rating") || f == "ur" || f == "share" || f == "cpc" => json!((h % 1000) as f64 / 10.0),
+        "country" | "keyword_country" | "lang_source" | "language" => json!(["us", "gb", "de", "fr"][(h % 4) as usize]),
+        "intents" | "serp_features" | "positions" => json!([word(h), word(h >> 8)]),
+        "type" | "link_type" | "best_position_kind" | "discovered_status" | "lost_reason" | "importance" | "category" | "content_type" => {
+            json!(["organic", "paid", "featured", "image"][(h % 4) as usize])
+        }
+        // Counts and money (USD cents) as integers.
+        _ => json!(h % 1_000_000),
+    }
+}

@@ -1,0 +1,204 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use super::page::{fields, to_json, value, PyJsonPage};
+use super::{block_on, future, to_pyerr};
+use crate::error::Result;
+use crate::limits::Rate;
+use crate::providers::ahrefs::{self, Client, FreeTests, Prepared};
+use crate::providers::JsonPage;
+
+#[pyclass(frozen, module = "seowire._seowire")]
+pub struct AhrefsCore {
+    client: Arc<Client>,
+}
+
+/// batch-analysis over any number of targets: pages of 100, merged in input order.
+struct PyBatch(Vec<JsonPage>, u64);
+
+impl<'py> IntoPyObject<'py> for PyBatch {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let out = PyList::empty(py);
+        for page in &self.0 {
+            for row in value(py, page)?.try_iter()? {
+                out.append(row?)?;
+            }
+        }
+        let m = PyDict::new(py);
+        m.set_item("provider", ahrefs::PROVIDER)?;
+        m.set_item("report", "batch-analysis/batch-analysis")?;
+        m.set_item("units", self.0.iter().map(|p| p.units).sum::<u64>())?;
+        m.set_item("estimate", self.1)?;
+        m.set_item("lines", out.len())?;
+        m.set_item("requests", self.0.len())?;
+        m.set_item("cached", !self.0.is_empty() && self.0.iter().all(|p| p.cached))?;
+        m.set_item("spent", self.0.iter().filter_map(|p| p.spent).max())?;
+        m.set_item("budget", self.0.iter().find_map(|p| p.budget))?;
+        let mut alerts: Vec<f64> = self.0.iter().flat_map(|p| p.alerts.iter().copied()).collect();
+        alerts.sort_by(f64::total_cmp);
+        alerts.dedup();
+        m.set_item("alerts", alerts)?;
+        PyTuple::new(py, [out.into_any(), m.into_any()])
+    }
+}
+
+#[pymethods]
+impl AhrefsCore {
+    #[new]
+    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_minute, free_targets=None, free_keywords=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        api_key: String,
+        base_url: Option<String>,
+        ledger: PyRef<'_, super::ledger::Ledger>,
+        budget: Option<(u64, String, Vec<f64>)>,
+        retry: Option<PyRef<'_, super::retry::RetryPolicy>>,
+        timeout: f64,
+        rate_per_minute: Option<f64>,
+        free_targets: Option<Vec<String>>,
+        free_keywords: Option<Vec<String>>,
+    ) -> PyResult<Self> {
+        let err = |e| to_pyerr(py, e);
+        if !(timeout.is_finite() && timeout > 0.0) {
+            return Err(err(super::invalid(format!("timeout must be a positive number of seconds, not {timeout}"))));
+        }
+        let rate = match rate_per_minute {
+            None => None,
+            Some(r) if r.is_finite() && r >= 1.0 => {
+                let count = r.floor() as u32;
+                Some(Rate { count, per: Duration::from_secs_f64(60.0 * count as f64 / r) })
+            }
+            Some(r) => return Err(err(super::invalid(format!("rate_limit must be at least 1 request per minute, not {r}")))),
+        };
+        let defaults = FreeTests::default();
+        let client = Client::new(ahrefs::Settings {
+            key: api_key,
+            base_url,
+            ledger: ledger.inner.clone(),
+            budget: super::ledger::budget(budget).map_err(err)?,
+            retry: retry.map(|r| r.inner.clone()).unwrap_or_default(),
+            timeout: Duration::from_secs_f64(timeout),
+            rate,
+            free: FreeTests { targets: free_targets.unwrap_or(defaults.targets), keywords: free_keywords.unwrap_or(defaults.keywords) },
+        })
+        .map_err(err)?;
+        Ok(AhrefsCore { client: Arc::new(client) })
+    }
+
+    #[getter]
+    fn account(&self) -> String {
+        self.client.engine.account.clone()
+    }
+    #[getter]
+    fn base_url(&self) -> String {
+        self.client.base_url.clone()
+    }
+    #[getter]
+    fn ledger(&self) -> super::ledger::Ledger {
+        super::ledger::Ledger { inner: self.client.engine.ledger.clone() }
+    }
+    #[getter]
+    fn free_targets(&self) -> Vec<String> {
+        self.client.free.targets.clone()
+    }
+
+    /// Worst-case units, offline. `strict` checks fields against the endpoint's table.
+    #[pyo3(signature = (path, strict, **kwargs))]
+    fn estimate(&self, py: Python<'_>, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+        self.prepare(path, strict, kwargs).map(|p| p.estimate).map_err(|e| to_pyerr(py, e))
+    }
+
+    /// The request URL (the key travels in a header, never in the URL).
+    #[pyo3(signature = (path, strict, **kwargs))]
+    fn url(&self, py: Python<'_>, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+        self.prepare(path, strict, kwargs).map(|p| self.client.url(&p)).map_err(|e| to_pyerr(py, e))
+    }
+
+    #[pyo3(signature = (path, strict, **kwargs))]
+    fn call(&self, py: Python<'_>, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let p = self.prepare(path, strict, kwargs).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        let page = block_on(py, async move { client.fetch(&p).await })?;
+        Ok(PyJsonPage(page).into_pyobject(py)?.into_any().unbind())
+    }
+
+    #[pyo3(signature = (path, strict, **kwargs))]
+    fn call_async<'py>(&self, py: Python<'py>, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.prepare(path, strict, kwargs).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        future(py, async move { client.fetch(&p).await.map(PyJsonPage) })
+    }
+
+    #[pyo3(signature = (targets, **kwargs))]
+    fn batch_analysis(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let chunks = self.batches(targets, kwargs).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        let out = block_on(py, async move { run_batches(client, chunks).await })?;
+        Ok(out.into_pyobject(py)?.into_any().unbind())
+    }
+
+    #[pyo3(signature = (targets, **kwargs))]
+    fn batch_analysis_async<'py>(&self, py: Python<'py>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let chunks = self.batches(targets, kwargs).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        future(py, async move { run_batches(client, chunks).await })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("AhrefsCore(account={:?})", self.client.engine.account)
+    }
+}
+
+async fn run_batches(client: Arc<Client>, chunks: Vec<Prepared>) -> Result<PyBatch> {
+    use futures::{StreamExt, TryStreamExt};
+    let estimate = chunks.iter().map(|c| c.estimate).sum();
+    // The rate limit paces them; order is kept by `buffered`.
+    let pages = futures::stream::iter(chunks.into_iter().map(|c| {
+        let client = client.clone();
+        async move { client.fetch(&c).await }
+    }))
+    .buffered(4)
+    .try_collect()
+    .await?;
+    Ok(PyBatch(pages, estimate))
+}
+
+impl AhrefsCore {
+    fn prepare(&self, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
+        ahrefs::prepare(path, fields(kwargs)?, strict, &self.client.free)
+    }
+
+    fn batches(&self, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Vec<Prepared>> {
+        let serde_json::Value::Array(all) = to_json("targets", targets)? else {
+            return Err(super::invalid("batch_analysis targets must be a list").provider(ahrefs::PROVIDER));
+        };
+        let items: Vec<serde_json::Value> = all
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| match t {
+                serde_json::Value::String(s) if !s.trim().is_empty() => {
+                    Ok(serde_json::json!({"url": s.trim(), "mode": "subdomains", "protocol": "both"}))
+                }
+                serde_json::Value::Object(m) if m.get("url").and_then(|u| u.as_str()).is_some_and(|u| !u.trim().is_empty()) => Ok(serde_json::Value::Object(m)),
+                other => Err(super::invalid(format!("batch_analysis target {i} must be a URL string or {{url, mode, protocol}}, not {other}")).provider(ahrefs::PROVIDER)),
+            })
+            .collect::<Result<_>>()?;
+        let extra = fields(kwargs)?;
+        items
+            .chunks(ahrefs::MAX_BATCH)
+            .map(|chunk| {
+                let mut f = extra.clone();
+                f.insert("targets".into(), serde_json::Value::Array(chunk.to_vec()));
+                ahrefs::prepare("batch-analysis/batch-analysis", f, true, &self.client.free)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,301 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use super::page::{fields, value, JsonPages, Pager, PyJsonPage};
+use super::{block_on, future, to_pyerr};
+use crate::error::Result;
+use crate::providers::moz::{self, Auth, Bulk, Client, Prepared, Weights};
+use crate::providers::JsonPage;
+
+#[pyclass(frozen, module = "seowire._seowire")]
+pub struct MozCore {
+    client: Arc<Client>,
+}
+
+/// Targets from any iterable of strings; anything else is an `InvalidRequest` naming its index.
+fn targets(py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    let err = |m: String| to_pyerr(py, super::invalid(m).provider(moz::PROVIDER));
+    if items.is_instance_of::<PyString>() {
+        return Err(err("url_metrics takes an iterable of targets; wrap a single target in a list".into()));
+    }
+    let iter = items.try_iter().map_err(|_| err("url_metrics targets must be an iterable of strings".into()))?;
+    let mut out = Vec::new();
+    for (i, item) in iter.enumerate() {
+        let item = item?;
+        match item.cast::<PyString>() {
+            Ok(s) => out.push(s.to_string()),
+            Err(_) => {
+                let ty = item.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+                return Err(err(format!("target {i} is not a string but {ty}")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Bulk url_metrics results, one dict per input position in input order.
+struct PyBulk(Bulk);
+
+impl<'py> IntoPyObject<'py> for PyBulk {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let bulk = self.0;
+        let mut unique: Vec<Bound<'py, PyAny>> = Vec::new();
+        for page in &bulk.pages {
+            let rows = value(py, page)?;
+            for row in rows.try_iter()? {
+                unique.push(row?);
+            }
+        }
+        let out = PyList::empty(py);
+        let mut used = vec![false; unique.len()];
+        for slot in &bulk.slots {
+            let row = &unique[*slot];
+            if std::mem::replace(&mut used[*slot], true) {
+                // A repeated target gets its own copy: editing one row must not change another.
+                out.append(row.cast::<PyDict>().map(|d| d.copy()).map_or_else(|_| Ok(row.clone()), |c| c.map(|c| c.into_any()))?)?;
+            } else {
+                out.append(row)?;
+            }
+        }
+        let units: u64 = bulk.pages.iter().map(|p| p.units).sum();
+        let m = PyDict::new(py);
+        m.set_item("provider", moz::PROVIDER)?;
+        m.set_item("report", "url_metrics")?;
+        m.set_item("units", units)?;
+        m.set_item("estimate", bulk.estimate)?;
+        m.set_item("lines", out.len())?;
+        m.set_item("requests", bulk.pages.len())?;
+        m.set_item("spent", bulk.pages.iter().filter_map(|p| p.spent).max())?;
+        m.set_item("budget", bulk.pages.iter().find_map(|p| p.budget))?;
+        let mut alerts: Vec<f64> = bulk.pages.iter().flat_map(|p| p.alerts.iter().copied()).collect();
+        alerts.sort_by(f64::total_cmp);
+        alerts.dedup();
+        m.set_item("alerts", alerts)?;
+        PyTuple::new(py, [out.into_any(), m.into_any()])
+    }
+}
+
+struct Cursor {
+    base: Prepared,
+    token: Option<String>,
+    page_size: u64,
+    remaining: Option<u64>,
+    done: bool,
+}
+
+struct MozPager {
+    client: Arc<Client>,
+    cursor: tokio::sync::Mutex<Cursor>,
+}
+
+impl Pager for MozPager {
+    fn next(self: Arc<Self>) -> BoxFuture<'static, Result<Option<JsonPage>>> {
+        Box::pin(async move {
+            let mut c = self.cursor.lock().await;
+            if c.done {
+                return Ok(None);
+            }
+            let limit = c.remaining.map_or(c.page_size, |r| r.min(c.page_size));
+            if limit == 0 {
+                c.done = true;
+                return Ok(None);
+            }
+            let request = c.base.page(c.token.as_deref(), Some(limit), self.client.weights);
+            // On error the cursor is unchanged: iterating again retries the same page.
+            let page = self.client.fetch(&request).await?;
+            if let Some(r) = c.remaining.as_mut() {
+                *r = r.saturating_sub(page.rows);
+            }
+            c.token = page.next_token.clone();
+            if c.token.is_none() || page.rows == 0 || c.remaining == Some(0) {
+                c.done = true;
+            }
+            Ok(if page.rows == 0 { None } else { Some(page) })
+        })
+    }
+}
+
+#[pymethods]
+impl MozCore {
+    #[new]
+    #[pyo3(signature = (*, token, access_id, secret_key, base_url, ledger, budget, retry, timeout, concurrency, modifier_weight=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        token: Option<String>,
+        access_id: Option<String>,
+        secret_key: Option<String>,
+        base_url: Option<String>,
+        ledger: PyRef<'_, super::ledger::Ledger>,
+        budget: Option<(u64, String, Vec<f64>)>,
+        retry: Option<PyRef<'_, super::retry::RetryPolicy>>,
+        timeout: f64,
+        concurrency: usize,
+        modifier_weight: Option<u64>,
+    ) -> PyResult<Self> {
+        let err = |e| to_pyerr(py, e);
+        if !(timeout.is_finite() && timeout > 0.0) {
+            return Err(err(super::invalid(format!("timeout must be a positive number of seconds, not {timeout}"))));
+        }
+        let auth = match (token, access_id, secret_key) {
+            (Some(t), None, None) => Auth::Token(t),
+            (None, Some(access_id), Some(secret_key)) => Auth::Basic { access_id, secret_key },
+            (None, None, None) => Auth::Token(String::new()),
+            (Some(_), _, _) => return Err(err(super::invalid("give a Moz token or an access ID and secret key, not both").provider(moz::PROVIDER))),
+            _ => return Err(err(super::invalid("Basic auth needs both access_id and secret_key").provider(moz::PROVIDER))),
+        };
+        let client = Client::new(moz::Settings {
+            auth,
+            base_url,
+            ledger: ledger.inner.clone(),
+            budget: super::ledger::budget(budget).map_err(err)?,
+            retry: retry.map(|r| r.inner.clone()).unwrap_or_default(),
+            timeout: Duration::from_secs_f64(timeout),
+            concurrency,
+            weights: Weights { modifier: modifier_weight.unwrap_or(Weights::default().modifier) },
+        })
+        .map_err(err)?;
+        Ok(MozCore { client: Arc::new(client) })
+    }
+
+    #[getter]
+    fn account(&self) -> String {
+        self.client.engine.account.clone()
+    }
+    #[getter]
+    fn base_url(&self) -> String {
+        self.client.base_url.clone()
+    }
+    #[getter]
+    fn concurrency(&self) -> usize {
+        self.client.concurrency
+    }
+    #[getter]
+    fn ledger(&self) -> super::ledger::Ledger {
+        super::ledger::Ledger { inner: self.client.engine.ledger.clone() }
+    }
+
+    /// Worst-case rows of a call, computed offline.
+    #[pyo3(signature = (endpoint, **kwargs))]
+    fn estimate(&self, py: Python<'_>, endpoint: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+        self.prepare(endpoint, kwargs).map(|p| p.estimate).map_err(|e| to_pyerr(py, e))
+    }
+
+    #[pyo3(signature = (endpoint, **kwargs))]
+    fn call(&self, py: Python<'_>, endpoint: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let p = self.prepare(endpoint, kwargs).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        let page = block_on(py, async move { client.fetch(&p).await })?;
+        Ok(PyJsonPage(page).into_pyobject(py)?.into_any().unbind())
+    }
+
+    #[pyo3(signature = (endpoint, **kwargs))]
+    fn call_async<'py>(&self, py: Python<'py>, endpoint: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.prepare(endpoint, kwargs).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        future(py, async move { client.fetch(&p).await.map(PyJsonPage) })
+    }
+
+    #[pyo3(signature = (targets, **kwargs))]
+    fn url_metrics(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let (list, extra) = self.bulk_args(py, targets, kwargs)?;
+        if list.is_empty() {
+            return Ok(PyBulk(Bulk { pages: vec![], slots: vec![], estimate: 0 }).into_pyobject(py)?.into_any().unbind());
+        }
+        let client = self.client.clone();
+        let bulk = block_on(py, async move { client.url_metrics_bulk(list, extra).await })?;
+        Ok(PyBulk(bulk).into_pyobject(py)?.into_any().unbind())
+    }
+
+    #[pyo3(signature = (targets, **kwargs))]
+    fn url_metrics_async<'py>(&self, py: Python<'py>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let (list, extra) = self.bulk_args(py, targets, kwargs)?;
+        let client = self.client.clone();
+        future(py, async move {
+            if list.is_empty() {
+                return Ok(PyBulk(Bulk { pages: vec![], slots: vec![], estimate: 0 }));
+            }
+            client.url_metrics_bulk(list, extra).await.map(PyBulk)
+        })
+    }
+
+    /// Worst-case rows of `url_metrics(targets, ...)` (duplicates counted once).
+    #[pyo3(signature = (targets, **kwargs))]
+    fn estimate_url_metrics(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+        let (list, extra) = self.bulk_args(py, targets, kwargs)?;
+        let mut seen = std::collections::HashSet::new();
+        let unique = list.iter().filter(|t| seen.insert(t.trim().to_string())).count() as u64;
+        let mut probe = extra;
+        probe.insert("targets".into(), serde_json::Value::from(vec!["example.com"]));
+        let per = moz::url_metrics_rows_per_target(&probe, self.client.weights);
+        Ok(unique * per)
+    }
+
+    /// Pages of a `next_token` endpoint, each result once, stopping after `max_rows`.
+    #[pyo3(signature = (endpoint, page_size, max_rows, **kwargs))]
+    fn pages(&self, py: Python<'_>, endpoint: &str, page_size: u64, max_rows: Option<u64>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<JsonPages> {
+        let err = |e| to_pyerr(py, e);
+        if !(1..=50).contains(&page_size) {
+            return Err(err(super::invalid(format!("page_size must be in 1..=50, not {page_size}")).provider(moz::PROVIDER)));
+        }
+        let mut f = fields(kwargs).map_err(err)?;
+        if f.contains_key("limit") {
+            return Err(err(super::invalid("pages() sets limit itself: use page_size= and max_rows=").provider(moz::PROVIDER)));
+        }
+        let token = f.remove("next_token").and_then(|v| v.as_str().map(str::to_string));
+        let base = moz::prepare(endpoint, f, self.client.weights).map_err(err)?;
+        if !base.endpoint.pageable {
+            return Err(err(super::invalid(format!("Moz {endpoint} is not paged; call it directly")).provider(moz::PROVIDER)));
+        }
+        let cursor = Cursor { base, token, page_size, remaining: max_rows, done: false };
+        Ok(JsonPages { pager: Arc::new(MozPager { client: self.client.clone(), cursor: tokio::sync::Mutex::new(cursor) }) })
+    }
+
+    #[pyo3(signature = (start=None, end=None))]
+    fn rows_consumed(&self, py: Python<'_>, start: Option<u64>, end: Option<u64>) -> PyResult<u64> {
+        let client = self.client.clone();
+        block_on(py, async move { client.usage_data(start, end).await })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("MozCore(account={:?})", self.client.engine.account)
+    }
+}
+
+impl MozCore {
+    fn prepare(&self, endpoint: &str, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
+        moz::prepare(endpoint, fields(kwargs)?, self.client.weights)
+    }
+
+    fn bulk_args(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<(Vec<String>, serde_json::Map<String, serde_json::Value>)> {
+        let list = targets(py, items)?;
+        let extra = fields(kwargs).map_err(|e| to_pyerr(py, e))?;
+        // Validate every target and the modifiers before anything is sent.
+        for (i, t) in list.iter().enumerate() {
+            moz::check_target(t).map_err(|e| to_pyerr(py, super::invalid(format!("target {i} {e}")).provider(moz::PROVIDER)))?;
+        }
+        let mut probe = extra.clone();
+        probe.insert("targets".into(), serde_json::Value::from(vec!["example.com"]));
+        moz::prepare("url_metrics", probe, self.client.weights).map_err(|e| to_pyerr(py, e))?;
+        Ok((list, extra))
+    }
+}
+
+/// `seowire.moz.sign_v1`: the legacy v1 signature (for v1 endpoints only).
+#[pyfunction]
+pub fn moz_sign_v1(access_id: &str, secret_key: &str, expires: u64) -> String {
+    moz::sign_v1(access_id, secret_key, expires)
+}

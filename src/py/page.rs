@@ -1,0 +1,166 @@
+//! JSON pages (Moz, Ahrefs) as Python: `(value, meta)`, and one stream class for `for` and
+//! `async for` over token-paged results.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+use super::json::decode_body;
+use super::{block_on, Done};
+use crate::error::Result;
+use crate::providers::{JsonPage, Unwrap};
+
+/// Decode a page's body and take out the caller's value.
+pub fn value<'py>(py: Python<'py>, page: &JsonPage) -> PyResult<Bound<'py, PyAny>> {
+    let doc = decode_body(py, page.provider, &page.body)?;
+    Ok(match page.unwrap {
+        Unwrap::Whole => doc,
+        Unwrap::Key(k) => match doc.cast::<PyDict>().ok().and_then(|d| d.get_item(k).ok().flatten()) {
+            Some(v) => v,
+            None => doc,
+        },
+        Unwrap::Single => match doc.cast::<PyDict>() {
+            Ok(d) if d.len() == 1 => d.values().get_item(0)?,
+            _ => doc,
+        },
+    })
+}
+
+pub fn meta<'py>(py: Python<'py>, page: &JsonPage) -> PyResult<Bound<'py, PyDict>> {
+    let meta = PyDict::new(py);
+    meta.set_item("provider", page.provider)?;
+    meta.set_item("report", &page.report)?;
+    meta.set_item("units", page.units)?;
+    meta.set_item("estimate", page.estimate)?;
+    meta.set_item("lines", page.rows)?;
+    meta.set_item("next_token", &page.next_token)?;
+    meta.set_item("cached", page.cached)?;
+    meta.set_item("spent", page.spent)?;
+    meta.set_item("budget", page.budget)?;
+    meta.set_item("alerts", &page.alerts)?;
+    Ok(meta)
+}
+
+pub struct PyJsonPage(pub JsonPage);
+
+impl<'py> IntoPyObject<'py> for PyJsonPage {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        PyTuple::new(py, [value(py, &self.0)?.into_any(), meta(py, &self.0)?.into_any()])
+    }
+}
+
+/// Fetches the next page of something, or `None` at the end.
+pub trait Pager: Send + Sync + 'static {
+    fn next(self: Arc<Self>) -> BoxFuture<'static, Result<Option<JsonPage>>>;
+}
+
+/// Pages for `for` (blocking) or `async for`; yields `(rows, meta)`.
+#[pyclass(frozen, module = "seowire._seowire")]
+pub struct JsonPages {
+    pub pager: Arc<dyn Pager>,
+}
+
+struct AsyncNext(Option<JsonPage>);
+
+impl<'py> IntoPyObject<'py> for AsyncNext {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        match self.0 {
+            Some(p) => Ok(PyJsonPage(p).into_pyobject(py)?.into_any()),
+            None => Err(PyStopAsyncIteration::new_err(())),
+        }
+    }
+}
+
+#[pymethods]
+impl JsonPages {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match block_on(py, self.pager.clone().next())? {
+            Some(p) => Ok(PyJsonPage(p).into_pyobject(py)?.into_any().unbind()),
+            None => Err(PyStopIteration::new_err(())),
+        }
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pager = self.pager.clone();
+        pyo3_async_runtimes::generic::future_into_py::<crate::runtime::ForkAwareTokio, _, Done<AsyncNext>>(py, async move {
+            Ok(Done(pager.next().await.map(AsyncNext)))
+        })
+    }
+}
+
+/// Python keyword arguments to JSON fields (`None` values dropped; tuples and Series become lists).
+pub fn fields(kwargs: Option<&Bound<'_, PyDict>>) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut out = serde_json::Map::new();
+    let Some(kwargs) = kwargs else { return Ok(out) };
+    for (k, v) in kwargs.iter() {
+        let name: String = k.extract().map_err(|_| super::invalid("parameter names must be strings"))?;
+        if v.is_none() {
+            continue;
+        }
+        out.insert(name.clone(), to_json(&name, &v)?);
+    }
+    Ok(out)
+}
+
+/// One Python value to JSON: scalars, dicts, and any iterable (list, tuple, pandas Series).
+pub fn to_json(name: &str, v: &Bound<'_, PyAny>) -> Result<serde_json::Value> {
+    use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+    use serde_json::Value;
+    if v.is_none() {
+        return Ok(Value::Null);
+    }
+    if v.is_instance_of::<PyBool>() {
+        return Ok(Value::Bool(v.extract().unwrap_or(false)));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return v
+            .extract::<i64>()
+            .map(Value::from)
+            .or_else(|_| v.extract::<u64>().map(Value::from))
+            .map_err(|_| super::invalid(format!("{name} is out of range")));
+    }
+    if v.is_instance_of::<PyFloat>() {
+        let f: f64 = v.extract().unwrap_or(f64::NAN);
+        return serde_json::Number::from_f64(f).map(Value::Number).ok_or_else(|| super::invalid(format!("{name} is not a finite number")));
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(Value::String(s.to_string()));
+    }
+    if let Ok(d) = v.cast::<PyDict>() {
+        let mut m = serde_json::Map::new();
+        for (k, item) in d.iter() {
+            let key: String = k.extract().map_err(|_| super::invalid(format!("{name}: dict keys must be strings")))?;
+            m.insert(key.clone(), to_json(&format!("{name}.{key}"), &item)?);
+        }
+        return Ok(Value::Object(m));
+    }
+    if let Ok(iter) = v.try_iter() {
+        let mut items = Vec::new();
+        for (i, item) in iter.enumerate() {
+            let item = item.map_err(|_| super::invalid(format!("{name}: could not iterate")))?;
+            items.push(to_json(&format!("{name}[{i}]"), &item)?);
+        }
+        return Ok(Value::Array(items));
+    }
+    let ty = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+    Err(super::invalid(format!("{name} must be a str, int, float, bool, dict or list, not {ty}")))
+}
