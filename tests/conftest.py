@@ -8,8 +8,9 @@ import pytest
 # Keep the default SQLite ledger out of the user's cache during tests.
 _tmp = tempfile.mkdtemp(prefix="seowire-tests-")
 os.environ["SEOWIRE_LEDGER"] = f"sqlite://{_tmp}/ledger.sqlite3"
-os.environ.pop("SEMRUSH_API_KEY", None)
-os.environ.pop("SEOWIRE_SEMRUSH_URL", None)
+for _var in ("SEMRUSH_API_KEY", "SEOWIRE_SEMRUSH_URL", "MOZ_TOKEN", "MOZ_ACCESS_ID", "MOZ_SECRET_KEY",
+             "SEOWIRE_MOZ_URL", "AHREFS_API_KEY", "SEOWIRE_AHREFS_URL"):
+    os.environ.pop(_var, None)
 
 # Rust log records are filtered by level once and cached: set it before anything logs.
 logging.getLogger("seowire").setLevel(logging.DEBUG)
@@ -38,6 +39,39 @@ def semrush(emu):
             kw["rate_limit"] = None
             emu.configure(rate_limit=None)
         return seowire.Semrush(kw.pop("api_key", SECRET), base_url=emu.base_url("semrush"), **kw)
+
+    return make
+
+
+FAST = seowire.RetryPolicy(base_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture
+def moz(emu):
+    """A Moz client on the emulator (token auth, large plan) with its own ledger."""
+
+    def make(*args, **kw):
+        kw.setdefault("ledger", seowire.Ledger("memory://"))
+        kw.setdefault("retry", FAST)
+        if not args and not {"access_id", "secret_key"} & set(kw):
+            args = (SECRET,)
+        kw.setdefault("plan", "large")
+        return seowire.Moz(*args, base_url=emu.base_url("moz"), **kw)
+
+    return make
+
+
+@pytest.fixture
+def ahrefs(emu):
+    """An Ahrefs client on the emulator, unthrottled unless asked, with its own ledger."""
+
+    def make(**kw):
+        kw.setdefault("ledger", seowire.Ledger("memory://"))
+        kw.setdefault("retry", FAST)
+        if "rate_limit" not in kw:
+            kw["rate_limit"] = None
+            emu.configure(ahrefs_rate_per_minute=None)
+        return seowire.Ahrefs(kw.pop("api_key", SECRET), base_url=emu.base_url("ahrefs"), **kw)
 
     return make
 

@@ -117,6 +117,9 @@ pub struct Fault {
     pub retry_after: Option<String>,
     #[serde(default)]
     pub delay_ms: Option<u64>,
+    /// Body of a `status` fault (default: a short text).
+    #[serde(default)]
+    pub body: Option<String>,
     /// How many requests it hits (default 1).
     #[serde(default = "one")]
     pub count: u32,
@@ -361,7 +364,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         Some("status") => {
             let f = fault.as_ref().expect("matched");
             let status = f.status.unwrap_or(503);
-            let mut r = full(status, "text/plain", format!("emulated HTTP {status}"));
+            let mut r = match &f.body {
+                Some(b) => full(status, if b.starts_with(['{', '[']) { "application/json" } else { "text/plain" }, b.clone()),
+                None => full(status, "text/plain", format!("emulated HTTP {status}")),
+            };
             if let Some(ra) = &f.retry_after {
                 r.headers_mut().insert("retry-after", ra.parse().unwrap_or_else(|_| "1".parse().expect("static")));
             }

@@ -417,7 +417,17 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
     }
     let lookup = query.clone();
     let get = |name: &str| lookup.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    if let Some(d) = def {
+    if let Some(Value::Object(body)) = &json_body {
+        // A raw POST body: price it from its own select and targets.
+        if let Some(Value::Array(sel)) = body.get("select") {
+            used.extend(sel.iter().filter_map(|f| f.as_str().map(str::to_string)));
+            has_select = true;
+        }
+        if let Some(Value::Array(t)) = body.get("targets") {
+            limit = Some(t.len() as u64);
+        }
+    }
+    if let Some(d) = def.filter(|_| json_body.is_none()) {
         for r in d.required {
             let present = get(r).is_some() || (*r == "targets" && batch.is_some()) || (*r == "select" && !d.list);
             if !present {
