@@ -124,3 +124,27 @@ def test_cancelling_a_task_releases_its_reservation(semrush, emu):
     assert u["reserved"] == 0 and u["spent"] == 0
     emu.configure(latency_ms=0)
     assert len(sr.domain_organic("x.com", database="us", display_limit=100)) == 100  # the budget is whole again
+
+
+def test_sync_records_drift_against_each_provider(emu, moz, ahrefs, semrush, tmp_path):
+    ledger = seowire.Ledger(f"sqlite://{tmp_path}/sync.sqlite3")
+    m = moz(ledger=ledger)
+    m.links("moz.com", limit=10)
+    assert ledger.sync(m)["drift"] == 0
+    emu.configure(moz_modifier_weight=5)  # Moz charges more than our model says
+    m.url_metrics(["a.com"], distributions=True)
+    row = ledger.sync(m)
+    assert (row["provider_spent"], row["ledger_spent"], row["drift"]) == (16, 13, 3)
+    usage = {u["provider"]: u for u in ledger.usage()}
+    assert usage["moz"]["drift"] == 3 and usage["moz"]["provider_spent"] == 16
+
+    a = ahrefs(ledger=ledger)
+    a.domain_rating("example.com")
+    assert ledger.sync(a)["drift"] == 0
+
+    s = semrush(ledger=ledger)
+    assert ledger.sync(s)["drift"] == 0  # the first balance reading is the baseline
+    s.domain_organic("x.com", database="us", display_limit=5)
+    emu.set_balance(SECRET, emu.balance(SECRET) - 30)  # spent elsewhere, e.g. in the web UI
+    row = ledger.sync(s)
+    assert (row["provider_spent"] - row["ledger_spent"], row["drift"]) == (30, 30)

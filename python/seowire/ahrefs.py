@@ -166,6 +166,10 @@ class Ahrefs:
         cap = limits.get("units_limit_api_key")
         return Budget(int(cap), period=period) if cap is not None else None
 
+    def _provider_reading(self) -> tuple[str, str, str, int]:
+        """For ``Ledger.sync``: units Ahrefs counts as used by this key."""
+        return ("ahrefs", self.account, "spent", int(self.limits_and_usage().get("units_usage_api_key") or 0))
+
     # -- named reports --------------------------------------------------------------------------
 
     def domain_rating(self, target: str, **params: Any) -> dict[str, Any]:

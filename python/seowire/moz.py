@@ -176,6 +176,10 @@ class Moz:
         """Rows of a ``next_token`` endpoint across pages (``for`` or ``async for``)."""
         return RowStream(self.pages(endpoint, page_size=page_size, max_rows=max_rows, **fields))
 
+    def _provider_reading(self) -> tuple[str, str, str, int]:
+        """For ``Ledger.sync``: rows Moz counts as consumed this month."""
+        return ("moz", self.account, "spent", int(self.usage_data()["rows_consumed"]))
+
     # -- url_metrics (bulk) ---------------------------------------------------------------------
 
     def url_metrics(

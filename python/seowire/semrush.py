@@ -137,6 +137,10 @@ class Semrush:
     async def balance_async(self) -> int:
         return await self._core.balance_async()
 
+    def _provider_reading(self) -> tuple[str, str, str, int]:
+        """For ``Ledger.sync``: the unit balance (spending shows as it goes down)."""
+        return ("semrush", self.account, "balance", self.balance())
+
     # -- domain reports -----------------------------------------------------------------------
 
     def domain_ranks(self, domain: str, **options: Unpack[ReportOptions]) -> Rows:

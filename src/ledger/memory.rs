@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{now_secs, refuse, Backend, Record, Scope, UsageRow};
+use super::{now_secs, refuse, Backend, Record, Scope, SyncRow, UsageRow};
 use crate::error::Result;
 
 #[derive(Default)]
@@ -19,6 +19,7 @@ struct ScopeState {
 #[derive(Default)]
 pub struct MemoryBackend {
     state: Mutex<(u64, HashMap<Scope, ScopeState>)>,
+    syncs: Mutex<HashMap<Scope, SyncRow>>,
 }
 
 impl Backend for MemoryBackend {
@@ -78,5 +79,14 @@ impl Backend for MemoryBackend {
             .collect();
         rows.sort_by(|a, b| (&a.provider, &a.account, &a.period).cmp(&(&b.provider, &b.account, &b.period)));
         Ok(rows)
+    }
+
+    fn put_sync(&self, scope: &Scope, row: &SyncRow) -> Result<()> {
+        self.syncs.lock().unwrap_or_else(|e| e.into_inner()).insert(scope.clone(), row.clone());
+        Ok(())
+    }
+
+    fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>> {
+        Ok(self.syncs.lock().unwrap_or_else(|e| e.into_inner()).get(scope).cloned())
     }
 }

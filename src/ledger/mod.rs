@@ -111,6 +111,29 @@ pub trait Backend: Send + Sync {
     /// Drop reservation `id` without spending.
     fn release(&self, scope: &Scope, id: u64) -> Result<()>;
     fn usage(&self) -> Result<Vec<UsageRow>>;
+    /// Keep the latest reconciliation of a scope against the provider's own count.
+    fn put_sync(&self, scope: &Scope, row: &SyncRow) -> Result<()>;
+    fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>>;
+}
+
+/// What the provider says, as read by its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Units (rows) the provider counts as spent this period (Moz usage_data, Ahrefs key usage).
+    Spent(u64),
+    /// Units left (SEMrush countapiunits): spending shows as the balance going down between syncs.
+    Balance(u64),
+}
+
+/// One reconciliation: the provider's figure beside ours, and the difference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncRow {
+    pub provider_spent: u64,
+    pub provider_balance: Option<u64>,
+    pub ledger_spent: u64,
+    /// provider_spent - ledger_spent: positive when the provider counted more than we did.
+    pub drift: i64,
+    pub at: f64,
 }
 
 pub(crate) fn refuse(scope: &Scope, units: u64, spent: u64, reserved: u64, budget: u64) -> Error {
@@ -168,6 +191,35 @@ impl Ledger {
 
     pub fn usage(&self) -> Result<Vec<UsageRow>> {
         self.backend.usage()
+    }
+
+    /// Record the provider's own count for `scope` and the drift from ours. A balance reading
+    /// is compared with the previous one: the first is the baseline (drift 0).
+    pub fn sync(&self, scope: &Scope, reading: Reading) -> Result<SyncRow> {
+        let ours = self
+            .usage()?
+            .into_iter()
+            .find(|u| u.provider == scope.provider && u.account == scope.account && u.period == scope.period)
+            .map_or(0, |u| u.spent);
+        let row = match reading {
+            Reading::Spent(p) => SyncRow { provider_spent: p, provider_balance: None, ledger_spent: ours, drift: p as i64 - ours as i64, at: now_secs() },
+            Reading::Balance(b) => {
+                let provider_spent = match self.backend.last_sync(scope)? {
+                    Some(prev) if prev.provider_balance.is_some() => {
+                        // Balance going up (a top-up) is not spending.
+                        prev.provider_spent + prev.provider_balance.unwrap_or(b).saturating_sub(b)
+                    }
+                    _ => ours,
+                };
+                SyncRow { provider_spent, provider_balance: Some(b), ledger_spent: ours, drift: provider_spent as i64 - ours as i64, at: now_secs() }
+            }
+        };
+        self.backend.put_sync(scope, &row)?;
+        Ok(row)
+    }
+
+    pub fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>> {
+        self.backend.last_sync(scope)
     }
 }
 

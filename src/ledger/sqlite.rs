@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::{now_secs, refuse, Backend, Record, Scope, UsageRow};
+use super::{now_secs, refuse, Backend, Record, Scope, SyncRow, UsageRow};
 use crate::error::{Error, Result};
 
 const SCHEMA: &str = "
@@ -26,6 +26,11 @@ CREATE TABLE IF NOT EXISTS records (
     provider TEXT NOT NULL, account TEXT NOT NULL, period TEXT NOT NULL,
     report TEXT NOT NULL, units INTEGER NOT NULL, rows INTEGER NOT NULL,
     cached INTEGER NOT NULL, partial INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS syncs (
+    provider TEXT NOT NULL, account TEXT NOT NULL, period TEXT NOT NULL,
+    provider_spent INTEGER NOT NULL, provider_balance INTEGER, ledger_spent INTEGER NOT NULL,
+    drift INTEGER NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (provider, account, period));
 ";
 
 pub struct SqliteBackend {
@@ -171,5 +176,43 @@ impl Backend for SqliteBackend {
             Ok(rows)
         })
     }
-}
 
+    fn put_sync(&self, scope: &Scope, row: &SyncRow) -> Result<()> {
+        self.with(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO syncs (provider, account, period, provider_spent, provider_balance, ledger_spent, drift, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    scope.provider,
+                    scope.account,
+                    scope.period,
+                    row.provider_spent as i64,
+                    row.provider_balance.map(|b| b as i64),
+                    row.ledger_spent as i64,
+                    row.drift,
+                    row.at
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT provider_spent, provider_balance, ledger_spent, drift, at FROM syncs
+                 WHERE provider = ?1 AND account = ?2 AND period = ?3",
+            )?;
+            let mut rows = stmt.query_map(params![scope.provider, scope.account, scope.period], |r| {
+                Ok(SyncRow {
+                    provider_spent: r.get::<_, i64>(0)? as u64,
+                    provider_balance: r.get::<_, Option<i64>>(1)?.map(|b| b as u64),
+                    ledger_spent: r.get::<_, i64>(2)? as u64,
+                    drift: r.get(3)?,
+                    at: r.get(4)?,
+                })
+            })?;
+            Ok(rows.next().transpose()?)
+        })
+    }
+}

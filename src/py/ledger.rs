@@ -3,7 +3,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::ledger::{Budget, Ledger as Core, Period};
+use crate::ledger::{Budget, Ledger as Core, Period, Reading, Scope, SyncRow};
 
 /// A unit ledger: `memory://`, `sqlite:///path` or `sqlite://` (default file).
 #[pyclass(frozen, name = "Ledger", module = "seowire")]
@@ -42,9 +42,37 @@ impl Ledger {
             d.set_item("requests", r.requests)?;
             d.set_item("budget", r.budget)?;
             d.set_item("remaining", r.remaining())?;
+            let scope = Scope { provider: r.provider.clone(), account: r.account.clone(), period: r.period.clone() };
+            let sync = self.inner.last_sync(&scope).map_err(|e| super::to_pyerr(py, e))?;
+            d.set_item("provider_spent", sync.as_ref().map(|s| s.provider_spent))?;
+            d.set_item("drift", sync.as_ref().map(|s| s.drift))?;
+            d.set_item("synced_at", sync.as_ref().map(|s| s.at))?;
             out.append(d)?;
         }
         Ok(out)
+    }
+
+    /// Reconcile with the provider's own count: `client` (Semrush, Moz or Ahrefs) reads it
+    /// (countapiunits, usage_data, limits-and-usage; all free), and the difference from this
+    /// ledger's spending this month is recorded and shown by `usage()` as `drift`.
+    fn sync<'py>(&self, py: Python<'py>, client: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let (provider, account, kind, value): (String, String, String, u64) = client.call_method0("_provider_reading")?.extract()?;
+        let reading = match kind.as_str() {
+            "spent" => Reading::Spent(value),
+            "balance" => Reading::Balance(value),
+            other => return Err(pyo3::exceptions::PyValueError::new_err(format!("unknown reading kind {other:?}"))),
+        };
+        let scope = Scope { provider: provider.clone(), account: account.clone(), period: Period::Month.label(std::time::SystemTime::now()) };
+        let row: SyncRow = self.inner.sync(&scope, reading).map_err(|e| super::to_pyerr(py, e))?;
+        let d = PyDict::new(py);
+        d.set_item("provider", provider)?;
+        d.set_item("account", account)?;
+        d.set_item("period", scope.period)?;
+        d.set_item("provider_spent", row.provider_spent)?;
+        d.set_item("provider_balance", row.provider_balance)?;
+        d.set_item("ledger_spent", row.ledger_spent)?;
+        d.set_item("drift", row.drift)?;
+        Ok(d)
     }
 
     fn __repr__(&self) -> String {
