@@ -32,6 +32,12 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::emulator::EmulatorServer>()?;
     m.add_function(wrap_pyfunction!(py::moz::moz_sign_v1, m)?)?;
     m.add_function(wrap_pyfunction!(py::json::loads, m)?)?;
+    m.add_function(wrap_pyfunction!(py::ahrefs::oauth_pkce, m)?)?;
+    m.add_function(wrap_pyfunction!(py::ahrefs::oauth_challenge, m)?)?;
+    m.add_function(wrap_pyfunction!(py::ahrefs::oauth_state, m)?)?;
+    m.add_function(wrap_pyfunction!(py::ahrefs::oauth_authorize_query, m)?)?;
+    m.add_function(wrap_pyfunction!(py::ahrefs::oauth_exchange, m)?)?;
+    m.add_function(wrap_pyfunction!(py::ahrefs::oauth_exchange_async, m)?)?;
     m.add_function(wrap_pyfunction!(py::semrush::parse_semrush_csv, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_started, m)?)?;
     Ok(())

@@ -273,3 +273,68 @@ def test_emulator_enforces_60_per_minute(ahrefs, emu):
     with pytest.raises(seowire.RateLimited):
         a.domain_rating("example.com")
     assert emu.stats()["rejected_rate"] == 1
+
+
+# -- 6. Ahrefs Connect OAuth ------------------------------------------------------------------
+
+
+def _connect(emu, **kw):
+    base = emu.url + "/ahrefs"
+    return seowire.AhrefsConnect("app-123", "https://myapp.example/callback", authorize_url=base + "/web/oauth/authorize",
+                                 token_url=base + "/oauth/token", **kw)
+
+
+def _authorize(auth):
+    """Follow the authorization URL as the user's browser would; return the callback URL."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *a, **k):
+            return None
+
+    try:
+        urllib.request.build_opener(NoRedirect).open(auth.url)
+    except urllib.error.HTTPError as e:
+        assert e.code == 302
+        return e.headers["location"]
+    raise AssertionError("no redirect")
+
+
+def test_pkce_authorization_url():
+    c = seowire.AhrefsConnect("app-123", "https://myapp.example/cb")
+    a = c.authorization()
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(a.url).query))
+    assert a.url.startswith("https://app.ahrefs.com/web/oauth/authorize?")
+    assert (q["response_type"], q["client_id"], q["scope"], q["code_challenge_method"]) == ("code", "app-123", "apiv3-integration-apps", "s256")
+    assert q["state"] == a.state and 43 <= len(a.code_verifier) <= 128
+    import base64, hashlib
+    assert q["code_challenge"] == base64.urlsafe_b64encode(hashlib.sha256(a.code_verifier.encode()).digest()).rstrip(b"=").decode()
+    assert a.code_verifier not in repr(a) and c.authorization().state != a.state
+    with pytest.raises(seowire.InvalidRequest):
+        c.authorization(code_verifier="too-short")
+
+
+def test_code_exchange_and_bearer_use(emu):
+    emu.configure(keys=["some-other-key"], ahrefs_rate_per_minute=None)
+    c = _connect(emu, client_secret="web-app-secret")
+    auth = c.authorization()
+    callback = _authorize(auth)
+    token = c.exchange(callback, authorization=auth)
+    assert token.access_token not in repr(token) and "web-app-secret" not in repr(c)
+    client = c.client(token, base_url=emu.base_url("ahrefs"), ledger="memory://", rate_limit=None)
+    assert client.domain_rating("example.com")["domain_rating"] >= 0
+    with pytest.raises(seowire.AuthenticationError, match="already used"):
+        c.exchange(callback, authorization=auth)  # codes are single-use
+
+
+def test_state_mismatch_and_wrong_verifier_are_refused(emu):
+    c = _connect(emu)
+    auth = c.authorization()
+    callback = _authorize(auth)
+    with pytest.raises(seowire.AuthenticationError, match="state"):
+        c.exchange(callback.replace(auth.state, "forged"), authorization=auth)
+    other = c.authorization()
+    forged = seowire.ahrefs.Authorization(auth.url, auth.state, other.code_verifier)
+    with pytest.raises(seowire.AuthenticationError) as e:
+        asyncio.run(c.exchange_async(callback, authorization=forged))
+    assert "code_verifier" in str(e.value) and other.code_verifier not in str(e.value)

@@ -24,7 +24,7 @@ from .exceptions import (
     TransportError,
     UnitsExhausted,
 )
-from .ahrefs import Ahrefs
+from .ahrefs import Ahrefs, AhrefsConnect
 from .moz import Moz
 from .semrush import Semrush
 
@@ -35,6 +35,7 @@ __all__ = [
     "Semrush",
     "Moz",
     "Ahrefs",
+    "AhrefsConnect",
     "Ledger",
     "Budget",
     "BudgetAlert",

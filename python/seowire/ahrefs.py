@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import time
+import urllib.parse
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from . import _seowire
 from ._common import Budget, Rows, resolve_ledger, settle
-from .exceptions import AuthenticationError
+from .exceptions import AuthenticationError, InvalidRequest
 
-__all__ = ["Ahrefs", "MONEY_FIELDS", "FREE_TARGETS"]
+__all__ = ["Ahrefs", "AhrefsConnect", "Authorization", "AccessToken", "MONEY_FIELDS", "FREE_TARGETS"]
 
 #: Fields that hold money, in USD cents as the API sends them.
 MONEY_FIELDS = ("org_cost", "paid_cost", "value", "traffic_value", "cpc", "sum_value")
@@ -357,3 +360,125 @@ _PATHS: dict[str, str] = {
 
 def _batch_targets(targets: list[Any]) -> list[Any]:
     return [{"url": t, "mode": "subdomains", "protocol": "both"} if isinstance(t, str) else t for t in targets]
+
+
+
+# -- Ahrefs Connect (OAuth 2.0 authorization code + PKCE S256) ----------------------------------
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """One authorization attempt: send the user to ``url``; keep the rest for :meth:`AhrefsConnect.exchange`."""
+
+    url: str
+    state: str
+    code_verifier: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """An Ahrefs Connect access token (a secret: never shown in repr). It lives one year and
+    there is no refresh token; after that the user authorises again."""
+
+    access_token: str = field(repr=False)
+    token_type: str = "bearer"
+    scope: str | None = None
+    expires_at: float | None = None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and time.time() >= self.expires_at
+
+
+class AhrefsConnect:
+    """The Ahrefs Connect OAuth flow for partner apps: build the authorization URL with a PKCE
+    S256 challenge and a ``state``, check the ``state`` that comes back, exchange the code for an
+    access token, and use it as the Bearer credential of an :class:`Ahrefs` client.
+
+    The token endpoint is configurable because the reference has it only from a third-party
+    summary (``https://ahrefs.com/oauth/token``). ``client_secret`` is for web apps; desktop
+    apps omit it.
+    """
+
+    AUTHORIZE_URL = "https://app.ahrefs.com/web/oauth/authorize"
+    TOKEN_URL = "https://ahrefs.com/oauth/token"
+
+    def __init__(
+        self,
+        client_id: str,
+        redirect_uri: str,
+        *,
+        client_secret: str | None = None,
+        scope: str = "apiv3-integration-apps",
+        authorize_url: str | None = None,
+        token_url: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        if not client_id or not redirect_uri:
+            raise InvalidRequest("AhrefsConnect needs a client_id and a redirect_uri", provider="ahrefs")
+        self.client_id = client_id
+        self.redirect_uri = redirect_uri
+        self._client_secret = client_secret
+        self.scope = scope
+        self.authorize_url = authorize_url or self.AUTHORIZE_URL
+        self.token_url = token_url or self.TOKEN_URL
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"AhrefsConnect(client_id={self.client_id!r}, redirect_uri={self.redirect_uri!r})"
+
+    def authorization(self, *, state: str | None = None, code_verifier: str | None = None) -> Authorization:
+        """A fresh authorization URL with its own ``state`` and PKCE verifier."""
+        if code_verifier is None:
+            code_verifier, challenge = _seowire.oauth_pkce()
+        else:
+            challenge = _seowire.oauth_challenge(code_verifier)
+        state = state or _seowire.oauth_state()
+        query = _seowire.oauth_authorize_query([
+            ("response_type", "code"), ("client_id", self.client_id), ("scope", self.scope),
+            ("redirect_uri", self.redirect_uri), ("code_challenge", challenge),
+            ("code_challenge_method", "s256"), ("state", state),
+        ])
+        sep = "&" if "?" in self.authorize_url else "?"
+        return Authorization(f"{self.authorize_url}{sep}{query}", state, code_verifier)
+
+    def _form(self, callback: str | None, code: str | None, state: str | None, authorization: Authorization) -> list[tuple[str, str]]:
+        if callback is not None:
+            params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(callback).query))
+            if "error" in params:
+                raise AuthenticationError(f"authorization refused: {params['error']}", provider="ahrefs")
+            code, state = params.get("code"), params.get("state")
+        if not code:
+            raise InvalidRequest("no authorization code", provider="ahrefs")
+        if state != authorization.state:
+            raise AuthenticationError("the state returned does not match the one sent: possible CSRF, not exchanging the code", provider="ahrefs")
+        form = [("grant_type", "authorization_code"), ("code", code), ("client_id", self.client_id),
+                ("redirect_uri", self.redirect_uri), ("code_verifier", authorization.code_verifier)]
+        if self._client_secret:
+            form.append(("client_secret", self._client_secret))
+        return form
+
+    @staticmethod
+    def _token(answer: Any) -> AccessToken:
+        if not isinstance(answer, dict) or not answer.get("access_token"):
+            raise AuthenticationError("the token endpoint answered without an access_token", provider="ahrefs")
+        expires = answer.get("expires_in")
+        return AccessToken(answer["access_token"], str(answer.get("token_type", "bearer")), answer.get("scope"),
+                           time.time() + float(expires) if expires else None)
+
+    def exchange(self, callback: str | None = None, *, authorization: Authorization, code: str | None = None, state: str | None = None) -> AccessToken:
+        """Exchange the code for a token. Pass the full ``callback`` URL the browser came back
+        to, or ``code`` and ``state``; the state must match ``authorization.state``."""
+        form = self._form(callback, code, state, authorization)
+        return self._token(_seowire.oauth_exchange(self.token_url, form, self.timeout))
+
+    async def exchange_async(self, callback: str | None = None, *, authorization: Authorization, code: str | None = None, state: str | None = None) -> AccessToken:
+        form = self._form(callback, code, state, authorization)
+        return self._token(await _seowire.oauth_exchange_async(self.token_url, form, self.timeout))
+
+    @staticmethod
+    def client(token: AccessToken, **options: Any) -> Ahrefs:
+        """An :class:`Ahrefs` client using the access token as its Bearer credential."""
+        if token.expired:
+            raise AuthenticationError("the Ahrefs Connect token has expired: authorise again", provider="ahrefs")
+        return Ahrefs(token.access_token, **options)

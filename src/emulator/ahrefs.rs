@@ -56,8 +56,57 @@ fn free_target(config: &Config, target: &str) -> bool {
     config.ahrefs_free_targets.iter().any(|t| host == t.as_str() || host.ends_with(&format!(".{t}")))
 }
 
+/// Ahrefs Connect: the authorize page (redirects straight back with a code, as if the user
+/// agreed) and the token endpoint (checks the PKCE verifier against the challenge).
+async fn oauth(state: &Arc<State>, req: Request<Incoming>, path: &str) -> Answer {
+    let q: HashMap<String, String> = query_pairs(req.uri()).into_iter().collect();
+    let oauth_error = |status: u16, error: &str, description: &str| {
+        Answer::Reply(full(status, "application/json", json!({"error": error, "error_description": description}).to_string()))
+    };
+    if path == "web/oauth/authorize" {
+        let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+        if get("response_type") != "code" || get("client_id").is_empty() || get("redirect_uri").is_empty() {
+            return oauth_error(400, "invalid_request", "response_type=code, client_id and redirect_uri are required");
+        }
+        if !get("code_challenge_method").eq_ignore_ascii_case("s256") || get("code_challenge").len() != 43 {
+            return oauth_error(400, "invalid_request", "PKCE with code_challenge_method=s256 is required");
+        }
+        let code = format!("code-{:016x}", stable_hash(&[&get("code_challenge"), &get("state")]));
+        state.lock().oauth_codes.insert(code.clone(), (get("code_challenge"), get("client_id"), get("redirect_uri"), get("scope")));
+        let sep = if get("redirect_uri").contains('?') { '&' } else { '?' };
+        let location = format!("{}{sep}code={code}&state={}", get("redirect_uri"), crate::http::encode(&get("state")));
+        let mut r = full(302, "text/plain", "redirecting");
+        r.headers_mut().insert("location", location.parse().unwrap_or_else(|_| "/".parse().expect("static")));
+        return Answer::Reply(r);
+    }
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    if get("grant_type") != "authorization_code" {
+        return oauth_error(400, "unsupported_grant_type", "grant_type must be authorization_code");
+    }
+    let Some((challenge, client_id, redirect_uri, scope)) = state.lock().oauth_codes.remove(&get("code")) else {
+        return oauth_error(400, "invalid_grant", "unknown or already used code");
+    };
+    if client_id != get("client_id") || redirect_uri != get("redirect_uri") {
+        return oauth_error(400, "invalid_grant", "client_id or redirect_uri does not match the authorization");
+    }
+    if crate::providers::oauth::challenge(&get("code_verifier")) != challenge {
+        return oauth_error(400, "invalid_grant", "code_verifier does not match the code_challenge");
+    }
+    let token = format!("ahc-{:032x}", stable_hash(&[&challenge, "token"]) as u128 * 31 + 7);
+    let mut g = state.lock();
+    if let Some(keys) = g.config.keys.as_mut() {
+        keys.push(token.clone());
+    }
+    Answer::Reply(full(200, "application/json", json!({"access_token": token, "token_type": "bearer", "expires_in": 31_536_000, "scope": scope}).to_string()))
+}
+
 pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration) -> Answer {
     let path = req.uri().path().trim_start_matches("/ahrefs").trim_start_matches("/v3").trim_matches('/').to_string();
+    if path == "web/oauth/authorize" || path == "oauth/token" {
+        return oauth(state, req, &path).await;
+    }
     let config = state.lock().config.clone();
     let key = req
         .headers()

@@ -159,6 +159,8 @@ pub struct Inner {
     /// Ahrefs units charged per key, and requests seen (for cache hits).
     pub ahrefs_usage: HashMap<String, u64>,
     pub ahrefs_seen: std::collections::HashSet<String>,
+    /// Ahrefs Connect: issued codes -> (code_challenge, client_id, redirect_uri, scope).
+    pub oauth_codes: HashMap<String, (String, String, String, String)>,
 }
 
 pub struct State {

@@ -2,6 +2,7 @@
 pub mod ahrefs;
 pub mod csv;
 pub mod moz;
+pub mod oauth;
 pub mod semrush;
 
 use bytes::Bytes;
@@ -59,7 +60,7 @@ pub fn error_text(body: &[u8]) -> String {
                 (!parts.is_empty()).then(|| parts.join(": "))
             }
             serde_json::Value::Object(m) => {
-                for k in ["message", "error_message", "detail", "error", "errors", "description", "name"] {
+                for k in ["message", "error_message", "error_description", "detail", "error", "errors", "description", "name"] {
                     if let Some(s) = m.get(k).and_then(from_value) {
                         return Some(s);
                     }

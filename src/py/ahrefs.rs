@@ -9,7 +9,7 @@ use super::{block_on, future, to_pyerr};
 use crate::error::Result;
 use crate::limits::Rate;
 use crate::providers::ahrefs::{self, Client, FreeTests, Prepared};
-use crate::providers::JsonPage;
+use crate::providers::{oauth, JsonPage};
 
 #[pyclass(frozen, module = "seowire._seowire")]
 pub struct AhrefsCore {
@@ -201,4 +201,58 @@ impl AhrefsCore {
             })
             .collect()
     }
+}
+
+/// `(code_verifier, code_challenge)` for PKCE S256.
+#[pyfunction]
+pub fn oauth_pkce() -> (String, String) {
+    let verifier = oauth::random_token(64);
+    let challenge = oauth::challenge(&verifier);
+    (verifier, challenge)
+}
+
+#[pyfunction]
+pub fn oauth_challenge(py: Python<'_>, verifier: &str) -> PyResult<String> {
+    oauth::check_verifier(verifier).map_err(|e| to_pyerr(py, e))?;
+    Ok(oauth::challenge(verifier))
+}
+
+#[pyfunction]
+pub fn oauth_state() -> String {
+    oauth::random_token(32)
+}
+
+#[pyfunction]
+pub fn oauth_authorize_query(pairs: Vec<(String, String)>) -> String {
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    oauth::authorize_query(&refs)
+}
+
+/// Exchange an authorization code; returns the token endpoint's JSON as a dict.
+#[pyfunction]
+pub fn oauth_exchange<'py>(py: Python<'py>, token_url: String, form: Vec<(String, String)>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+    let body = block_on(py, async move {
+        let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        oauth::exchange(&token_url, &refs, Duration::from_secs_f64(timeout), ahrefs::PROVIDER).await
+    })?;
+    super::json::decode_body(py, ahrefs::PROVIDER, &body)
+}
+
+struct TokenJson(bytes::Bytes);
+
+impl<'py> IntoPyObject<'py> for TokenJson {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        super::json::decode_body(py, ahrefs::PROVIDER, &self.0)
+    }
+}
+
+#[pyfunction]
+pub fn oauth_exchange_async<'py>(py: Python<'py>, token_url: String, form: Vec<(String, String)>, timeout: f64) -> PyResult<Bound<'py, PyAny>> {
+    future(py, async move {
+        let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        oauth::exchange(&token_url, &refs, Duration::from_secs_f64(timeout), ahrefs::PROVIDER).await.map(TokenJson)
+    })
 }
