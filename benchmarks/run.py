@@ -14,9 +14,13 @@ import platform
 import statistics
 import sys
 import time
+import json
+import math
+import urllib.parse
 import urllib.request
 
 import seowire
+from seowire import _seowire
 from seowire.semrush import parse_csv
 from seowire.testing import Emulator
 
@@ -139,6 +143,89 @@ def bench_async(emu: Emulator, results: list, n=1000, concurrency=50):
         results.append(("", "aiohttp", "n/a", "not installed"))
 
 
+def json_decoders(body: bytes, label: str, results: list):
+    """seowire's JSON decoder (the one every Moz/Ahrefs call uses) vs json and orjson."""
+    assert _seowire.loads(body) == json.loads(body)
+    ours = best(lambda: _seowire.loads(body), 9)
+    results.append((label, "seowire (Rust, straight to dicts)", f"{ours * 1e3:.1f} ms", ""))
+    theirs = best(lambda: json.loads(body), 9)
+    results.append(("", "json.loads", f"{theirs * 1e3:.1f} ms", f"seowire {theirs / ours:.2f}x"))
+    try:
+        import orjson
+
+        theirs = best(lambda: orjson.loads(body), 9)
+        results.append(("", "orjson.loads", f"{theirs * 1e3:.1f} ms", f"seowire {theirs / ours:.2f}x (target >= 1x)"))
+    except ImportError:
+        results.append(("", "orjson", "n/a", "not installed"))
+
+
+def bench_moz_decode(emu: Emulator, results: list):
+    """A 1,000-result links page (nested source/target objects): 20 real pages of 50, joined."""
+    rows, token = [], None
+    while len(rows) < 1000:
+        body = {"target": "moz.com", "limit": 50, **({"next_token": token} if token else {})}
+        req = urllib.request.Request(emu.base_url("moz") + "/links", data=json.dumps(body).encode(),
+                                     headers={"x-moz-token": KEY, "content-type": "application/json"})
+        page = json.loads(urllib.request.urlopen(req).read())
+        rows += page["results"]
+        token = page["next_token"]
+    json_decoders(json.dumps({"next_token": token, "results": rows[:1000]}).encode(), "decode 1,000-result Moz links page", results)
+
+
+def bench_moz_bulk(emu: Emulator, results: list, n=10_000, latency_ms=50, concurrency=10):
+    emu.reset(latency_ms=latency_ms, moz_concurrency=concurrency, balance=10**12, rate_limit=None, concurrency_limit=None)
+    moz = seowire.Moz(KEY, plan="large", base_url=emu.base_url("moz"), ledger="memory://")
+    targets = [f"https://site{i}.example.com/page" for i in range(n)]
+    t = time.perf_counter()
+    rows = moz.url_metrics(targets)
+    wall = time.perf_counter() - t
+    stats = emu.stats()
+    ideal = math.ceil(n / 50 / concurrency) * latency_ms / 1e3
+    assert len(rows) == n and stats["rejected_concurrency"] == 0
+    results.append((f"Moz url_metrics, {n:,} targets, {latency_ms} ms latency, plan large",
+                    "seowire.Moz.url_metrics", f"{wall:.2f} s",
+                    f"ideal {ideal:.2f} s: {100 * (wall / ideal - 1):+.1f}% (target within 10%); peak in flight {stats['peak_in_flight']} of {concurrency}"))
+    emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
+
+
+def bench_ahrefs_decode(emu: Emulator, results: list):
+    fields = ["url_from", "url_to", "anchor", "domain_rating_source", "url_rating_source", "traffic", "first_seen",
+              "last_seen", "is_dofollow", "http_code", "title", "refdomains_source"]
+    q = urllib.parse.urlencode({"target": "bench.com", "select": ",".join(fields), "limit": 10_000})
+    req = urllib.request.Request(f"{emu.base_url('ahrefs')}/site-explorer/all-backlinks?{q}", headers={"authorization": f"Bearer {KEY}"})
+    body = urllib.request.urlopen(req).read()
+    assert len(json.loads(body)["backlinks"]) == 10_000
+    json_decoders(body, "decode 10,000-row Ahrefs all-backlinks page", results)
+
+
+def bench_ahrefs_rate(emu: Emulator, results: list, n=300, per_minute=600):
+    emu.reset(ahrefs_rate_per_minute=per_minute, rate_limit=None, concurrency_limit=None, balance=10**12)
+    ah = seowire.Ahrefs(KEY, base_url=emu.base_url("ahrefs"), ledger="memory://", rate_limit=per_minute)
+
+    async def run():
+        sem = asyncio.Semaphore(20)
+
+        async def one(i):
+            async with sem:
+                await ah.domain_rating_async(f"site{i}.com")
+
+        await asyncio.gather(*[one(i) for i in range(n)])
+
+    asyncio.run(run())
+    times = sorted(emu.arrivals("ahrefs"))
+    achieved = (len(times) - 1) / (times[-1] - times[0]) * 60
+    window = 60.0
+    worst = max(sum(1 for u in times if t <= u < t + window) for t in times)
+    # The sliding window the provider applies, scaled to the run: at most per_minute/60 per second.
+    worst_1s = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    stats = emu.stats()
+    results.append((f"Ahrefs rate limit, {n} requests at {per_minute}/min", "seowire.Ahrefs (async, 20 in flight)",
+                    f"{achieved:.0f}/min",
+                    f"{100 * (achieved / per_minute - 1):+.1f}% of the limit (target within 5%, never above); "
+                    f"max {worst} in any 60 s, {worst_1s} in any 1 s; 429s: {stats['rejected_rate']}"))
+    emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -156,12 +243,17 @@ def machine() -> str:
 def main() -> int:
     if seowire.build_profile != "release":
         print("warning: seowire is a debug build; numbers are meaningless", file=sys.stderr)
-    emu = Emulator.spawn(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
+    emu = Emulator.spawn(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000,
+                         moz_concurrency=None, ahrefs_rate_per_minute=None)
     results: list = []
     try:
         bench_decode(emu, results)
         bench_sync_calls(emu, results)
         bench_async(emu, results)
+        bench_moz_decode(emu, results)
+        bench_moz_bulk(emu, results)
+        bench_ahrefs_decode(emu, results)
+        bench_ahrefs_rate(emu, results)
     finally:
         emu.stop()
     print(f"seowire {seowire.__version__} ({seowire.build_profile}); emulator in its own process; {machine()}\n")

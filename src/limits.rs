@@ -54,7 +54,8 @@ impl Limits {
             None => None,
         };
         if let Some(rate) = self.rate {
-            let window = rate.per + MARGIN;
+            // Small windows (smooth pacing) get a proportionally small margin.
+            let window = rate.per + MARGIN.min(rate.per / 40);
             loop {
                 let wait = {
                     let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());

@@ -249,19 +249,31 @@ def test_error_bodies_map_to_exceptions(ahrefs, emu, status, body, exc):
     assert json.loads(body)[-1 if body.startswith("[") else "error"] in str(e.value)
 
 
-def test_client_side_limit_holds_requests_back(ahrefs, emu):
-    emu.configure(ahrefs_rate_per_minute=5)
-    a = ahrefs(rate_limit=5)
+def test_client_paces_requests_evenly(ahrefs, emu):
+    emu.configure(ahrefs_rate_per_minute=600)
+    a = ahrefs(rate_limit=600)  # one request per 100 ms
 
     async def main():
-        for _ in range(5):
-            await a.domain_rating_async("example.com")
-        with pytest.raises(asyncio.TimeoutError):  # the 6th waits for the window, it is not sent
-            await asyncio.wait_for(a.domain_rating_async("example.com"), 0.5)
+        await asyncio.gather(*[a.domain_rating_async(f"site{i}.com") for i in range(8)])
+
+    asyncio.run(main())
+    times = emu.arrivals("ahrefs")
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert len(times) == 8 and min(gaps) >= 0.09 and emu.stats()["rejected_rate"] == 0
+
+
+def test_client_side_limit_holds_requests_back(ahrefs, emu):
+    a = ahrefs(rate_limit=6)  # one request per 10 s
+    emu.configure(ahrefs_rate_per_minute=6)
+
+    async def main():
+        await a.domain_rating_async("example.com")
+        with pytest.raises(asyncio.TimeoutError):  # the 2nd waits its turn; it is not sent
+            await asyncio.wait_for(a.domain_rating_async("example.org"), 0.5)
 
     asyncio.run(main())
     stats = emu.stats()
-    assert stats["requests"] == 5 and stats["rejected_rate"] == 0
+    assert stats["requests"] == 1 and stats["rejected_rate"] == 0
     assert a.ledger.usage()[0]["reserved"] == 0  # the cancelled call released its reservation
 
 

@@ -72,10 +72,8 @@ impl AhrefsCore {
         }
         let rate = match rate_per_minute {
             None => None,
-            Some(r) if r.is_finite() && r >= 1.0 => {
-                let count = r.floor() as u32;
-                Some(Rate { count, per: Duration::from_secs_f64(60.0 * count as f64 / r) })
-            }
+            // Evenly spaced, no bursts: Ahrefs also throttles dynamically, and bursts invite it.
+            Some(r) if r.is_finite() && r >= 1.0 => Some(Rate { count: 1, per: Duration::from_secs_f64(60.0 / r) }),
             Some(r) => return Err(err(super::invalid(format!("rate_limit must be at least 1 request per minute, not {r}")))),
         };
         let defaults = FreeTests::default();

@@ -3,7 +3,6 @@
 //! Integers stay exact up to 64 bits (Moz counts exceed 2^32); larger ones become floats.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 
 use pyo3::prelude::*;
@@ -14,8 +13,43 @@ use super::GcPause;
 
 struct Ctx<'de, 'py> {
     py: Python<'py>,
-    keys: RefCell<HashMap<&'de str, Bound<'py, PyString>>>,
+    keys: RefCell<Keys<'de, 'py>>,
+    /// Dicts already built per key sequence: a row with the same keys starts as a copy
+    /// (one allocation of the right size) instead of growing key by key.
+    shapes: RefCell<Vec<(Vec<usize>, Bound<'py, PyDict>)>>,
+    /// Reused per-object buffers (one per nesting level in use), to avoid an allocation per row.
+    pool: RefCell<Vec<Buffers<'py>>>,
     failed: RefCell<Option<PyErr>>,
+}
+
+type Buffers<'py> = (Vec<usize>, Vec<(Option<Bound<'py, PyString>>, Bound<'py, PyAny>)>);
+
+const UNCACHED: usize = usize::MAX;
+const MAX_SHAPES: usize = 16;
+
+/// Distinct object keys, in order of first appearance. Rows repeat their keys in the same
+/// order, so the key after the last hit is almost always the next one: one string compare
+/// instead of hashing every key.
+struct Keys<'de, 'py> {
+    list: Vec<(&'de str, Bound<'py, PyString>)>,
+    next: usize,
+}
+
+impl<'de, 'py> Keys<'de, 'py> {
+    fn get(&mut self, py: Python<'py>, k: &'de str) -> usize {
+        let i = match self.list.get(self.next) {
+            Some((name, _)) if *name == k => self.next,
+            _ => match self.list.iter().position(|(name, _)| *name == k) {
+                Some(i) => i,
+                None => {
+                    self.list.push((k, PyString::intern(py, k)));
+                    self.list.len() - 1
+                }
+            },
+        };
+        self.next = i + 1;
+        i
+    }
 }
 
 impl<'py> Ctx<'_, 'py> {
@@ -69,42 +103,75 @@ impl<'de, 'py> Visitor<'de> for Any<'_, 'de, 'py> {
         Ok(list.into_any())
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let dict = PyDict::new(self.0.py);
-        while let Some(k) = map.next_key_seed(Key(self.0))? {
-            let v = map.next_value_seed(Any(self.0))?;
-            self.0.fail(dict.set_item(k, v))?;
+        let ctx = self.0;
+        let (mut shape, mut pairs) = ctx.pool.borrow_mut().pop().unwrap_or_default();
+        shape.clear();
+        pairs.clear();
+        while let Some((i, k)) = map.next_key_seed(Key(ctx))? {
+            let v = map.next_value_seed(Any(ctx))?;
+            shape.push(i);
+            pairs.push((k, v));
         }
+        let cacheable = pairs.len() >= 4 && !shape.contains(&UNCACHED);
+        let template = if cacheable { ctx.shapes.borrow().iter().find(|(s, _)| *s == shape).map(|(_, d)| d.clone()) } else { None };
+        let dict = match template {
+            Some(t) => ctx.fail(t.copy())?,
+            None => PyDict::new(ctx.py),
+        };
+        {
+            // Cached keys are borrowed from the key list: no reference counting per key.
+            let keys = ctx.keys.borrow();
+            for (i, (k, v)) in shape.iter().zip(pairs.drain(..)) {
+                match k {
+                    Some(k) => ctx.fail(dict.set_item(k, v))?,
+                    None => ctx.fail(dict.set_item(&keys.list[*i].1, v))?,
+                }
+            }
+        }
+        if cacheable && template_missing(&ctx.shapes.borrow(), &shape) {
+            let mut shapes = ctx.shapes.borrow_mut();
+            if shapes.len() < MAX_SHAPES {
+                let copy = ctx.fail(dict.copy())?;
+                shapes.push((shape.clone(), copy));
+            }
+        }
+        ctx.pool.borrow_mut().push((shape, pairs));
         Ok(dict.into_any())
     }
 }
 
+fn template_missing(shapes: &[(Vec<usize>, Bound<'_, PyDict>)], shape: &[usize]) -> bool {
+    !shapes.iter().any(|(s, _)| s == shape)
+}
+
 impl<'de, 'py> DeserializeSeed<'de> for Key<'_, 'de, 'py> {
-    type Value = Bound<'py, PyString>;
+    type Value = (usize, Option<Bound<'py, PyString>>);
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
     }
 }
 
 impl<'de, 'py> Visitor<'de> for Key<'_, 'de, 'py> {
-    type Value = Bound<'py, PyString>;
+    type Value = (usize, Option<Bound<'py, PyString>>);
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object key")
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        let mut keys = self.0.keys.borrow_mut();
-        Ok(keys.entry(v).or_insert_with(|| PyString::intern(self.0.py, v)).clone())
+        Ok((self.0.keys.borrow_mut().get(self.0.py, v), None))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         // An escaped key: rare, not cached.
-        Ok(PyString::new(self.0.py, v))
+        Ok((UNCACHED, Some(PyString::new(self.0.py, v))))
     }
 }
 
 /// Decode a whole JSON document. Errors are `ValueError`-free: the caller maps them.
 pub fn decode<'py>(py: Python<'py>, body: &[u8]) -> Result<Bound<'py, PyAny>, DecodeError> {
-    let ctx = Ctx { py, keys: RefCell::new(HashMap::new()), failed: RefCell::new(None) };
+    let ctx = Ctx { py, keys: RefCell::new(Keys { list: Vec::new(), next: 0 }), shapes: RefCell::new(Vec::new()), pool: RefCell::new(Vec::new()), failed: RefCell::new(None) };
     let _gc = GcPause::new(py, body.len() / 256);
-    let mut de = serde_json::Deserializer::from_slice(body);
+    // Validate UTF-8 once for the whole body (fast on ASCII) so strings need no check each.
+    let text = std::str::from_utf8(body).map_err(|e| DecodeError::Json(format!("not UTF-8: {e}")))?;
+    let mut de = serde_json::Deserializer::from_str(text);
     let out = Any(&ctx).deserialize(&mut de).and_then(|v| de.end().map(|_| v));
     match out {
         Ok(v) => Ok(v),
