@@ -3,6 +3,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 import seowire
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -47,3 +49,10 @@ def test_exception_hierarchy():
 
     e2 = pickle.loads(pickle.dumps(e))
     assert (e2.provider, e2.status, e2.code, e2.retryable, str(e2)) == ("semrush", 429, "429", True, "slow down")
+
+
+def test_stubs_match_the_native_module(tmp_path):
+    """The hand-written stubs (seowire/_seowire.pyi) agree with the compiled module."""
+    pytest.importorskip("mypy")
+    out = subprocess.run([sys.executable, "-m", "mypy.stubtest", "seowire"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -2,4 +2,5 @@ import sys
 
 from . import _serve
 
-sys.exit(_serve(sys.argv[1:]))
+if __name__ == "__main__":
+    sys.exit(_serve(sys.argv[1:]))
