@@ -92,10 +92,10 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration)
         Ok(Value::Object(m)) => m,
         _ => return Answer::Reply(error(&config, 400, "BadRequest", "the body must be a JSON object")),
     };
-    let mut g = state.lock();
-    match answer(&mut g, def, &fields, &account) {
+    // Build the answer without holding the state lock (it is the slow part), then charge.
+    match answer(state, &config, def, &fields, &account) {
         Ok(v) => Answer::Reply(full(200, "application/json", v.to_string())),
-        Err((status, name, message)) => Answer::Reply(error(&g.config, status, name, &message)),
+        Err((status, name, message)) => Answer::Reply(error(&config, status, name, &message)),
     }
 }
 
@@ -105,8 +105,7 @@ fn bad(message: impl Into<String>) -> Failure {
     (400, "BadRequest", message.into())
 }
 
-fn answer(g: &mut super::Inner, def: &EndpointDef, f: &Map<String, Value>, account: &str) -> Result<Value, Failure> {
-    let config = g.config.clone();
+fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Value>, account: &str) -> Result<Value, Failure> {
     let str_field = |k: &str| f.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let limit = match f.get("limit") {
         None => 25,
@@ -156,7 +155,7 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, f: &Map<String, Value>, accou
         }
         "index_metadata" => (json!({"index_id": base64(b"emulated-index-2026"), "spam_score_update_days": ["2026-01-14", "2026-04-15", "2026-07-15", "2026-10-14"]}), 1, 0),
         "usage_data" => {
-            let used = g.moz_rows_consumed.get(account).copied().unwrap_or(0);
+            let used = state.lock().moz_rows_consumed.get(account).copied().unwrap_or(0);
             (json!({"rows_consumed": used}), 1, 0)
         }
         "link_status" => {
@@ -196,6 +195,7 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, f: &Map<String, Value>, accou
     };
     let _ = results;
     if rows > 0 {
+        let mut g = state.lock();
         let left = g.balance(account);
         if left < rows {
             return Err((config.moz_quota_status, "QuotaExceeded", "row limit reached: your plan's rows quota for this billing period is exhausted".into()));

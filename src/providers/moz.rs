@@ -563,7 +563,7 @@ impl Client {
         }
         let total: u64 = requests.iter().map(|r| r.estimate).sum();
         let (unique, first_seen) = (&unique, &first_seen);
-        let pages: Vec<JsonPage> = futures::stream::iter(requests.into_iter().enumerate().map(|(c, p)| async move {
+        let mut pages: Vec<(usize, JsonPage)> = futures::stream::iter(requests.into_iter().enumerate().map(|(c, p)| async move {
             let page = self.fetch(&p).await.map_err(|mut e| {
                 let (lo, hi) = (c * MAX_TARGETS, ((c + 1) * MAX_TARGETS).min(unique.len()) - 1);
                 e.message = format!(
@@ -576,11 +576,14 @@ impl Client {
             if page.rows != expected {
                 return Err(Error::format(format!("Moz url_metrics returned {} results for {expected} targets", page.rows)).provider(PROVIDER));
             }
-            Ok(page)
+            Ok((c, page))
         }))
-        .buffered(self.concurrency.max(1))
+        // Unordered: a slow chunk must not hold finished ones in the buffer and stall new ones.
+        .buffer_unordered(self.concurrency.max(1))
         .try_collect()
         .await?;
+        pages.sort_unstable_by_key(|(c, _)| *c);
+        let pages = pages.into_iter().map(|(_, p)| p).collect();
         Ok(Bulk { pages, slots, estimate: total })
     }
 
