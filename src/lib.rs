@@ -29,6 +29,7 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::moz::MozCore>()?;
     m.add_class::<py::ahrefs::AhrefsCore>()?;
     m.add_class::<py::page::JsonPages>()?;
+    m.add_class::<py::scim::ScimCore>()?;
     m.add_class::<py::emulator::EmulatorServer>()?;
     m.add_function(wrap_pyfunction!(py::moz::moz_sign_v1, m)?)?;
     m.add_function(wrap_pyfunction!(py::json::loads, m)?)?;

@@ -14,6 +14,7 @@ from ._seowire import Ledger, RetryPolicy
 from .exceptions import (
     AuthenticationError,
     BudgetExceeded,
+    ConflictError,
     InvalidRequest,
     LedgerError,
     NotSupported,
@@ -25,7 +26,10 @@ from .exceptions import (
     UnitsExhausted,
 )
 from .ahrefs import Ahrefs, AhrefsConnect
+from .lifecycle import capabilities
 from .moz import Moz
+from .scim import AhrefsScim
+from . import seats
 from .semrush import Semrush
 
 __version__: str = _seowire.__version__
@@ -36,6 +40,9 @@ __all__ = [
     "Moz",
     "Ahrefs",
     "AhrefsConnect",
+    "AhrefsScim",
+    "capabilities",
+    "seats",
     "Ledger",
     "Budget",
     "BudgetAlert",
@@ -48,6 +55,7 @@ __all__ = [
     "UnitsExhausted",
     "RateLimited",
     "ProviderError",
+    "ConflictError",
     "TransportError",
     "ResponseFormatError",
     "LedgerError",

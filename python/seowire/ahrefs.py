@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from . import _seowire
+from .lifecycle import not_supported
 from ._common import Budget, Rows, resolve_ledger, settle
 from .exceptions import AuthenticationError, InvalidRequest
 
@@ -55,7 +56,9 @@ class Ahrefs:
         rate_limit: float | None = 60.0,
         free_targets: Iterable[str] | None = None,
         free_keywords: Iterable[str] | None = None,
+        scim: Any = None,
     ) -> None:
+        self._scim = scim
         key = api_key if api_key is not None else os.environ.get("AHREFS_API_KEY", "")
         if not key:
             raise AuthenticationError("no Ahrefs API key: pass api_key= or set AHREFS_API_KEY", provider="ahrefs")
@@ -168,6 +171,28 @@ class Ahrefs:
         limits = self.limits_and_usage()
         cap = limits.get("units_limit_api_key")
         return Budget(int(cap), period=period) if cap is not None else None
+
+    @property
+    def scim(self) -> Any:
+        """The :class:`AhrefsScim` client used for user lifecycle, if configured."""
+        return self._scim
+
+    def provision_user(self, email: str, *, given_name: str | None = None, family_name: str | None = None) -> dict[str, Any]:
+        """Give ``email`` a seat through SCIM: create the user, or reactivate a deactivated one.
+        Without ``scim=`` raises :class:`NotSupported` with how to get SCIM."""
+        if self._scim is None:
+            raise not_supported("ahrefs", "provision")
+        user = self._scim.find_user(email)
+        if user is None:
+            return self._scim.create_user(email, given_name=given_name, family_name=family_name)
+        return self._scim.reactivate_user(user["id"]) if user.get("active") is False else user
+
+    def deprovision_user(self, email: str) -> dict[str, Any] | None:
+        """Free ``email``'s seat through SCIM (deactivate; the account is kept). None if no such user."""
+        if self._scim is None:
+            raise not_supported("ahrefs", "deprovision")
+        user = self._scim.find_user(email)
+        return None if user is None else self._scim.deactivate_user(user["id"])
 
     def _provider_reading(self) -> tuple[str, str, str, int]:
         """For ``Ledger.sync``: units Ahrefs counts as used by this key."""

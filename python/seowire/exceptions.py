@@ -14,6 +14,7 @@ __all__ = [
     "UnitsExhausted",
     "RateLimited",
     "ProviderError",
+    "ConflictError",
     "TransportError",
     "ResponseFormatError",
     "LedgerError",
@@ -77,6 +78,13 @@ class RateLimited(SeowireError):
 
 class ProviderError(SeowireError):
     """Any other error answer (4xx/5xx) from the provider."""
+
+
+class ConflictError(ProviderError):
+    """The resource already exists (SCIM 409, ``scimType`` uniqueness). ``existing`` is the user
+    that holds the name, when it could be found."""
+
+    existing: dict | None = None
 
 
 class TransportError(SeowireError):

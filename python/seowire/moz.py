@@ -8,6 +8,7 @@ import os
 from typing import Any, Iterable, Sequence
 
 from . import _seowire
+from .lifecycle import not_supported
 from ._common import Budget, Pages, Rows, RowStream, resolve_ledger, settle
 from .exceptions import InvalidRequest
 
@@ -175,6 +176,14 @@ class Moz:
     def rows(self, endpoint: str, *, page_size: int = 50, max_rows: int | None = None, **fields: Any) -> RowStream:
         """Rows of a ``next_token`` endpoint across pages (``for`` or ``async for``)."""
         return RowStream(self.pages(endpoint, page_size=page_size, max_rows=max_rows, **fields))
+
+    def provision_user(self, email: str) -> None:
+        """Moz has no user API: raises :class:`NotSupported` with the manual path."""
+        raise not_supported("moz", "provision")
+
+    def deprovision_user(self, email: str) -> None:
+        """Moz has no user API: raises :class:`NotSupported` with the manual path."""
+        raise not_supported("moz", "deprovision")
 
     def _provider_reading(self) -> tuple[str, str, str, int]:
         """For ``Ledger.sync``: rows Moz counts as consumed this month."""

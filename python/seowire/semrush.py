@@ -6,6 +6,7 @@ import os
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence, TypedDict
 
 from . import _seowire
+from .lifecycle import not_supported
 from ._common import Budget, Pages, Rows, RowStream, resolve_ledger, settle
 from .exceptions import AuthenticationError
 
@@ -136,6 +137,14 @@ class Semrush:
 
     async def balance_async(self) -> int:
         return await self._core.balance_async()
+
+    def provision_user(self, email: str) -> None:
+        """Semrush has no user API: raises :class:`NotSupported` with the manual path."""
+        raise not_supported("semrush", "provision")
+
+    def deprovision_user(self, email: str) -> None:
+        """Semrush has no user API: raises :class:`NotSupported` with the manual path."""
+        raise not_supported("semrush", "deprovision")
 
     def _provider_reading(self) -> tuple[str, str, str, int]:
         """For ``Ledger.sync``: the unit balance (spending shows as it goes down)."""

@@ -3,11 +3,12 @@
 //! injectable faults and latency, and a JSON control API under `/_emulator/`.
 //!
 //! Routes: `/semrush/...` (analytics `/`, backlinks `/analytics/v1/`, `/users/countapiunits.html`),
-//! `/moz/v2/<endpoint>`, `/ahrefs/v3/<tool>/<report>`.
+//! `/moz/v2/<endpoint>`, `/ahrefs/v3/<tool>/<report>`, `/scim/v2/Users` (Ahrefs SCIM).
 //! Each provider lives in its own module; this one holds the server, state and faults.
 
 mod ahrefs;
 mod moz;
+mod scim;
 mod semrush;
 
 use std::collections::{HashMap, VecDeque};
@@ -72,6 +73,8 @@ pub struct Config {
     /// Ahrefs: free test targets (host names) and keywords.
     pub ahrefs_free_targets: Vec<String>,
     pub ahrefs_free_keywords: Vec<String>,
+    /// SCIM: the most users one ListResponse page carries.
+    pub scim_max_count: u64,
 }
 
 impl Default for Config {
@@ -98,6 +101,7 @@ impl Default for Config {
             ahrefs_actual_header: true,
             ahrefs_free_targets: crate::providers::ahrefs::FREE_TARGETS.iter().map(|s| s.to_string()).collect(),
             ahrefs_free_keywords: crate::providers::ahrefs::FREE_KEYWORDS.iter().map(|s| s.to_string()).collect(),
+            scim_max_count: 100,
         }
     }
 }
@@ -126,6 +130,9 @@ pub struct Fault {
     /// Only requests to this provider (default: any).
     #[serde(default)]
     pub provider: Option<String>,
+    /// Let this many matching requests pass first (spreads faults over a run).
+    #[serde(default)]
+    pub after: u32,
 }
 
 fn one() -> u32 {
@@ -161,6 +168,8 @@ pub struct Inner {
     pub ahrefs_seen: std::collections::HashSet<String>,
     /// Ahrefs Connect: issued codes -> (code_challenge, client_id, redirect_uri, scope).
     pub oauth_codes: HashMap<String, (String, String, String, String)>,
+    pub scim_users: Vec<serde_json::Value>,
+    pub scim_next_id: u64,
 }
 
 pub struct State {
@@ -189,7 +198,12 @@ impl Inner {
     }
 
     fn take_fault(&mut self, provider: &str) -> Option<Fault> {
-        let idx = self.faults.iter().position(|f| f.provider.as_deref().is_none_or(|p| p == provider))?;
+        let matches = |f: &Fault| f.provider.as_deref().is_none_or(|p| p == provider);
+        let idx = self.faults.iter().position(|f| matches(f) && f.after == 0);
+        for f in self.faults.iter_mut().filter(|f| matches(f) && f.after > 0) {
+            f.after -= 1;
+        }
+        let idx = idx?;
         let f = self.faults[idx].clone();
         if f.count <= 1 {
             self.faults.remove(idx);
@@ -388,6 +402,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             "semrush" => semrush::handle(&state, req, delay).await,
             "moz" => moz::handle(&state, req, delay).await,
             "ahrefs" => ahrefs::handle(&state, req, delay).await,
+            "scim" => scim::handle(&state, req, delay).await,
             _ => Answer::Reply(json_response(404, json!({"error": format!("no emulated provider at {path}")}))),
         },
     };

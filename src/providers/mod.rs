@@ -3,6 +3,7 @@ pub mod ahrefs;
 pub mod csv;
 pub mod moz;
 pub mod oauth;
+pub mod scim;
 pub mod semrush;
 
 use bytes::Bytes;

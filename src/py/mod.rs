@@ -5,6 +5,7 @@ pub mod emulator;
 pub mod json;
 pub mod moz;
 pub mod page;
+pub mod scim;
 pub mod ledger;
 pub mod retry;
 pub mod semrush;

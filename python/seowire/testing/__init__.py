@@ -25,7 +25,7 @@ from typing import Any, Iterator
 __all__ = ["Emulator", "seowire_emulator"]
 
 # Where each provider lives on the emulator: the path the real base URL ends with.
-PROVIDERS = {"semrush": "semrush", "moz": "moz/v2", "ahrefs": "ahrefs/v3"}
+PROVIDERS = {"semrush": "semrush", "moz": "moz/v2", "ahrefs": "ahrefs/v3", "scim": "scim/v2"}
 
 
 class Emulator:
@@ -117,11 +117,11 @@ class Emulator:
         """Change settings, keeping state."""
         return self._control("config", config)
 
-    def fault(self, kind: str, *, count: int = 1, provider: str | None = None, **fields: Any) -> None:
-        """Inject a fault into the next ``count`` requests: ``status`` (``status=503``,
-        ``retry_after="2"``), ``error`` (provider error body, ``code=132``), ``reset``,
-        ``truncate``, ``slow_body`` (``delay_ms``) or ``latency`` (``delay_ms``)."""
-        self._control("faults", {"kind": kind, "count": count, "provider": provider, **fields})
+    def fault(self, kind: str, *, count: int = 1, provider: str | None = None, after: int = 0, **fields: Any) -> None:
+        """Inject a fault into the next ``count`` requests (to ``provider``, after letting ``after``
+        pass): ``status`` (``status=503``, ``retry_after="2"``, ``body=...``), ``error`` (provider
+        error body, ``code=132``), ``reset``, ``truncate``, ``slow_body`` or ``latency`` (``delay_ms``)."""
+        self._control("faults", {"kind": kind, "count": count, "provider": provider, "after": after, **fields})
 
     def set_balance(self, key: str, units: int, provider: str = "semrush") -> None:
         """Set a key's balance: SEMrush units, or Moz rows (``provider="moz"``, the token or access ID)."""
