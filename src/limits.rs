@@ -19,6 +19,8 @@ pub struct Rate {
 pub struct Limits {
     rate: Option<Rate>,
     sent: Mutex<VecDeque<Instant>>,
+    /// For one-per-interval rates: the next free send slot (GCRA's theoretical arrival time).
+    next_slot: Mutex<Option<Instant>>,
     slots: Option<Arc<Semaphore>>,
 }
 
@@ -36,6 +38,7 @@ impl Limits {
         Limits {
             rate: rate.filter(|r| r.count > 0),
             sent: Mutex::new(VecDeque::new()),
+            next_slot: Mutex::new(None),
             slots: concurrency.filter(|c| *c > 0).map(|c| Arc::new(Semaphore::new(c))),
         }
     }
@@ -53,9 +56,23 @@ impl Limits {
             Some(s) => Some(s.clone().acquire_owned().await.expect("semaphore never closed")),
             None => None,
         };
-        if let Some(rate) = self.rate {
-            // Small windows (smooth pacing) get a proportionally small margin.
-            let window = rate.per + MARGIN.min(rate.per / 40);
+        if let Some(rate) = self.rate.filter(|r| r.count == 1) {
+            // Even pacing: each request takes the next slot, one interval after the previous
+            // slot (not after the previous wake-up, so scheduling delays do not accumulate).
+            let interval = rate.per + MARGIN.min(rate.per / 40);
+            let slot = {
+                let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                let slot = next.filter(|t| *t > now).unwrap_or(now);
+                *next = Some(slot + interval);
+                slot
+            };
+            if slot > Instant::now() {
+                log::debug!(target: "seowire", "paced for {:.0} ms by the client-side rate limit", (slot - Instant::now()).as_secs_f64() * 1e3);
+                tokio::time::sleep_until(slot.into()).await;
+            }
+        } else if let Some(rate) = self.rate {
+            let window = rate.per + MARGIN;
             loop {
                 let wait = {
                     let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());

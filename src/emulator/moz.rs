@@ -94,7 +94,7 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration)
     };
     // Build the answer without holding the state lock (it is the slow part), then charge.
     match answer(state, &config, def, &fields, &account) {
-        Ok(v) => Answer::Reply(full(200, "application/json", v.to_string())),
+        Ok(body) => Answer::Reply(full(200, "application/json", body)),
         Err((status, name, message)) => Answer::Reply(error(&config, status, name, &message)),
     }
 }
@@ -105,7 +105,7 @@ fn bad(message: impl Into<String>) -> Failure {
     (400, "BadRequest", message.into())
 }
 
-fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Value>, account: &str) -> Result<Value, Failure> {
+fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Value>, account: &str) -> Result<String, Failure> {
     let str_field = |k: &str| f.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let limit = match f.get("limit") {
         None => 25,
@@ -144,19 +144,33 @@ fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Val
                 .filter(|m| f.get(**m).and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty()))
                 .count() as u64
                 + u64::from(f.get("distributions").and_then(|v| v.as_bool()).unwrap_or(false));
-            let results: Vec<Value> = targets.iter().map(|t| url_metrics(t, f)).collect();
-            let n = results.len() as u64;
-            (json!({"results": results}), n, n * (1 + modifiers * config.moz_modifier_weight))
+            let n = targets.len() as u64;
+            let body = if modifiers == 0 {
+                // The common case, written straight out: this is the emulator's hottest path.
+                let mut out = String::with_capacity(targets.len() * 2100 + 16);
+                out.push_str("{\"results\":[");
+                for (i, t) in targets.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_url_metrics(&mut out, t);
+                }
+                out.push_str("]}");
+                out
+            } else {
+                json!({"results": targets.iter().map(|t| url_metrics(t, f)).collect::<Vec<_>>()}).to_string()
+            };
+            (Ready::Text(body), n, n * (1 + modifiers * config.moz_modifier_weight))
         }
         "final_redirect" => {
             let page = str_field("page").unwrap_or_default();
             let to = if page.contains("seomoz.org") { page.replace("seomoz.org", "moz.com") } else { normalise(&page) };
-            (json!({"page": to}), 1, 1)
+            (Ready::Json(json!({"page": to})), 1, 1)
         }
-        "index_metadata" => (json!({"index_id": base64(b"emulated-index-2026"), "spam_score_update_days": ["2026-01-14", "2026-04-15", "2026-07-15", "2026-10-14"]}), 1, 0),
+        "index_metadata" => (Ready::Json(json!({"index_id": base64(b"emulated-index-2026"), "spam_score_update_days": ["2026-01-14", "2026-04-15", "2026-07-15", "2026-10-14"]})), 1, 0),
         "usage_data" => {
             let used = state.lock().moz_rows_consumed.get(account).copied().unwrap_or(0);
-            (json!({"rows_consumed": used}), 1, 0)
+            (Ready::Json(json!({"rows_consumed": used})), 1, 0)
         }
         "link_status" => {
             let sources: Vec<String> = f.get("sources").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect()).unwrap_or_default();
@@ -165,7 +179,7 @@ fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Val
             }
             let exists: Vec<bool> = sources.iter().map(|s| stable_hash(&[s, &target]) % 3 != 0).collect();
             let Cost::PerSource(w) = def.cost else { unreachable!("link_status is priced per source") };
-            (json!({"exists": exists}), sources.len() as u64, sources.len() as u64 * w)
+            (Ready::Json(json!({"exists": exists})), sources.len() as u64, sources.len() as u64 * w)
         }
         name => {
             let available = match name {
@@ -190,7 +204,7 @@ fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Val
                     _ => {}
                 }
             }
-            (Value::Object(out), n, n * weight)
+            (Ready::Json(Value::Object(out)), n, n * weight)
         }
     };
     let _ = results;
@@ -203,7 +217,15 @@ fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Val
         g.charge(NAME, account, rows);
         *g.moz_rows_consumed.entry(account.to_string()).or_default() += rows;
     }
-    Ok(value)
+    Ok(match value {
+        Ready::Json(v) => v.to_string(),
+        Ready::Text(t) => t,
+    })
+}
+
+enum Ready {
+    Json(Value),
+    Text(String),
 }
 
 /// Opaque page token: base64 of the offset and a check of what it pages.
@@ -234,40 +256,106 @@ fn hosts(page: &str) -> (String, String) {
 
 const WORDS: &[&str] = &["guide", "blog", "tools", "news", "learn", "shop", "docs", "about", "pricing", "help"];
 
-/// The 52-field url-metrics object for a page, deterministic per page.
-pub fn url_metrics(target: &str, f: &Map<String, Value>) -> Value {
+/// `url_metrics(target, {})` written as JSON text without building a `Value`; same content.
+fn write_url_metrics(out: &mut String, target: &str) {
+    use std::fmt::Write;
+    let v = url_metrics_fields(target);
+    out.push('{');
+    for (i, (k, val)) in v.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{k}\":");
+        match val {
+            Field::U(n) => drop(write!(out, "{n}")),
+            Field::I(n) => drop(write!(out, "{n}")),
+            Field::F(x) => out.push_str(&serde_json::Number::from_f64(*x).map(|n| n.to_string()).unwrap_or_else(|| "0".into())),
+            Field::S(t) => out.push_str(&Value::String(t.clone()).to_string()),
+        }
+    }
+    out.push('}');
+}
+
+enum Field {
+    U(u64),
+    I(i64),
+    F(f64),
+    S(String),
+}
+
+fn field_names() -> &'static [(String, u8)] {
+    // (name, kind): 0 count, 1..=9 special fields handled in url_metrics_fields; sorted like Moz's print.
+    static NAMES: std::sync::OnceLock<Vec<(String, u8)>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut v: Vec<(String, u8)> = Vec::new();
+        for stem in ["deleted_pages_to", "deleted_root_domains_to", "external_nofollow_pages_to", "external_pages_to", "external_redirect_pages_to", "nofollow_pages_to", "nofollow_root_domains_to", "pages_to", "redirect_pages_to", "root_domains_to"] {
+            for scope in ["page", "root_domain", "subdomain"] {
+                v.push((format!("{stem}_{scope}"), 0));
+            }
+        }
+        for name in [
+            "external_indirect_pages_to_root_domain", "indirect_root_domains_to_page", "indirect_root_domains_to_root_domain",
+            "nofollow_pages_from_page", "nofollow_pages_from_root_domain", "nofollow_root_domains_from_page",
+            "nofollow_root_domains_from_root_domain", "pages_crawled_from_root_domain", "pages_from_page", "pages_from_root_domain",
+            "root_domains_from_page", "root_domains_from_root_domain",
+        ] {
+            v.push((name.to_string(), 0));
+        }
+        for (name, kind) in [("domain_authority", 1), ("page_authority", 2), ("http_code", 3), ("last_crawled", 4), ("link_propensity", 5), ("spam_score", 6), ("title", 7), ("page", 8), ("subdomain", 9), ("root_domain", 10)] {
+            v.push((name.to_string(), kind));
+        }
+        v.sort();
+        v
+    })
+}
+
+fn url_metrics_fields(target: &str) -> Vec<(&'static str, Field)> {
     let page = normalise(target);
     let (subdomain, root) = hosts(&page);
     let h = |salt: &str| stable_hash(&[&page, salt]);
     // Big sites get counts past 2^32, as real ones do.
     let scale = 10u64.pow(3 + (h("scale") % 9) as u32);
-    let n = |salt: &str| h(salt) % scale;
+    field_names()
+        .iter()
+        .map(|(name, kind)| {
+            let v = match kind {
+                0 => Field::U(h(name) % scale),
+                1 => Field::U(1 + h("da") % 100),
+                2 => Field::U(1 + h("pa") % 100),
+                // http_code sometimes holds small codes rather than an HTTP status (seen in real answers).
+                3 => Field::U(match h("http") % 20 {
+                    0 => 3,
+                    1 => 5,
+                    2 => 301,
+                    3 => 404,
+                    _ => 200,
+                }),
+                4 => Field::S(format!("2026-{:02}-{:02}", 1 + h("m") % 10, 1 + h("d") % 28)),
+                5 => Field::F((h("lp") % 1_000_000) as f64 / 1e7),
+                6 => Field::I(if h("spam") % 5 == 0 { -1 } else { (h("ss") % 18) as i64 }),
+                7 => Field::S(if h("title") % 3 == 0 { String::new() } else { format!("{} {}", root, WORDS[(h("tw") % 10) as usize]) }),
+                8 => Field::S(page.clone()),
+                9 => Field::S(subdomain.clone()),
+                _ => Field::S(root.clone()),
+            };
+            (name.as_str(), v)
+        })
+        .collect()
+}
+
+/// The 52-field url-metrics object for a page, deterministic per page.
+pub fn url_metrics(target: &str, f: &Map<String, Value>) -> Value {
     let mut m = Map::new();
-    for stem in ["deleted_pages_to", "deleted_root_domains_to", "external_nofollow_pages_to", "external_pages_to", "external_redirect_pages_to", "nofollow_pages_to", "nofollow_root_domains_to", "pages_to", "redirect_pages_to", "root_domains_to"] {
-        for scope in ["page", "root_domain", "subdomain"] {
-            let name = format!("{stem}_{scope}");
-            m.insert(name.clone(), json!(n(&name)));
-        }
+    for (k, v) in url_metrics_fields(target) {
+        m.insert(k.to_string(), match v {
+            Field::U(n) => json!(n),
+            Field::I(n) => json!(n),
+            Field::F(x) => json!(x),
+            Field::S(s) => json!(s),
+        });
     }
-    for name in [
-        "external_indirect_pages_to_root_domain", "indirect_root_domains_to_page", "indirect_root_domains_to_root_domain",
-        "nofollow_pages_from_page", "nofollow_pages_from_root_domain", "nofollow_root_domains_from_page",
-        "nofollow_root_domains_from_root_domain", "pages_crawled_from_root_domain", "pages_from_page", "pages_from_root_domain",
-        "root_domains_from_page", "root_domains_from_root_domain",
-    ] {
-        m.insert(name.into(), json!(n(name)));
-    }
-    m.insert("domain_authority".into(), json!(1 + h("da") % 100));
-    m.insert("page_authority".into(), json!(1 + h("pa") % 100));
-    // http_code sometimes holds small codes rather than an HTTP status (seen in real answers).
-    m.insert("http_code".into(), json!(match h("http") % 20 { 0 => 3, 1 => 5, 2 => 301, 3 => 404, _ => 200 }));
-    m.insert("last_crawled".into(), json!(format!("2026-{:02}-{:02}", 1 + h("m") % 10, 1 + h("d") % 28)));
-    m.insert("link_propensity".into(), json!((h("lp") % 1_000_000) as f64 / 1e7));
-    m.insert("spam_score".into(), json!(if h("spam") % 5 == 0 { -1 } else { (h("ss") % 18) as i64 }));
-    m.insert("title".into(), json!(if h("title") % 3 == 0 { String::new() } else { format!("{} {}", root, WORDS[(h("tw") % 10) as usize]) }));
-    m.insert("page".into(), json!(page));
-    m.insert("subdomain".into(), json!(subdomain));
-    m.insert("root_domain".into(), json!(root));
+    let page = normalise(target);
+    let h = |salt: &str| stable_hash(&[&page, salt]);
     // History modifiers: shape unpublished [I]; one value per requested metric and month.
     for modifier in ["daily_history_deltas", "daily_history_values", "monthly_history_deltas", "monthly_history_values"] {
         if let Some(Value::Array(metrics)) = f.get(modifier) {
@@ -325,5 +413,21 @@ fn row(endpoint: &str, target: &str, i: u64) -> Value {
             "spam_score": if h("s") % 5 == 0 { -1 } else { (h("ss") % 18) as i64 },
             "to_target": to_target(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_url_metrics_equal_the_value_form() {
+        for t in ["moz.com", "https://www.Example.org/a/b?x=1", "nytimes.com/section"] {
+            let mut out = String::new();
+            write_url_metrics(&mut out, t);
+            let parsed: Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(parsed, url_metrics(t, &Map::new()));
+            assert_eq!(parsed.as_object().unwrap().len(), 52);
+        }
     }
 }
