@@ -25,6 +25,7 @@ impl<'py> IntoPyObject<'py> for PyBatch {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let _gc = super::GcPause::new(py, self.0.iter().map(|p| p.rows as usize).sum::<usize>() * 8);
         let out = PyList::empty(py);
         for page in &self.0 {
             for row in value(py, page)?.try_iter()? {

@@ -47,6 +47,8 @@ impl<'py> IntoPyObject<'py> for PyBulk {
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
         let bulk = self.0;
+        // Many pages of rows: keep the cyclic GC out of the whole conversion, not page by page.
+        let _gc = super::GcPause::new(py, bulk.slots.len() * 8);
         let mut unique: Vec<Bound<'py, PyAny>> = Vec::new();
         for page in &bulk.pages {
             let rows = value(py, page)?;
