@@ -14,6 +14,8 @@ pub enum Kind {
     Transport,
     ResponseFormat,
     Ledger,
+    /// The shared ledger cannot be reached: fail fast, never spend uncounted units.
+    LedgerUnavailable,
     NotSupported,
 }
 
@@ -30,6 +32,7 @@ impl Kind {
             Kind::Transport => "TransportError",
             Kind::ResponseFormat => "ResponseFormatError",
             Kind::Ledger => "LedgerError",
+            Kind::LedgerUnavailable => "LedgerUnavailable",
             Kind::NotSupported => "NotSupported",
         }
     }

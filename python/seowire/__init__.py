@@ -17,6 +17,7 @@ from .exceptions import (
     ConflictError,
     InvalidRequest,
     LedgerError,
+    LedgerUnavailable,
     NotSupported,
     ProviderError,
     RateLimited,
@@ -59,6 +60,7 @@ __all__ = [
     "TransportError",
     "ResponseFormatError",
     "LedgerError",
+    "LedgerUnavailable",
     "NotSupported",
     "__version__",
 ]

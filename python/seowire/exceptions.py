@@ -18,6 +18,7 @@ __all__ = [
     "TransportError",
     "ResponseFormatError",
     "LedgerError",
+    "LedgerUnavailable",
     "NotSupported",
 ]
 
@@ -97,6 +98,11 @@ class ResponseFormatError(SeowireError):
 
 class LedgerError(SeowireError):
     """The unit ledger could not be read or written."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The shared ledger (Redis) cannot be reached. Nothing was sent: no unit goes uncounted.
+    ``Ledger(url, on_ledger_error="local")`` falls back to a local ledger instead."""
 
 
 class NotSupported(SeowireError, NotImplementedError):

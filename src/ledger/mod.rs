@@ -6,6 +6,7 @@
 //! not wire formats.
 
 mod memory;
+mod redis;
 mod sqlite;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Kind, Result};
 
+pub use self::redis::RedisBackend;
 pub use memory::MemoryBackend;
 pub use sqlite::SqliteBackend;
 
@@ -174,10 +176,31 @@ impl Ledger {
             let path = if path.is_empty() { default_sqlite_path() } else { path.to_string() };
             return Ok(Ledger::new(format!("sqlite://{path}"), Box::new(SqliteBackend::new(path.into()))));
         }
+        if url.starts_with("redis://") {
+            let shown = redact_password(url);
+            return Ok(Ledger::new(shown.clone(), Box::new(RedisBackend::open(url, shown)?)));
+        }
         Err(Error::invalid(format!(
-            "unsupported ledger URL {:?}: use memory://, sqlite:///path or sqlite://",
+            "unsupported ledger URL {:?}: use memory://, sqlite:///path, sqlite:// or redis://host:port/db",
             redact_password(url)
         )))
+    }
+
+    /// `open`, but if the shared ledger is unreachable (now or later) count in `local` instead,
+    /// with a warning, rather than failing (`on_ledger_error="local"`).
+    pub fn open_with_fallback(url: &str, local: &str) -> Result<Ledger> {
+        let local_ledger = Ledger::open(local)?;
+        match Ledger::open(url) {
+            Ok(primary) => {
+                let shown = primary.url.clone();
+                Ok(Ledger::new(shown, Box::new(Fallback { primary: primary.backend, local: local_ledger.backend, local_url: local_ledger.url, warned: Default::default() })))
+            }
+            Err(e) if e.kind == Kind::LedgerUnavailable => {
+                log::warn!(target: "seowire", "{}; counting in the local ledger {} instead", e.message, local_ledger.url);
+                Ok(local_ledger)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn backend(&self) -> &dyn Backend {
@@ -220,6 +243,62 @@ impl Ledger {
 
     pub fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>> {
         self.backend.last_sync(scope)
+    }
+}
+
+/// A shared backend that falls back to a local one while it is unreachable. Holds made locally
+/// carry a marker bit so their commit and release go to the same place.
+struct Fallback {
+    primary: Box<dyn Backend>,
+    local: Box<dyn Backend>,
+    local_url: String,
+    warned: std::sync::atomic::AtomicBool,
+}
+
+const LOCAL_HOLD: u64 = 1 << 62;
+
+impl Fallback {
+    fn on<T>(&self, primary: Result<T>, local: impl FnOnce() -> Result<T>) -> Result<T> {
+        match primary {
+            Err(e) if e.kind == Kind::LedgerUnavailable => {
+                if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    log::warn!(target: "seowire", "{}; counting in the local ledger {} until it is back", e.message, self.local_url);
+                }
+                local()
+            }
+            other => other,
+        }
+    }
+}
+
+impl Backend for Fallback {
+    fn reserve(&self, scope: &Scope, units: u64, budget: Option<u64>, lease: Duration) -> Result<u64> {
+        self.on(self.primary.reserve(scope, units, budget, lease), || self.local.reserve(scope, units, budget, lease).map(|id| id | LOCAL_HOLD))
+    }
+    fn commit(&self, scope: &Scope, id: u64, record: &Record) -> Result<(u64, u64)> {
+        if id & LOCAL_HOLD != 0 {
+            return self.local.commit(scope, id & !LOCAL_HOLD, record);
+        }
+        // The units were held in the shared ledger; if it is gone now, record them locally.
+        self.on(self.primary.commit(scope, id, record), || {
+            let local_id = self.local.reserve(scope, 0, None, Duration::from_secs(60))?;
+            self.local.commit(scope, local_id, record)
+        })
+    }
+    fn release(&self, scope: &Scope, id: u64) -> Result<()> {
+        if id & LOCAL_HOLD != 0 {
+            return self.local.release(scope, id & !LOCAL_HOLD);
+        }
+        self.on(self.primary.release(scope, id), || Ok(()))
+    }
+    fn usage(&self) -> Result<Vec<UsageRow>> {
+        self.on(self.primary.usage(), || self.local.usage())
+    }
+    fn put_sync(&self, scope: &Scope, row: &SyncRow) -> Result<()> {
+        self.on(self.primary.put_sync(scope, row), || self.local.put_sync(scope, row))
+    }
+    fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>> {
+        self.on(self.primary.last_sync(scope), || self.local.last_sync(scope))
     }
 }
 

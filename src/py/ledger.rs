@@ -13,14 +13,35 @@ pub struct Ledger {
 
 #[pymethods]
 impl Ledger {
+    /// `on_ledger_error`: "raise" (default: an unreachable shared ledger fails the call with
+    /// `LedgerUnavailable`) or "local" (count in the local SQLite ledger, with a warning).
     #[new]
-    #[pyo3(signature = (url=None))]
-    fn new(py: Python<'_>, url: Option<String>) -> PyResult<Self> {
+    #[pyo3(signature = (url=None, *, on_ledger_error="raise", lease=None))]
+    fn new(py: Python<'_>, url: Option<String>, on_ledger_error: &str, lease: Option<f64>) -> PyResult<Self> {
         let url = url
             .or_else(|| std::env::var("SEOWIRE_LEDGER").ok().filter(|s| !s.is_empty()))
             .unwrap_or_else(|| "sqlite://".to_string());
-        let core = Core::open(&url).map_err(|e| super::to_pyerr(py, e))?;
+        let err = |e| super::to_pyerr(py, e);
+        let mut core = py
+            .detach(|| match on_ledger_error {
+                "raise" => Core::open(&url),
+                "local" => Core::open_with_fallback(&url, "sqlite://"),
+                other => Err(crate::error::Error::invalid(format!("on_ledger_error must be 'raise' or 'local', not {other:?}"))),
+            })
+            .map_err(err)?;
+        if let Some(secs) = lease {
+            if !(secs.is_finite() && secs > 0.0) {
+                return Err(err(crate::error::Error::invalid(format!("lease must be a positive number of seconds, not {secs}"))));
+            }
+            core.lease = std::time::Duration::from_secs_f64(secs);
+        }
         Ok(Ledger { inner: Arc::new(core) })
+    }
+
+    /// How long a reservation holds its units if its process dies before settling it.
+    #[getter]
+    fn lease(&self) -> f64 {
+        self.inner.lease.as_secs_f64()
     }
 
     #[getter]

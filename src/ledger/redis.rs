@@ -1,0 +1,266 @@
+//! Redis backend: one ledger for every process on every machine. Reserve, commit and release are
+//! one server-side script each (one round trip, atomic). Holds carry a lease, so a worker killed
+//! mid-request frees its units when the lease ends; commits are idempotent per hold, so a commit
+//! retried after a dropped connection never counts twice.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::Script;
+
+use super::{now_secs, refuse, Backend, Record, Scope, SyncRow, UsageRow};
+use crate::error::{Error, Kind, Result};
+
+const PREFIX: &str = "seowire:v1";
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+const RESERVE: &str = r#"
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+for _, id in ipairs(expired) do redis.call('HDEL', KEYS[3], id) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'budget', ARGV[2]) end
+redis.call('HSETNX', KEYS[1], 'spent', 0)
+redis.call('HSETNX', KEYS[1], 'requests', 0)
+local spent = tonumber(redis.call('HGET', KEYS[1], 'spent'))
+local reserved = 0
+for _, u in ipairs(redis.call('HVALS', KEYS[3])) do reserved = reserved + tonumber(u) end
+if ARGV[2] ~= '' and spent + reserved + tonumber(ARGV[1]) > tonumber(ARGV[2]) then
+  return {-1, spent, reserved}
+end
+local id = redis.call('INCR', KEYS[4])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[4]), id)
+redis.call('HSET', KEYS[3], id, ARGV[1])
+redis.call('SADD', KEYS[5], ARGV[6])
+if tonumber(ARGV[5]) > 0 then
+  for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+end
+return {id, spent, reserved}
+"#;
+
+const COMMIT: &str = r#"
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HSETNX', KEYS[1], 'spent', 0)
+local spent = tonumber(redis.call('HGET', KEYS[1], 'spent'))
+if redis.call('SADD', KEYS[4], ARGV[1]) == 0 then
+  return {spent - tonumber(ARGV[2]), spent}
+end
+local after = redis.call('HINCRBY', KEYS[1], 'spent', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'requests', 1)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
+end
+return {after - tonumber(ARGV[2]), after}
+"#;
+
+const RELEASE: &str = r#"
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+"#;
+
+pub struct RedisBackend {
+    client: redis::Client,
+    /// For messages: the URL without its password.
+    shown: String,
+    /// One connection per process (a socket must not be shared across `fork`).
+    conn: Mutex<Option<(u32, redis::Connection)>>,
+    reserve: Script,
+    commit: Script,
+    release: Script,
+}
+
+fn scope_key(s: &Scope) -> String {
+    format!("{PREFIX}:{}:{}:{}", s.provider, s.account, s.period)
+}
+
+/// Keys expire a while after their period ends: months after ~10 weeks, days after 3 days.
+fn ttl(period: &str) -> u64 {
+    match period.len() {
+        7 => 70 * 86_400,
+        10 => 3 * 86_400,
+        _ => 0,
+    }
+}
+
+impl RedisBackend {
+    pub fn open(url: &str, shown: String) -> Result<RedisBackend> {
+        let client = redis::Client::open(url).map_err(|e| Error::invalid(format!("bad Redis ledger URL {shown}: {e}")))?;
+        let backend = RedisBackend {
+            client,
+            shown,
+            conn: Mutex::new(None),
+            reserve: Script::new(RESERVE),
+            commit: Script::new(COMMIT),
+            release: Script::new(RELEASE),
+        };
+        // Fail at construction if Redis is not there, rather than at the first paid call.
+        backend.with(|c| redis::cmd("PING").query::<String>(c).map(|_| ()))?;
+        Ok(backend)
+    }
+
+    fn unavailable(&self, e: &redis::RedisError) -> Error {
+        Error::new(
+            Kind::LedgerUnavailable,
+            format!("the Redis ledger at {} is unavailable ({}); nothing was sent, so no unit goes uncounted", self.shown, crate::http::redact(&e.to_string())),
+        )
+    }
+
+    /// Run `f` on this process's connection, reconnecting once if the connection broke.
+    fn with<T>(&self, f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>) -> Result<T> {
+        let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let pid = std::process::id();
+        for attempt in 0..2 {
+            if !matches!(guard.as_ref(), Some((p, _)) if *p == pid) {
+                if let Some((_, inherited)) = guard.take() {
+                    std::mem::forget(inherited); // the parent's socket: closing it here would cut the parent off
+                }
+                let conn = self.client.get_connection_with_timeout(TIMEOUT).map_err(|e| self.unavailable(&e))?;
+                conn.set_read_timeout(Some(TIMEOUT)).map_err(|e| self.unavailable(&e))?;
+                conn.set_write_timeout(Some(TIMEOUT)).map_err(|e| self.unavailable(&e))?;
+                *guard = Some((pid, conn));
+            }
+            let conn = &mut guard.as_mut().expect("connected above").1;
+            match f(conn) {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt == 0 && (e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal()) => {
+                    *guard = None; // reconnect and try once more
+                }
+                Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() => {
+                    *guard = None;
+                    return Err(self.unavailable(&e));
+                }
+                Err(e) => return Err(Error::ledger(format!("Redis ledger error: {}", crate::http::redact(&e.to_string())))),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+impl Backend for RedisBackend {
+    fn reserve(&self, scope: &Scope, units: u64, budget: Option<u64>, lease: Duration) -> Result<u64> {
+        let key = scope_key(scope);
+        let member = format!("{}|{}|{}", scope.provider, scope.account, scope.period);
+        let (id, spent, reserved): (i64, i64, i64) = self.with(|c| {
+            self.reserve
+                .key(&key)
+                .key(format!("{key}:holds"))
+                .key(format!("{key}:hold_units"))
+                .key(format!("{PREFIX}:ids"))
+                .key(format!("{PREFIX}:scopes"))
+                .arg(units)
+                .arg(budget.map(|b| b.to_string()).unwrap_or_default())
+                .arg(now_secs())
+                .arg(lease.as_secs_f64())
+                .arg(ttl(&scope.period))
+                .arg(&member)
+                .invoke(c)
+        })?;
+        if id < 0 {
+            return Err(refuse(scope, units, spent as u64, reserved as u64, budget.unwrap_or(0)));
+        }
+        Ok(id as u64)
+    }
+
+    fn commit(&self, scope: &Scope, id: u64, record: &Record) -> Result<(u64, u64)> {
+        let key = scope_key(scope);
+        let (before, after): (i64, i64) = self.with(|c| {
+            self.commit
+                .key(&key)
+                .key(format!("{key}:holds"))
+                .key(format!("{key}:hold_units"))
+                .key(format!("{key}:done"))
+                .arg(id)
+                .arg(record.units)
+                .arg(ttl(&scope.period))
+                .invoke(c)
+        })?;
+        Ok((before.max(0) as u64, after.max(0) as u64))
+    }
+
+    fn release(&self, scope: &Scope, id: u64) -> Result<()> {
+        let key = scope_key(scope);
+        self.with(|c| self.release.key(format!("{key}:holds")).key(format!("{key}:hold_units")).arg(id).invoke::<i64>(c)).map(|_| ())
+    }
+
+    fn usage(&self) -> Result<Vec<UsageRow>> {
+        let members: Vec<String> = self.with(|c| redis::cmd("SMEMBERS").arg(format!("{PREFIX}:scopes")).query(c))?;
+        let now = now_secs();
+        let mut rows = Vec::new();
+        for m in members {
+            let mut parts = m.splitn(3, '|');
+            let (Some(provider), Some(account), Some(period)) = (parts.next(), parts.next(), parts.next()) else { continue };
+            let scope = Scope { provider: provider.into(), account: account.into(), period: period.into() };
+            let key = scope_key(&scope);
+            let (fields, live): (Vec<Option<i64>>, Vec<String>) = self.with(|c| {
+                let fields: Vec<Option<i64>> = redis::cmd("HMGET").arg(&key).arg("spent").arg("requests").arg("budget").query(c)?;
+                let live: Vec<String> = redis::cmd("ZRANGEBYSCORE").arg(format!("{key}:holds")).arg(format!("({now}")).arg("+inf").query(c)?;
+                Ok((fields, live))
+            })?;
+            if fields.iter().all(Option::is_none) {
+                // Expired period: forget it.
+                self.with(|c| redis::cmd("SREM").arg(format!("{PREFIX}:scopes")).arg(&m).query::<i64>(c))?;
+                continue;
+            }
+            let reserved: u64 = if live.is_empty() {
+                0
+            } else {
+                let units: Vec<Option<i64>> = self.with(|c| redis::cmd("HMGET").arg(format!("{key}:hold_units")).arg(&live).query(c))?;
+                units.into_iter().flatten().map(|u| u.max(0) as u64).sum()
+            };
+            rows.push(UsageRow {
+                provider: scope.provider,
+                account: scope.account,
+                period: scope.period,
+                reserved,
+                spent: fields[0].unwrap_or(0).max(0) as u64,
+                requests: fields[1].unwrap_or(0).max(0) as u64,
+                budget: fields[2].map(|b| b.max(0) as u64),
+            });
+        }
+        rows.sort_by(|a, b| (&a.provider, &a.account, &a.period).cmp(&(&b.provider, &b.account, &b.period)));
+        Ok(rows)
+    }
+
+    fn put_sync(&self, scope: &Scope, row: &SyncRow) -> Result<()> {
+        let key = format!("{}:sync", scope_key(scope));
+        self.with(|c| {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&key)
+                .arg("provider_spent")
+                .arg(row.provider_spent)
+                .arg("ledger_spent")
+                .arg(row.ledger_spent)
+                .arg("drift")
+                .arg(row.drift)
+                .arg("at")
+                .arg(row.at)
+                .arg("provider_balance")
+                .arg(row.provider_balance.map(|b| b.to_string()).unwrap_or_default());
+            cmd.query::<i64>(c)
+        })?;
+        let t = ttl(&scope.period);
+        if t > 0 {
+            self.with(|c| redis::cmd("EXPIRE").arg(&key).arg(t).query::<i64>(c))?;
+        }
+        Ok(())
+    }
+
+    fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>> {
+        let key = format!("{}:sync", scope_key(scope));
+        let v: Vec<Option<String>> =
+            self.with(|c| redis::cmd("HMGET").arg(&key).arg("provider_spent").arg("ledger_spent").arg("drift").arg("at").arg("provider_balance").query(c))?;
+        let num = |i: usize| v.get(i).cloned().flatten().and_then(|s| s.parse::<f64>().ok());
+        Ok(match (num(0), num(1), num(2), num(3)) {
+            (Some(p), Some(l), Some(d), Some(at)) => Some(SyncRow {
+                provider_spent: p as u64,
+                provider_balance: num(4).map(|b| b as u64),
+                ledger_spent: l as u64,
+                drift: d as i64,
+                at,
+            }),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,146 @@
+"""The Redis ledger against a real redis-server started here on a free port."""
+
+import logging
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import seowire
+from conftest import SECRET
+from redis_server import RedisServer, free_port
+
+
+@pytest.fixture
+def redis():
+    server = RedisServer()
+    yield server
+    server.close()
+
+
+def _worker(semrush_url, ledger_url, n, q):
+    import seowire as s
+
+    sr = s.Semrush(SECRET, base_url=semrush_url, ledger=s.Ledger(ledger_url), budget=2000, rate_limit=None)
+    done = refused = 0
+    for _ in range(n):
+        try:
+            sr.domain_organic("x.com", database="us", display_limit=10)  # 100 units
+            done += 1
+        except s.BudgetExceeded:
+            refused += 1
+    q.put((done, refused))
+
+
+def test_one_budget_across_processes(redis, emu):
+    emu.configure(rate_limit=None)
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(emu.base_url("semrush"), redis.url, 10, q)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [q.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+    assert sum(d for d, _ in results) == 20 and sum(r for _, r in results) == 20
+    assert emu.stats()["units_charged"] == 2000
+    usage = seowire.Ledger(redis.url).usage()
+    assert [(u["provider"], u["spent"], u["reserved"], u["requests"], u["budget"]) for u in usage] == [("semrush", 2000, 0, 20, 2000)]
+
+
+def test_every_provider_counts_in_redis(redis, semrush, moz, ahrefs, emu):
+    ledger = seowire.Ledger(redis.url)
+    semrush(ledger=ledger).phrase_this("seo", database="us")
+    moz(ledger=ledger).links("moz.com", limit=5)
+    ahrefs(ledger=ledger).domain_rating("example.com")
+    spent = {u["provider"]: u["spent"] for u in seowire.Ledger(redis.url).usage()}
+    assert spent == emu.stats()["units_by_provider"] == {"semrush": 10, "moz": 5, "ahrefs": 50}
+    assert ledger.sync(moz(ledger=ledger))["drift"] == 0
+
+
+def test_keys_expire_with_their_period(redis, semrush):
+    semrush(ledger=seowire.Ledger(redis.url)).phrase_this("seo", database="us")
+    members = redis.cli("SMEMBERS", "seowire:v1:scopes")
+    provider, account, period = members.split("\r\n")[2].split("|") if "\r\n" in members else members.split("|")
+    ttl = int(redis.cli("TTL", f"seowire:v1:{provider}:{account}:{period}"))
+    assert 60 * 86_400 < ttl <= 70 * 86_400
+
+
+_HOLDER = r"""
+import sys, seowire
+ledger = seowire.Ledger(sys.argv[2], lease=float(sys.argv[3]))
+sr = seowire.Semrush("k", base_url=sys.argv[1], ledger=ledger, rate_limit=None, timeout=120)
+print("calling", flush=True)
+sr.domain_organic("x.com", database="us", display_limit=100)
+"""
+
+
+def test_a_killed_worker_frees_its_units_after_the_lease(redis, emu):
+    emu.configure(latency_ms=20_000, rate_limit=None)
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, emu.base_url("semrush"), redis.url, "2"], stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"calling"
+    ledger = seowire.Ledger(redis.url)
+    deadline = time.monotonic() + 20
+    while not ledger.usage() or ledger.usage()[0]["reserved"] == 0:
+        assert time.monotonic() < deadline, "the reservation never appeared"
+        time.sleep(0.05)
+    assert ledger.usage()[0]["reserved"] == 1000
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(2.2)
+    u = ledger.usage()[0]
+    assert (u["reserved"], u["spent"]) == (0, 0)  # released by the lease, not held forever, not committed
+
+
+def test_unreachable_redis_fails_fast_and_sends_nothing(semrush, emu):
+    start = time.monotonic()
+    with pytest.raises(seowire.LedgerUnavailable) as e:
+        seowire.Ledger(f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    assert time.monotonic() - start < 5 and "hunter2" not in str(e.value)
+    assert isinstance(e.value, seowire.LedgerError)
+    assert emu.stats()["requests"] == 0
+
+
+def test_redis_going_away_mid_run(redis, semrush, emu, caplog):
+    ledger = seowire.Ledger(redis.url)
+    sr = semrush(ledger=ledger)
+    sr.phrase_this("seo", database="us")
+    redis.stop()
+    with pytest.raises(seowire.LedgerUnavailable):
+        sr.phrase_this("seo", database="us")
+    assert emu.stats()["requests"] == 1  # never spend units that nobody counts
+    # Opting in: count locally, with a warning.
+    with caplog.at_level(logging.WARNING, logger="seowire"):
+        local = semrush(ledger=seowire.Ledger(redis.url, on_ledger_error="local"))
+        assert len(local.phrase_this("seo", database="us")) == 1
+    assert "local ledger" in caplog.text and emu.stats()["requests"] == 2
+
+
+def test_fallback_switches_when_redis_dies_after_start(redis, semrush, emu, caplog):
+    ledger = seowire.Ledger(redis.url, on_ledger_error="local")
+    sr = semrush(ledger=ledger)
+    sr.phrase_this("seo", database="us")
+    redis.stop()
+    with caplog.at_level(logging.WARNING, logger="seowire"):
+        sr.phrase_this("seo", database="us")
+    assert "until it is back" in caplog.text
+    redis.start()
+    sr.phrase_this("seo", database="us")
+    assert seowire.Ledger(redis.url).usage()[0]["spent"] == 20  # the Redis part: 1st and 3rd call
+
+
+def test_restart_keeps_committed_spend_without_double_counting(redis, semrush, emu):
+    ledger = seowire.Ledger(redis.url)
+    sr = semrush(ledger=ledger)
+    for _ in range(5):
+        sr.phrase_this("seo", database="us")
+    redis.stop()
+    redis.start()  # same directory: the append-only file is replayed
+    for _ in range(5):
+        sr.phrase_this("seo", database="us")  # the client reconnects by itself
+    u = seowire.Ledger(redis.url).usage()[0]
+    assert (u["spent"], u["requests"], u["reserved"]) == (100, 10, 0) == (emu.stats()["units_charged"], 10, 0)
