@@ -109,7 +109,7 @@ impl Engine {
         let mut retry = 0u32;
         loop {
             let outcome = {
-                let _slot = self.limits.acquire().await;
+                let _slot = self.limits.acquire().await.map_err(|e| e.provider(self.provider))?;
                 log::debug!(target: "seowire", "{} {} {}", self.provider, request.method, request.shown);
                 match self.attempt(request).await {
                     Ok(reply) => check(&reply).map(|_| reply),

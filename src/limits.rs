@@ -1,4 +1,6 @@
-//! Client-side rate and concurrency limits, shared by every client of one account in a process.
+//! Client-side rate and concurrency limits, shared by every client of one account in a process,
+//! and, when the ledger's store can hold them (SQLite, Redis), by every process using that
+//! ledger: the in-process gate comes first (cheap), then the shared one.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -6,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::error::Result;
+use crate::ledger::Ledger;
 use crate::runtime::Registry;
 
 /// At most `count` requests in any window of `per` (an exact sliding log: a GCRA with a burst
@@ -22,12 +26,33 @@ pub struct Limits {
     /// For one-per-interval rates: the next free send slot (GCRA's theoretical arrival time).
     next_slot: Mutex<Option<Instant>>,
     slots: Option<Arc<Semaphore>>,
+    concurrency: Option<u32>,
+    /// The cross-process store and this account's key in it.
+    shared: Option<(Arc<Ledger>, String)>,
 }
 
 /// Held while a request is in flight.
 pub struct Slot {
     _permit: Option<OwnedSemaphorePermit>,
+    shared: Option<(Arc<Ledger>, String, u64)>,
+    /// The shared rate-log entry to stamp with the answer's time.
+    rate_entry: Option<(Arc<Ledger>, String, u64)>,
 }
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Best effort: leases free both anyway.
+        if let Some((ledger, key, id)) = self.rate_entry.take() {
+            let _ = ledger.backend().complete_rate(&key, id);
+        }
+        if let Some((ledger, key, id)) = self.shared.take() {
+            let _ = ledger.backend().free_slot(&key, id);
+        }
+    }
+}
+
+/// A shared concurrency slot is held at most this long if its process dies mid-request.
+const SLOT_LEASE: Duration = Duration::from_secs(300);
 
 // A request's send time is not its arrival time: a fresh connection (TCP setup) can delay one
 // request more than the next, so the server would see count+1 in its window. Keep this much air.
@@ -40,22 +65,35 @@ impl Limits {
             sent: Mutex::new(VecDeque::new()),
             next_slot: Mutex::new(None),
             slots: concurrency.filter(|c| *c > 0).map(|c| Arc::new(Semaphore::new(c))),
+            concurrency: concurrency.filter(|c| *c > 0).map(|c| c as u32),
+            shared: None,
         }
     }
 
-    /// A shared instance per (provider, account, settings) in this process.
-    pub fn shared(provider: &str, account: &str, rate: Option<Rate>, concurrency: Option<usize>) -> Arc<Limits> {
+    /// One instance per (provider, account, settings, ledger) in this process; across processes
+    /// too when the ledger's store shares limits.
+    pub fn shared(provider: &str, account: &str, rate: Option<Rate>, concurrency: Option<usize>, ledger: &Arc<Ledger>) -> Arc<Limits> {
         static LIMITS: Registry<Limits> = Registry::new();
-        let key = format!("{provider}|{account}|{rate:?}|{concurrency:?}");
-        LIMITS.get_or_insert_with(&key, || Limits::new(rate, concurrency))
+        let across = ledger.backend().shares_limits() && (rate.is_some() || concurrency.is_some());
+        let key = format!("{provider}|{account}|{rate:?}|{concurrency:?}|{}", if across { ledger.url.as_str() } else { "" });
+        LIMITS.get_or_insert_with(&key, || {
+            let mut limits = Limits::new(rate, concurrency);
+            if across {
+                limits.shared = Some((ledger.clone(), format!("{provider}:{account}")));
+            }
+            limits
+        })
     }
 
     /// Wait for a concurrency slot, then for a place in the rate window.
-    pub async fn acquire(&self) -> Slot {
+    pub async fn acquire(&self) -> Result<Slot> {
         let permit = match &self.slots {
             Some(s) => Some(s.clone().acquire_owned().await.expect("semaphore never closed")),
             None => None,
         };
+        if let Some((ledger, key)) = &self.shared {
+            return self.acquire_shared(permit, ledger, key).await;
+        }
         if let Some(rate) = self.rate.filter(|r| r.count == 1) {
             // Even pacing: each request takes the next slot, one interval after the previous
             // slot (not after the previous wake-up, so scheduling delays do not accumulate).
@@ -96,6 +134,40 @@ impl Limits {
                 }
             }
         }
-        Slot { _permit: permit }
+        Ok(Slot { _permit: permit, shared: None, rate_entry: None })
+    }
+
+    async fn acquire_shared(&self, permit: Option<OwnedSemaphorePermit>, ledger: &Arc<Ledger>, key: &str) -> Result<Slot> {
+        let mut slot = Slot { _permit: permit, shared: None, rate_entry: None };
+        if let Some(limit) = self.concurrency {
+            let mut wait = Duration::from_millis(2);
+            loop {
+                let backend = ledger.backend();
+                if let Some(id) = backend.take_slot(key, limit, SLOT_LEASE)? {
+                    slot.shared = Some((ledger.clone(), key.to_string(), id));
+                    break;
+                }
+                // Another process holds every slot: poll, backing off to 50 ms.
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(50));
+            }
+        }
+        if let Some(rate) = self.rate {
+            let window = if rate.count == 1 { rate.per + MARGIN.min(rate.per / 40) } else { rate.per + MARGIN };
+            loop {
+                let (taken, wait, id) = ledger.backend().take_rate(key, rate.count, window)?;
+                if taken && id > 0 {
+                    slot.rate_entry = Some((ledger.clone(), key.to_string(), id));
+                }
+                if !wait.is_zero() {
+                    log::debug!(target: "seowire", "throttled for {:.0} ms by the shared rate limit", wait.as_secs_f64() * 1e3);
+                    tokio::time::sleep(wait).await;
+                }
+                if taken {
+                    break;
+                }
+            }
+        }
+        Ok(slot)
     }
 }

@@ -144,3 +144,50 @@ def test_restart_keeps_committed_spend_without_double_counting(redis, semrush, e
         sr.phrase_this("seo", database="us")  # the client reconnects by itself
     u = seowire.Ledger(redis.url).usage()[0]
     assert (u["spent"], u["requests"], u["reserved"]) == (100, 10, 0) == (emu.stats()["units_charged"], 10, 0)
+
+
+def _limited_worker(kind, semrush_url, moz_url, ledger_url, q):
+    import traceback
+
+    import seowire as s
+
+    try:
+        ledger = s.Ledger(ledger_url)
+        if kind == "rate":
+            sr = s.Semrush(SECRET, base_url=semrush_url, ledger=ledger, retry=s.RetryPolicy(max_retries=0))
+            for _ in range(10):
+                sr.phrase_this("seo", database="us")
+        else:
+            moz = s.Moz(SECRET, base_url=moz_url, ledger=ledger, concurrency=2, retry=s.RetryPolicy(max_retries=0))
+            moz.url_metrics([f"s{i}.example.com" for i in range(200)])
+        q.put("ok")
+    except BaseException:
+        q.put(traceback.format_exc())
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+@pytest.mark.parametrize("kind", ["rate", "concurrency"])
+def test_limits_hold_across_processes(store, kind, emu, tmp_path, request):
+    """Three processes, one account: SEMrush's 10/s and Moz's plan concurrency hold for all of them."""
+    if store == "redis":
+        server = RedisServer()
+        request.addfinalizer(server.close)
+        url = server.url
+    else:
+        url = f"sqlite://{tmp_path}/shared.sqlite3"
+    emu.configure(rate_limit=10, concurrency_limit=10, moz_concurrency=2, latency_ms=100 if kind == "concurrency" else 0)
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_limited_worker, args=(kind, emu.base_url("semrush"), emu.base_url("moz"), url, q)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    assert [q.get(timeout=90) for _ in procs] == ["ok"] * 3  # no worker was refused (no retries allowed)
+    for p in procs:
+        p.join(30)
+    stats = emu.stats()
+    if kind == "rate":
+        times = sorted(emu.arrivals("semrush"))
+        assert len(times) == 30 and stats["rejected_rate"] == 0
+        assert max(sum(1 for u in times if t <= u < t + 1.0) for t in times) <= 10
+    else:
+        assert stats["requests"] == 12 and stats["rejected_concurrency"] == 0 and stats["peak_in_flight"] <= 2

@@ -116,6 +116,29 @@ pub trait Backend: Send + Sync {
     /// Keep the latest reconciliation of a scope against the provider's own count.
     fn put_sync(&self, scope: &Scope, row: &SyncRow) -> Result<()>;
     fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>>;
+
+    /// Whether rate and concurrency limits kept here hold across processes (SQLite, Redis).
+    fn shares_limits(&self) -> bool {
+        false
+    }
+    /// Ask to send under `count` requests per `window` for `key`. Returns whether a send slot
+    /// was taken, how long to wait (taken: go after waiting; not taken: ask again after
+    /// waiting) and the entry to complete when the answer is in. A sliding-log entry counts
+    /// from when its answer arrived (an upper bound on when the server saw it), and while the
+    /// request is in flight it counts regardless, so send delays can never let count+1 in.
+    fn take_rate(&self, _key: &str, _count: u32, _window: Duration) -> Result<(bool, Duration, u64)> {
+        Ok((true, Duration::ZERO, 0))
+    }
+    fn complete_rate(&self, _key: &str, _id: u64) -> Result<()> {
+        Ok(())
+    }
+    /// Take one of `limit` concurrency slots for `key`, held at most `lease`; None if all are taken.
+    fn take_slot(&self, _key: &str, _limit: u32, _lease: Duration) -> Result<Option<u64>> {
+        Ok(Some(0))
+    }
+    fn free_slot(&self, _key: &str, _id: u64) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What the provider says, as read by its client.
@@ -299,6 +322,27 @@ impl Backend for Fallback {
     }
     fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>> {
         self.on(self.primary.last_sync(scope), || self.local.last_sync(scope))
+    }
+    fn shares_limits(&self) -> bool {
+        self.primary.shares_limits()
+    }
+    fn take_rate(&self, key: &str, count: u32, window: Duration) -> Result<(bool, Duration, u64)> {
+        self.on(self.primary.take_rate(key, count, window), || self.local.take_rate(key, count, window).map(|(t, w, id)| (t, w, id | LOCAL_HOLD)))
+    }
+    fn complete_rate(&self, key: &str, id: u64) -> Result<()> {
+        if id & LOCAL_HOLD != 0 {
+            return self.local.complete_rate(key, id & !LOCAL_HOLD);
+        }
+        self.on(self.primary.complete_rate(key, id), || Ok(()))
+    }
+    fn take_slot(&self, key: &str, limit: u32, lease: Duration) -> Result<Option<u64>> {
+        self.on(self.primary.take_slot(key, limit, lease), || self.local.take_slot(key, limit, lease).map(|s| s.map(|id| id | LOCAL_HOLD)))
+    }
+    fn free_slot(&self, key: &str, id: u64) -> Result<()> {
+        if id & LOCAL_HOLD != 0 {
+            return self.local.free_slot(key, id & !LOCAL_HOLD);
+        }
+        self.on(self.primary.free_slot(key, id), || Ok(()))
     }
 }
 

@@ -60,6 +60,50 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return 1
 "#;
 
+// Server time (TIME) so machines with skewed clocks still share one window.
+const RATE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local window = tonumber(ARGV[2])
+if tonumber(ARGV[1]) == 1 then
+  local nxt = tonumber(redis.call('GET', KEYS[2]) or '0')
+  local slot = math.max(now, nxt)
+  redis.call('SET', KEYS[2], tostring(slot + window), 'PX', math.ceil((slot - now + window) * 1000) + 1000)
+  return {1, tostring(slot - now), 0}
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local n = redis.call('ZCARD', KEYS[1])
+if n < tonumber(ARGV[1]) then
+  local id = redis.call('INCR', KEYS[3])
+  -- In flight: counted until its answer is in (or its lease ends, if the process died).
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), id)
+  redis.call('PEXPIRE', KEYS[1], math.ceil((window + tonumber(ARGV[3])) * 1000) + 1000)
+  return {1, '0', id}
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = math.min(math.max(tonumber(oldest[2]) + window - now, 0.001), 0.05)
+return {0, tostring(wait), 0}
+"#;
+
+const COMPLETE: &str = r#"
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[1], 'XX', tonumber(t[1]) + tonumber(t[2]) / 1e6, ARGV[1])
+return 1
+"#;
+
+const SLOT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  local id = redis.call('INCR', KEYS[2])
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 1000) + 1000)
+  return id
+end
+return -1
+"#;
+
 pub struct RedisBackend {
     client: redis::Client,
     /// For messages: the URL without its password.
@@ -69,6 +113,9 @@ pub struct RedisBackend {
     reserve: Script,
     commit: Script,
     release: Script,
+    rate: Script,
+    complete: Script,
+    slot: Script,
 }
 
 fn scope_key(s: &Scope) -> String {
@@ -94,6 +141,9 @@ impl RedisBackend {
             reserve: Script::new(RESERVE),
             commit: Script::new(COMMIT),
             release: Script::new(RELEASE),
+            rate: Script::new(RATE),
+            complete: Script::new(COMPLETE),
+            slot: Script::new(SLOT),
         };
         // Fail at construction if Redis is not there, rather than at the first paid call.
         backend.with(|c| redis::cmd("PING").query::<String>(c).map(|_| ()))?;
@@ -262,5 +312,38 @@ impl Backend for RedisBackend {
             }),
             _ => None,
         })
+    }
+
+    fn shares_limits(&self) -> bool {
+        true
+    }
+
+    fn take_rate(&self, key: &str, count: u32, window: Duration) -> Result<(bool, Duration, u64)> {
+        let (taken, wait, id): (i64, String, i64) = self.with(|c| {
+            self.rate
+                .key(format!("{PREFIX}:rate:{key}"))
+                .key(format!("{PREFIX}:rate_next:{key}"))
+                .key(format!("{PREFIX}:ids"))
+                .arg(count)
+                .arg(window.as_secs_f64())
+                .arg(300)
+                .invoke(c)
+        })?;
+        Ok((taken == 1, Duration::from_secs_f64(wait.parse::<f64>().unwrap_or(0.0).max(0.0)), id.max(0) as u64))
+    }
+
+    fn complete_rate(&self, key: &str, id: u64) -> Result<()> {
+        self.with(|c| self.complete.key(format!("{PREFIX}:rate:{key}")).arg(id).invoke::<i64>(c)).map(|_| ())
+    }
+
+    fn take_slot(&self, key: &str, limit: u32, lease: Duration) -> Result<Option<u64>> {
+        let id: i64 = self.with(|c| {
+            self.slot.key(format!("{PREFIX}:slots:{key}")).key(format!("{PREFIX}:ids")).arg(limit).arg(lease.as_secs_f64()).invoke(c)
+        })?;
+        Ok((id >= 0).then_some(id as u64))
+    }
+
+    fn free_slot(&self, key: &str, id: u64) -> Result<()> {
+        self.with(|c| redis::cmd("ZREM").arg(format!("{PREFIX}:slots:{key}")).arg(id).query::<i64>(c)).map(|_| ())
     }
 }

@@ -31,7 +31,14 @@ CREATE TABLE IF NOT EXISTS syncs (
     provider_spent INTEGER NOT NULL, provider_balance INTEGER, ledger_spent INTEGER NOT NULL,
     drift INTEGER NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (provider, account, period));
+CREATE TABLE IF NOT EXISTS rate_entries (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, t REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS rate_entries_key ON rate_entries (key, t);
+CREATE TABLE IF NOT EXISTS rate_next (key TEXT PRIMARY KEY, next REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS slots (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, expires REAL NOT NULL);
 ";
+
+/// How long an unanswered request counts against a shared rate limit if its process died.
+const IN_FLIGHT_LEASE: f64 = 300.0;
 
 pub struct SqliteBackend {
     path: PathBuf,
@@ -213,6 +220,70 @@ impl Backend for SqliteBackend {
                 })
             })?;
             Ok(rows.next().transpose()?)
+        })
+    }
+
+    fn shares_limits(&self) -> bool {
+        true
+    }
+
+    fn take_rate(&self, key: &str, count: u32, window: Duration) -> Result<(bool, Duration, u64)> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_secs();
+            let w = window.as_secs_f64();
+            let out = if count == 1 {
+                // Even pacing: hand out the next slot (GCRA's theoretical arrival time).
+                let next: Option<f64> = tx.query_row("SELECT next FROM rate_next WHERE key = ?1", params![key], |r| r.get(0)).ok();
+                let slot = next.filter(|n| *n > now).unwrap_or(now);
+                tx.execute("INSERT OR REPLACE INTO rate_next (key, next) VALUES (?1, ?2)", params![key, slot + w])?;
+                (true, Duration::from_secs_f64(slot - now), 0)
+            } else {
+                tx.execute("DELETE FROM rate_entries WHERE key = ?1 AND t <= ?2", params![key, now - w])?;
+                let (n, oldest): (i64, Option<f64>) =
+                    tx.query_row("SELECT COUNT(*), MIN(t) FROM rate_entries WHERE key = ?1", params![key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                if (n as u32) < count {
+                    // In flight: counted until its answer is in (or its lease ends, if the process died).
+                    tx.execute("INSERT INTO rate_entries (key, t) VALUES (?1, ?2)", params![key, now + IN_FLIGHT_LEASE])?;
+                    (true, Duration::ZERO, tx.last_insert_rowid() as u64)
+                } else {
+                    let wait = (oldest.unwrap_or(now) + w - now).clamp(0.001, 0.05);
+                    (false, Duration::from_secs_f64(wait), 0)
+                }
+            };
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn complete_rate(&self, _key: &str, id: u64) -> Result<()> {
+        self.with(|conn| {
+            conn.execute("UPDATE rate_entries SET t = ?2 WHERE id = ?1", params![id as i64, now_secs()])?;
+            Ok(())
+        })
+    }
+
+    fn take_slot(&self, key: &str, limit: u32, lease: Duration) -> Result<Option<u64>> {
+        self.with(|conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_secs();
+            tx.execute("DELETE FROM slots WHERE expires <= ?1", params![now])?;
+            let n: i64 = tx.query_row("SELECT COUNT(*) FROM slots WHERE key = ?1", params![key], |r| r.get(0))?;
+            let out = if (n as u32) < limit {
+                tx.execute("INSERT INTO slots (key, expires) VALUES (?1, ?2)", params![key, now + lease.as_secs_f64()])?;
+                Some(tx.last_insert_rowid() as u64)
+            } else {
+                None
+            };
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    fn free_slot(&self, _key: &str, id: u64) -> Result<()> {
+        self.with(|conn| {
+            conn.execute("DELETE FROM slots WHERE id = ?1", params![id as i64])?;
+            Ok(())
         })
     }
 }

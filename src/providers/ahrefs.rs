@@ -601,7 +601,7 @@ impl Client {
             return Err(bad("base_url must be http(s)"));
         }
         let account = account_hash(PROVIDER, &s.key);
-        let limits = Limits::shared(PROVIDER, &account, s.rate, None);
+        let limits = Limits::shared(PROVIDER, &account, s.rate, None, &s.ledger);
         Ok(Client {
             engine: Engine {
                 provider: PROVIDER,

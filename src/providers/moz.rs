@@ -467,7 +467,7 @@ impl Client {
             return Err(bad("concurrency must be at least 1"));
         }
         let account = account_hash(PROVIDER, &identity);
-        let limits = Limits::shared(PROVIDER, &account, None, Some(s.concurrency));
+        let limits = Limits::shared(PROVIDER, &account, None, Some(s.concurrency), &s.ledger);
         Ok(Client {
             engine: Engine {
                 provider: PROVIDER,

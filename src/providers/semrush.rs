@@ -613,7 +613,7 @@ impl Client {
             return Err(Error::invalid("the SEMrush API key contains whitespace").provider(PROVIDER));
         }
         let account = account_hash(PROVIDER, &s.key);
-        let limits = Limits::shared(PROVIDER, &account, s.rate, s.concurrency);
+        let limits = Limits::shared(PROVIDER, &account, s.rate, s.concurrency, &s.ledger);
         Ok(Client {
             engine: Engine {
                 provider: PROVIDER,
