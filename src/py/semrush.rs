@@ -147,14 +147,27 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
     let keys: Vec<Bound<'py, PyString>> = columns.iter().map(|c| PyString::intern(py, &c.name)).collect();
     let _gc = GcPause::new(py, body.len() / 64);
     let mut line = 1usize;
+    let mut template: Option<Bound<'py, PyDict>> = None;
     while records.next_into(&mut buf).map_err(fail)? {
         line += 1;
         if buf.len() != keys.len() {
             return Err(fail(format!("line {line} has {} values for {} columns", buf.len(), keys.len())));
         }
-        let d = PyDict::new(py);
+        // Every row has the same keys: start each from a copy of a keys-only template (one
+        // allocation of the right size) instead of growing a fresh dict key by key.
+        let d = match &template {
+            Some(t) => t.copy()?,
+            None => PyDict::new(py),
+        };
         for ((key, text), col) in keys.iter().zip(buf.iter()).zip(columns.iter()) {
             d.set_item(key, cell(py, text, col.ty)?)?;
+        }
+        if template.is_none() {
+            let t = PyDict::new(py);
+            for key in &keys {
+                t.set_item(key, py.None())?;
+            }
+            template = Some(t);
         }
         out.append(d)?;
     }
