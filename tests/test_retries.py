@@ -127,3 +127,14 @@ def test_key_not_in_transport_errors(semrush, emu):
     with pytest.raises(seowire.TransportError) as info:
         semrush(retry=seowire.RetryPolicy(max_retries=0)).domain_organic("x.com", database="us", display_limit=1)
     assert SECRET not in str(info.value) and "key=***" in str(info.value)
+
+
+def test_spend_on_broken_answers_shows_up_as_drift_after_sync(semrush, emu):
+    """SEMrush charged for answers that broke mid-body; ledger.sync against the balance records it."""
+    sr = semrush(retry=FAST)
+    sr.ledger.sync(sr)  # baseline balance
+    emu.fault("truncate", count=2)
+    sr.domain_organic("x.com", database="us", display_limit=3)
+    row = sr.ledger.sync(sr)
+    assert (row["ledger_spent"], row["provider_spent"], row["drift"]) == (30, 90, 60)
+    assert sr.ledger.usage()[0]["drift"] == 60

@@ -1,0 +1,25 @@
+"""The example notebook, executed by a real Jupyter kernel (nbclient) against the emulator."""
+
+import pathlib
+
+import pytest
+
+NOTEBOOK = pathlib.Path(__file__).resolve().parent.parent / "examples" / "notebook.ipynb"
+
+
+def test_example_notebook_runs_in_a_kernel(emu, monkeypatch):
+    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("ipykernel")
+    emu.configure(rate_limit=None)
+    for provider, var in (("semrush", "SEOWIRE_SEMRUSH_URL"), ("moz", "SEOWIRE_MOZ_URL"), ("ahrefs", "SEOWIRE_AHREFS_URL")):
+        monkeypatch.setenv(var, emu.base_url(provider))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    out = {i: "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in c.get("outputs", []))
+           for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    assert "20 200 units" in out[2]  # sync call inside the kernel's running loop
+    assert "['moz.com/', 'example.com/', 'moz.com/']" in out[3]  # top-level await of _async methods
+    assert "budget exceeded" in out[4] and "nothing was sent" in out[4]
+    stats = emu.stats()
+    assert stats["by_provider"] == {"semrush": 2, "moz": 1, "ahrefs": 1}
