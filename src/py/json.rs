@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::fmt;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFloat, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::GcPause;
@@ -19,6 +19,7 @@ struct Ctx<'de, 'py> {
     shapes: RefCell<Vec<(Vec<usize>, Bound<'py, PyDict>)>>,
     /// Reused per-object buffers (one per nesting level in use), to avoid an allocation per row.
     pool: RefCell<Vec<Buffers<'py>>>,
+    values: RefCell<super::values::ValueCache<'py>>,
     failed: RefCell<Option<PyErr>>,
 }
 
@@ -87,10 +88,10 @@ impl<'de, 'py> Visitor<'de> for Any<'_, 'de, 'py> {
         Ok(v.into_pyobject(self.0.py).map(|o| o.into_any()).unwrap_or_else(|n| match n {}))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(PyFloat::new(self.0.py, v).into_any())
+        Ok(self.0.values.borrow_mut().float(v))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.0.py, v).into_any())
+        Ok(self.0.values.borrow_mut().string(v))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(self.0.py.None().into_bound(self.0.py))
@@ -167,7 +168,7 @@ impl<'de, 'py> Visitor<'de> for Key<'_, 'de, 'py> {
 
 /// Decode a whole JSON document. Errors are `ValueError`-free: the caller maps them.
 pub fn decode<'py>(py: Python<'py>, body: &[u8]) -> Result<Bound<'py, PyAny>, DecodeError> {
-    let ctx = Ctx { py, keys: RefCell::new(Keys { list: Vec::new(), next: 0 }), shapes: RefCell::new(Vec::new()), pool: RefCell::new(Vec::new()), failed: RefCell::new(None) };
+    let ctx = Ctx { py, keys: RefCell::new(Keys { list: Vec::new(), next: 0 }), shapes: RefCell::new(Vec::new()), pool: RefCell::new(Vec::new()), values: RefCell::new(super::values::ValueCache::new(py)), failed: RefCell::new(None) };
     let _gc = GcPause::new(py, body.len() / 256);
     // Validate UTF-8 once for the whole body (fast on ASCII) so strings need no check each.
     let text = std::str::from_utf8(body).map_err(|e| DecodeError::Json(format!("not UTF-8: {e}")))?;

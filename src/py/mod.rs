@@ -9,6 +9,7 @@ pub mod scim;
 pub mod ledger;
 pub mod retry;
 pub mod semrush;
+pub mod values;
 
 use std::future::Future;
 use std::time::Duration;

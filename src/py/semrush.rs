@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
+use super::values::ValueCache;
 use super::{block_on, future, to_pyerr, Done, GcPause};
 use crate::error::{Error, Result};
 use crate::limits::Rate;
@@ -84,29 +85,28 @@ fn parse_f64(text: &str) -> Option<f64> {
     fast_f64(text).or_else(|| text.parse::<f64>().ok())
 }
 
-fn cell<'py>(py: Python<'py>, text: &str, ty: Ty) -> PyResult<Bound<'py, PyAny>> {
+fn cell<'py>(py: Python<'py>, values: &mut ValueCache<'py>, text: &str, ty: Ty) -> PyResult<Bound<'py, PyAny>> {
     if text.is_empty() {
         return Ok(py.None().into_bound(py));
     }
-    let as_str = || PyString::new(py, text).into_any();
     Ok(match ty {
-        Ty::Str => as_str(),
+        Ty::Str => values.string(text),
         Ty::Int | Ty::Auto => match text.parse::<i64>() {
             Ok(i) => i.into_pyobject(py)?.into_any(),
             Err(_) => match parse_f64(text) {
-                Some(f) => PyFloat::new(py, f).into_any(),
-                None => as_str(),
+                Some(f) => values.float(f),
+                None => values.string(text),
             },
         },
         Ty::Float => match parse_f64(text) {
-            Some(f) => PyFloat::new(py, f).into_any(),
-            None => as_str(),
+            Some(f) => values.float(f),
+            None => values.string(text),
         },
         Ty::Floats => {
             let parsed: Option<Vec<f64>> = text.split(',').map(|s| parse_f64(s.trim())).collect();
             match parsed {
-                Some(v) => PyList::new(py, v)?.into_any(),
-                None => as_str(),
+                Some(v) => PyList::new(py, v.into_iter().map(|f| values.float(f)))?.into_any(),
+                None => values.string(text),
             }
         }
     })
@@ -148,6 +148,7 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
     let _gc = GcPause::new(py, body.len() / 64);
     let mut line = 1usize;
     let mut template: Option<Bound<'py, PyDict>> = None;
+    let mut values = ValueCache::new(py);
     while records.next_into(&mut buf).map_err(fail)? {
         line += 1;
         if buf.len() != keys.len() {
@@ -160,7 +161,7 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
             None => PyDict::new(py),
         };
         for ((key, text), col) in keys.iter().zip(buf.iter()).zip(columns.iter()) {
-            d.set_item(key, cell(py, text, col.ty)?)?;
+            d.set_item(key, cell(py, &mut values, text, col.ty)?)?;
         }
         if template.is_none() {
             let t = PyDict::new(py);
