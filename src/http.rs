@@ -49,6 +49,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// Served from the response cache: costs nothing.
+    pub cached: bool,
 }
 
 /// What a provider gives the engine to make one call.
@@ -58,6 +60,8 @@ pub struct Call<'a> {
     pub estimate: u64,
     /// Whether the call touches the ledger at all (free metadata calls do not).
     pub metered: bool,
+    /// Whether an identical earlier answer may be reused (data calls, unless the caller said no).
+    pub cacheable: bool,
     pub request: Request,
 }
 
@@ -71,6 +75,8 @@ pub struct Engine {
     pub retry_budget: RetryBudget,
     pub timeout: Duration,
     pub limits: Arc<Limits>,
+    /// How long answers are reused (`None`: no response cache).
+    pub cache_ttl: Option<Duration>,
 }
 
 impl Engine {
@@ -87,13 +93,35 @@ impl Engine {
         check: impl Fn(&Reply) -> Result<()>,
         settle: impl FnOnce(Reply) -> Result<(T, Record)>,
     ) -> Result<(T, Option<Committed>)> {
+        let cache_key = match self.cache_ttl {
+            Some(_) if call.cacheable => Some(self.cache_key(&call.request)),
+            _ => None,
+        };
+        if let Some(key) = &cache_key {
+            if let Some(stored) = self.ledger.backend().cache_get(key).map_err(|e| e.provider(self.provider))? {
+                if let Some(reply) = decode_cached(&stored) {
+                    log::debug!(target: "seowire", "{} {} served from the response cache", self.provider, call.report);
+                    let (value, record) = settle(reply)?;
+                    // Recorded in the ledger as a cached request at 0 units.
+                    let hold = self.ledger.reserve(self.scope(), 0, None).map_err(|e| e.provider(self.provider))?;
+                    let committed = hold.commit(&Record { report: call.report.to_string(), units: 0, cached: true, ..record }, self.budget.as_ref())?;
+                    return Ok((value, Some(committed)));
+                }
+            }
+        }
         let reservation = if call.metered {
             Some(self.ledger.reserve(self.scope(), call.estimate, self.budget.as_ref()).map_err(|e| e.provider(self.provider))?)
         } else {
             None
         };
         let reply = self.send(&call.request, &check).await?;
+        let to_store = cache_key.as_ref().map(|_| encode_cached(&reply));
         let (value, record) = settle(reply)?;
+        if let (Some(key), Some(bytes), Some(ttl)) = (&cache_key, to_store, self.cache_ttl) {
+            if let Err(e) = self.ledger.backend().cache_put(key, &bytes, ttl) {
+                log::warn!(target: "seowire", "{}: could not store the answer in the response cache: {}", self.provider, e.message);
+            }
+        }
         let committed = match reservation {
             Some(r) => Some(r.commit(&Record { report: call.report.to_string(), ..record }, self.budget.as_ref())?),
             None => None,
@@ -164,8 +192,55 @@ impl Engine {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.bytes().await.map_err(|e| transport(e, &request.shown))?;
-        Ok(Reply { status, headers, body })
+        Ok(Reply { status, headers, body, cached: false })
     }
+}
+
+impl Engine {
+    /// Provider, account, method, URL with its query sorted (the secret already `***`), body:
+    /// hashed, so the key never holds the secret and identical requests meet.
+    fn cache_key(&self, r: &Request) -> String {
+        use sha2::Digest;
+        let (path, query) = r.shown.split_once('?').unwrap_or((&r.shown, ""));
+        let mut pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+        pairs.sort_unstable();
+        let mut h = sha2::Sha256::new();
+        for part in [self.provider, &self.account, r.method.as_str(), path, &pairs.join("&")] {
+            h.update(part.as_bytes());
+            h.update([0]);
+        }
+        if let Some(b) = &r.body {
+            h.update(b);
+        }
+        let digest = h.finalize();
+        format!("{}:{}", self.provider, digest.iter().take(20).map(|b| format!("{b:02x}")).collect::<String>())
+    }
+}
+
+/// Cached answer: the `x-api-*` and content-type headers as JSON, a newline, the body.
+fn encode_cached(reply: &Reply) -> Vec<u8> {
+    let headers: Vec<(String, String)> = reply
+        .headers
+        .iter()
+        .filter(|(k, _)| k.as_str().starts_with("x-api-") || k.as_str() == "content-type")
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    let mut out = serde_json::to_vec(&headers).unwrap_or_else(|_| b"[]".to_vec());
+    out.push(b'\n');
+    out.extend_from_slice(&reply.body);
+    out
+}
+
+fn decode_cached(bytes: &[u8]) -> Option<Reply> {
+    let split = bytes.iter().position(|b| *b == b'\n')?;
+    let pairs: Vec<(String, String)> = serde_json::from_slice(&bytes[..split]).ok()?;
+    let mut headers = HeaderMap::new();
+    for (k, v) in pairs {
+        if let (Ok(k), Ok(v)) = (reqwest::header::HeaderName::from_bytes(k.as_bytes()), reqwest::header::HeaderValue::from_str(&v)) {
+            headers.insert(k, v);
+        }
+    }
+    Some(Reply { status: 200, headers, body: Bytes::copy_from_slice(&bytes[split + 1..]), cached: true })
 }
 
 fn exhausted(mut error: Error, retries: u32) -> Error {

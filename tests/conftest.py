@@ -35,6 +35,7 @@ def semrush(emu):
     def make(**kw):
         kw.setdefault("ledger", seowire.Ledger("memory://"))
         kw.setdefault("retry", seowire.RetryPolicy(base_delay=0.01, max_delay=0.05))
+        kw.setdefault("cache", False)  # tests count requests; the cache has its own tests
         if "rate_limit" not in kw:  # limits have their own tests; elsewhere they only slow things down
             kw["rate_limit"] = None
             emu.configure(rate_limit=None)
@@ -53,6 +54,7 @@ def moz(emu):
     def make(*args, **kw):
         kw.setdefault("ledger", seowire.Ledger("memory://"))
         kw.setdefault("retry", FAST)
+        kw.setdefault("cache", False)
         if not args and not {"access_id", "secret_key"} & set(kw):
             args = (SECRET,)
         kw.setdefault("plan", "large")
@@ -68,6 +70,7 @@ def ahrefs(emu):
     def make(**kw):
         kw.setdefault("ledger", seowire.Ledger("memory://"))
         kw.setdefault("retry", FAST)
+        kw.setdefault("cache", False)
         if "rate_limit" not in kw:
             kw["rate_limit"] = None
             emu.configure(ahrefs_rate_per_minute=None)

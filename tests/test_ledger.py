@@ -78,7 +78,7 @@ def test_accounts_are_hashed_never_the_key(semrush, emu, tmp_path):
 def _worker(url, path, n, q):
     import seowire as s
 
-    sr = s.Semrush(SECRET, base_url=url, ledger=s.Ledger(f"sqlite://{path}"), budget=2000, rate_limit=None)
+    sr = s.Semrush(SECRET, base_url=url, ledger=s.Ledger(f"sqlite://{path}"), budget=2000, rate_limit=None, cache=False)
     done = refused = 0
     for _ in range(n):
         try:

@@ -25,7 +25,7 @@ def redis():
 def _worker(semrush_url, ledger_url, n, q):
     import seowire as s
 
-    sr = s.Semrush(SECRET, base_url=semrush_url, ledger=s.Ledger(ledger_url), budget=2000, rate_limit=None)
+    sr = s.Semrush(SECRET, base_url=semrush_url, ledger=s.Ledger(ledger_url), budget=2000, rate_limit=None, cache=False)
     done = refused = 0
     for _ in range(n):
         try:
@@ -154,11 +154,11 @@ def _limited_worker(kind, semrush_url, moz_url, ledger_url, q):
     try:
         ledger = s.Ledger(ledger_url)
         if kind == "rate":
-            sr = s.Semrush(SECRET, base_url=semrush_url, ledger=ledger, retry=s.RetryPolicy(max_retries=0))
+            sr = s.Semrush(SECRET, base_url=semrush_url, ledger=ledger, retry=s.RetryPolicy(max_retries=0), cache=False)
             for _ in range(10):
                 sr.phrase_this("seo", database="us")
         else:
-            moz = s.Moz(SECRET, base_url=moz_url, ledger=ledger, concurrency=2, retry=s.RetryPolicy(max_retries=0))
+            moz = s.Moz(SECRET, base_url=moz_url, ledger=ledger, concurrency=2, retry=s.RetryPolicy(max_retries=0), cache=False)
             moz.url_metrics([f"s{i}.example.com" for i in range(200)])
         q.put("ok")
     except BaseException:

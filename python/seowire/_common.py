@@ -126,6 +126,20 @@ def resolve_ledger(ledger: Any) -> Any:
         return _ledgers[url]
 
 
+DAY = 86_400.0
+
+
+def cache_ttl(cache: bool | float | None) -> float | None:
+    """A client's ``cache=`` (True: 24 h, False/None: off, or seconds) as a TTL in seconds."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return DAY
+    if isinstance(cache, (int, float)) and cache >= 0:
+        return float(cache) or None
+    raise InvalidRequest(f"cache must be True, False or a TTL in seconds, not {cache!r}")
+
+
 def settle(budget: Budget | None, account: str, rows: Any, meta: dict[str, Any]) -> Rows:
     """Wrap a decoded page and fire the budget alerts its commit crossed."""
     result = Rows(rows, meta)

@@ -101,6 +101,7 @@ class SemrushCore:
         rate_per_second: float | None,
         max_in_flight: int | None,
         check_partial: bool = True,
+        cache_ttl: float | None = None,
     ) -> SemrushCore: ...
     @property
     def account(self) -> str: ...
@@ -154,6 +155,7 @@ class MozCore:
         timeout: float,
         concurrency: int,
         modifier_weight: int | None = None,
+        cache_ttl: float | None = None,
     ) -> MozCore: ...
     @property
     def account(self) -> str: ...
@@ -186,6 +188,7 @@ class AhrefsCore:
         rate_per_minute: float | None,
         free_targets: list[str] | None = None,
         free_keywords: list[str] | None = None,
+        cache_ttl: float | None = None,
     ) -> AhrefsCore: ...
     @property
     def account(self) -> str: ...

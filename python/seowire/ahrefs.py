@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 from . import _seowire
 from .lifecycle import not_supported
-from ._common import Budget, Rows, resolve_ledger, settle
+from ._common import Budget, Rows, cache_ttl, resolve_ledger, settle
 from .exceptions import AuthenticationError, InvalidRequest
 
 __all__ = ["Ahrefs", "AhrefsConnect", "Authorization", "AccessToken", "MONEY_FIELDS", "FREE_TARGETS"]
@@ -57,6 +57,7 @@ class Ahrefs:
         free_targets: Iterable[str] | None = None,
         free_keywords: Iterable[str] | None = None,
         scim: Any = None,
+        cache: bool | float = True,
     ) -> None:
         self._scim = scim
         key = api_key if api_key is not None else os.environ.get("AHREFS_API_KEY", "")
@@ -73,6 +74,7 @@ class Ahrefs:
             rate_per_minute=rate_limit,
             free_targets=list(free_targets) if free_targets is not None else None,
             free_keywords=list(free_keywords) if free_keywords is not None else None,
+            cache_ttl=cache_ttl(cache),
         )
 
     @property

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 
 from . import _seowire
 from .lifecycle import not_supported
-from ._common import Budget, Pages, Rows, RowStream, resolve_ledger, settle
+from ._common import Budget, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle
 from .exceptions import InvalidRequest
 
 __all__ = ["Moz", "sign_v1", "PLANS"]
@@ -74,6 +74,7 @@ class Moz:
         timeout: float = 60.0,
         modifier_weight: int | None = None,
         signing: str | None = None,
+        cache: bool | float = True,
     ) -> None:
         if signing is not None:
             raise InvalidRequest(
@@ -106,6 +107,7 @@ class Moz:
             timeout=timeout,
             concurrency=concurrency or PLANS[self._plan or "free"],
             modifier_weight=modifier_weight,
+            cache_ttl=cache_ttl(cache),
         )
 
     @property
@@ -200,6 +202,7 @@ class Moz:
         monthly_history_deltas: Sequence[str] | None = None,
         monthly_history_values: Sequence[str] | None = None,
         distributions: bool | None = None,
+        cache: bool = True,
     ) -> Rows:
         """Metrics for any number of URLs or domains (list, tuple, pandas Series...): one dict
         per input target, in input order. Duplicates are fetched once; requests of 50 run at the
@@ -211,6 +214,7 @@ class Moz:
             monthly_history_deltas=monthly_history_deltas,
             monthly_history_values=monthly_history_values,
             distributions=distributions,
+            cache=cache,
         )
         return self._settle(value, meta)
 
@@ -223,6 +227,7 @@ class Moz:
         monthly_history_deltas: Sequence[str] | None = None,
         monthly_history_values: Sequence[str] | None = None,
         distributions: bool | None = None,
+        cache: bool = True,
     ) -> Rows:
         value, meta = await self._core.url_metrics_async(
             targets,
@@ -231,6 +236,7 @@ class Moz:
             monthly_history_deltas=monthly_history_deltas,
             monthly_history_values=monthly_history_values,
             distributions=distributions,
+            cache=cache,
         )
         return self._settle(value, meta)
 

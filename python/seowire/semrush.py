@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence, TypedD
 
 from . import _seowire
 from .lifecycle import not_supported
-from ._common import Budget, Pages, Rows, RowStream, resolve_ledger, settle
+from ._common import Budget, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle
 from .exceptions import AuthenticationError
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class ReportOptions(TypedDict, total=False):
     display_positions: str
     export_columns: Sequence[str] | str
     export_escape: int
+    cache: bool
 
 
 def parse_csv(data: bytes, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -65,6 +66,7 @@ class Semrush:
         rate_limit: float | None = 10.0,
         max_in_flight: int | None = 10,
         check_partial: bool = True,
+        cache: bool | float = True,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("SEMRUSH_API_KEY", "")
         if not key:
@@ -80,6 +82,7 @@ class Semrush:
             rate_per_second=rate_limit,
             max_in_flight=max_in_flight,
             check_partial=check_partial,
+            cache_ttl=cache_ttl(cache),
         )
 
     @property

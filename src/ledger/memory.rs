@@ -20,6 +20,7 @@ struct ScopeState {
 pub struct MemoryBackend {
     state: Mutex<(u64, HashMap<Scope, ScopeState>)>,
     syncs: Mutex<HashMap<Scope, SyncRow>>,
+    cache: Mutex<HashMap<String, (Vec<u8>, f64)>>,
 }
 
 impl Backend for MemoryBackend {
@@ -88,5 +89,20 @@ impl Backend for MemoryBackend {
 
     fn last_sync(&self, scope: &Scope) -> Result<Option<SyncRow>> {
         Ok(self.syncs.lock().unwrap_or_else(|e| e.into_inner()).get(scope).cloned())
+    }
+
+    fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(cache.get(key).filter(|(_, expires)| *expires > now_secs()).map(|(v, _)| v.clone()))
+    }
+
+    fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_secs();
+        if cache.len() > 10_000 {
+            cache.retain(|_, (_, expires)| *expires > now);
+        }
+        cache.insert(key.to_string(), (value.to_vec(), now + ttl.as_secs_f64()));
+        Ok(())
     }
 }

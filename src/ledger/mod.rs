@@ -139,6 +139,10 @@ pub trait Backend: Send + Sync {
     fn free_slot(&self, _key: &str, _id: u64) -> Result<()> {
         Ok(())
     }
+
+    /// The response cache kept beside the ledger (memory, SQLite or Redis).
+    fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()>;
 }
 
 /// What the provider says, as read by its client.
@@ -343,6 +347,12 @@ impl Backend for Fallback {
             return self.local.free_slot(key, id & !LOCAL_HOLD);
         }
         self.on(self.primary.free_slot(key, id), || Ok(()))
+    }
+    fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.on(self.primary.cache_get(key), || self.local.cache_get(key))
+    }
+    fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        self.on(self.primary.cache_put(key, value, ttl), || self.local.cache_put(key, value, ttl))
     }
 }
 

@@ -343,6 +343,15 @@ impl Backend for RedisBackend {
         Ok((id >= 0).then_some(id as u64))
     }
 
+    fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.with(|c| redis::cmd("GET").arg(format!("{PREFIX}:cache:{key}")).query::<Option<Vec<u8>>>(c))
+    }
+
+    fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let ms = ttl.as_millis().max(1) as u64;
+        self.with(|c| redis::cmd("SET").arg(format!("{PREFIX}:cache:{key}")).arg(value).arg("PX").arg(ms).query::<()>(c))
+    }
+
     fn free_slot(&self, key: &str, id: u64) -> Result<()> {
         self.with(|c| redis::cmd("ZREM").arg(format!("{PREFIX}:slots:{key}")).arg(id).query::<i64>(c)).map(|_| ())
     }

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS syncs (
 CREATE TABLE IF NOT EXISTS rate_entries (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, t REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS rate_entries_key ON rate_entries (key, t);
 CREATE TABLE IF NOT EXISTS rate_next (key TEXT PRIMARY KEY, next REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS slots (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, expires REAL NOT NULL);
 ";
 
@@ -277,6 +278,27 @@ impl Backend for SqliteBackend {
             };
             tx.commit()?;
             Ok(out)
+        })
+    }
+
+    fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.with(|conn| {
+            let v: Option<Vec<u8>> = conn
+                .query_row("SELECT value FROM cache WHERE key = ?1 AND expires > ?2", params![key, now_secs()], |r| r.get(0))
+                .ok();
+            Ok(v)
+        })
+    }
+
+    fn cache_put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        self.with(|conn| {
+            let now = now_secs();
+            conn.execute("DELETE FROM cache WHERE expires <= ?1", params![now])?;
+            conn.execute(
+                "INSERT OR REPLACE INTO cache (key, value, expires) VALUES (?1, ?2, ?3)",
+                params![key, value, now + ttl.as_secs_f64()],
+            )?;
+            Ok(())
         })
     }
 

@@ -272,6 +272,8 @@ pub struct Prepared {
     pub per_row: u64,
     pub free: bool,
     pub rows: u64,
+    /// May be served from the response cache.
+    pub cache: bool,
 }
 
 /// The free-test settings of a client.
@@ -486,7 +488,7 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
             _ => BASE_COST.max(per_row * rows),
         }
     };
-    Ok(Prepared { path, def, query, json: json_body, estimate, per_row, free: is_free, rows })
+    Ok(Prepared { path, def, query, json: json_body, estimate, per_row, free: is_free, rows, cache: true })
 }
 
 pub fn is_date(s: &str) -> bool {
@@ -549,6 +551,9 @@ pub fn count_rows(reply: &Reply) -> Result<u64> {
 /// What a reply cost: the `x-api-units-cost-total-actual` header, else the model; 0 on a cache
 /// hit or a free call.
 pub fn units_of(reply: &Reply, p: &Prepared, rows: u64) -> (u64, bool) {
+    if reply.cached {
+        return (0, true); // our own response cache
+    }
     let cached = reply.headers.get("x-api-cache").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("hit"));
     if let Some(actual) = header_u64(reply, "x-api-units-cost-total-actual") {
         return (actual, cached);
@@ -578,6 +583,7 @@ pub struct Settings {
     pub timeout: Duration,
     pub rate: Option<Rate>,
     pub free: FreeTests,
+    pub cache_ttl: Option<Duration>,
 }
 
 pub struct Client {
@@ -612,6 +618,7 @@ impl Client {
                 retry_budget: RetryBudget::default(),
                 timeout: s.timeout,
                 limits,
+                cache_ttl: s.cache_ttl,
             },
             key: s.key,
             base_url: base.trim_end_matches('/').to_string(),
@@ -644,7 +651,9 @@ impl Client {
     }
 
     pub async fn fetch(&self, p: &Prepared) -> Result<JsonPage> {
-        let call = Call { report: &p.path, estimate: p.estimate, metered: true, request: self.request(p) };
+        // Free families (subscription info, rank tracker, ...) report live state: never reuse them.
+        let cacheable = p.cache && !p.def.is_some_and(|d| d.pricing == Pricing::Free) && !p.path.starts_with("subscription-info/");
+        let call = Call { report: &p.path, estimate: p.estimate, metered: true, cacheable, request: self.request(p) };
         let (page, committed) = self
             .engine
             .call(call, check, |reply| {

@@ -145,6 +145,8 @@ pub struct Prepared {
     pub endpoint: &'static EndpointDef,
     pub body: Map<String, Value>,
     pub estimate: u64,
+    /// May be served from the response cache.
+    pub cache: bool,
 }
 
 impl Prepared {
@@ -159,7 +161,7 @@ impl Prepared {
             body.insert("limit".into(), Value::from(l));
         }
         let estimate = estimate(self.endpoint, &body, w);
-        Prepared { endpoint: self.endpoint, body, estimate }
+        Prepared { endpoint: self.endpoint, body, estimate, cache: self.cache }
     }
 }
 
@@ -355,7 +357,7 @@ pub fn prepare(name: &str, fields: Map<String, Value>, w: Weights) -> Result<Pre
         }
     }
     let estimate = estimate(def, &body, w);
-    Ok(Prepared { endpoint: def, body, estimate })
+    Ok(Prepared { endpoint: def, body, estimate, cache: true })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -435,6 +437,7 @@ pub struct Settings {
     pub timeout: Duration,
     pub concurrency: usize,
     pub weights: Weights,
+    pub cache_ttl: Option<Duration>,
 }
 
 pub struct Client {
@@ -478,6 +481,7 @@ impl Client {
                 retry_budget: RetryBudget::default(),
                 timeout: s.timeout,
                 limits,
+                cache_ttl: s.cache_ttl,
             },
             auth: s.auth,
             base_url: base.trim_end_matches('/').to_string(),
@@ -507,12 +511,15 @@ impl Client {
         let def = p.endpoint;
         let per_target = url_metrics_rows_per_target(&p.body, self.weights);
         let sources = p.body.get("sources").and_then(|v| v.as_array()).map_or(0, |a| a.len() as u64);
-        let call = Call { report: def.name, estimate: p.estimate, metered: def.cost != Cost::Free, request: self.request(p) };
+        // Free calls report live state (usage, index metadata): never reuse them.
+        let cacheable = p.cache && def.cost != Cost::Free;
+        let call = Call { report: def.name, estimate: p.estimate, metered: def.cost != Cost::Free, cacheable, request: self.request(p) };
         let (page, committed) = self
             .engine
             .call(call, check, |reply| {
                 let (results, next_token) = read_shape(def, &reply.body)?;
                 let units = match def.cost {
+                    _ if reply.cached => 0,
                     Cost::Free => 0,
                     Cost::PerResult(n) => n * results,
                     Cost::PerSource(n) => n * sources,
@@ -527,7 +534,7 @@ impl Client {
                     units,
                     estimate: p.estimate,
                     next_token: if def.pageable { next_token } else { None },
-                    cached: false,
+                    cached: reply.cached,
                     spent: None,
                     budget: None,
                     alerts: Vec::new(),
@@ -541,7 +548,7 @@ impl Client {
     /// url_metrics for any number of targets: unique targets in requests of 50, at most
     /// `concurrency` at once. Returns the pages in chunk order and, per input position, the
     /// (chunk, index) of its result.
-    pub async fn url_metrics_bulk(&self, targets: Vec<String>, extra: Map<String, Value>) -> Result<Bulk> {
+    pub async fn url_metrics_bulk(&self, targets: Vec<String>, extra: Map<String, Value>, cache: bool) -> Result<Bulk> {
         let mut unique: Vec<String> = Vec::new();
         let mut first_seen: Vec<usize> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -559,7 +566,9 @@ impl Client {
         for chunk in unique.chunks(MAX_TARGETS) {
             let mut fields = extra.clone();
             fields.insert("targets".into(), Value::from(chunk.to_vec()));
-            requests.push(prepare("url_metrics", fields, self.weights)?);
+            let mut p = prepare("url_metrics", fields, self.weights)?;
+            p.cache = cache;
+            requests.push(p);
         }
         let total: u64 = requests.iter().map(|r| r.estimate).sum();
         let (unique, first_seen) = (&unique, &first_seen);

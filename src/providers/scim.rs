@@ -92,6 +92,7 @@ impl Client {
             retry_budget: RetryBudget::default(),
             timeout,
             limits: Arc::new(Limits::new(None, None)),
+            cache_ttl: None,
         };
         Ok(Client {
             once: engine(RetryPolicy { max_retries: 0, ..retry.clone() }),
@@ -115,7 +116,7 @@ impl Client {
     }
 
     async fn send(&self, engine: &Engine, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
-        let call = Call { report: "scim", estimate: 0, metered: false, request: self.request(method, path, body) };
+        let call = Call { report: "scim", estimate: 0, metered: false, cacheable: false, request: self.request(method, path, body) };
         let (v, _) = engine
             .call(call, check, |reply| {
                 if reply.body.is_empty() || reply.status == 204 {

@@ -297,6 +297,8 @@ pub struct Prepared {
     /// Most lines this request can return (the worst case that is reserved).
     pub max_lines: u64,
     pub estimate: u64,
+    /// May be served from the response cache (the client's setting, or `cache=False` per call).
+    pub cache: bool,
 }
 
 fn int_param(name: &str, p: &Param) -> Result<u64> {
@@ -411,6 +413,7 @@ pub fn prepare(report: &str, params: Vec<(String, Param)>) -> Result<Prepared> {
         offset,
         max_lines,
         estimate,
+        cache: true,
     })
 }
 
@@ -533,10 +536,14 @@ pub struct Page {
     pub estimate: u64,
     pub units: u64,
     pub partial: bool,
+    pub cached: bool,
     pub spent: Option<u64>,
     pub budget: Option<u64>,
     pub alerts: Vec<f64>,
 }
+
+/// SEMrush's terms forbid keeping its data longer than a month.
+pub const MAX_CACHE_TTL: Duration = Duration::from_secs(30 * 86_400);
 
 impl Page {
     pub fn is_empty_result(&self) -> bool {
@@ -602,6 +609,7 @@ pub struct Settings {
     pub timeout: Duration,
     pub rate: Option<Rate>,
     pub concurrency: Option<usize>,
+    pub cache_ttl: Option<Duration>,
 }
 
 impl Client {
@@ -611,6 +619,9 @@ impl Client {
         }
         if s.key.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(Error::invalid("the SEMrush API key contains whitespace").provider(PROVIDER));
+        }
+        if s.cache_ttl.is_some_and(|t| t > MAX_CACHE_TTL) {
+            return Err(Error::invalid("SEMrush's terms forbid keeping its data longer than a month: cache at most 30 days").provider(PROVIDER));
         }
         let account = account_hash(PROVIDER, &s.key);
         let limits = Limits::shared(PROVIDER, &account, s.rate, s.concurrency, &s.ledger);
@@ -624,6 +635,7 @@ impl Client {
                 retry_budget: RetryBudget::default(),
                 timeout: s.timeout,
                 limits,
+                cache_ttl: s.cache_ttl,
             },
             key: s.key,
             endpoints: Endpoints::new(s.base_url.as_deref())?,
@@ -660,12 +672,12 @@ impl Client {
         let price = p.report.price(p.historical);
         let columns = p.columns.clone();
         let per_request = p.report.per_request;
-        let call = Call { report: p.report.name, estimate: p.estimate, metered: true, request };
+        let call = Call { report: p.report.name, estimate: p.estimate, metered: true, cacheable: p.cache, request };
         let (mut page, committed) = self
             .engine
             .call(call, check, |reply| {
                 let lines = count_lines(&reply.body, columns.as_deref().map(|c| c.as_slice()))?;
-                let units = if lines == 0 { 0 } else if per_request { price } else { price * lines };
+                let units = if lines == 0 || reply.cached { 0 } else if per_request { price } else { price * lines };
                 let page = Page {
                     report: p.report.name,
                     body: reply.body,
@@ -676,6 +688,7 @@ impl Client {
                     estimate: p.estimate,
                     units,
                     partial: false,
+                    cached: reply.cached,
                     spent: None,
                     budget: None,
                     alerts: Vec::new(),
@@ -688,7 +701,7 @@ impl Client {
             page.budget = c.budget;
             page.alerts = c.alerts;
         }
-        if self.check_partial && !per_request && page.lines > 0 && page.lines < page.requested {
+        if self.check_partial && !page.cached && !per_request && page.lines > 0 && page.lines < page.requested {
             // A short answer is either the end of the data or the balance running out; only
             // the balance can tell them apart (the API sends no marker).
             if let Ok(left) = self.balance().await {
@@ -710,7 +723,7 @@ impl Client {
         let url = format!("{}?key={}", self.endpoints.balance, encode(&self.key));
         let shown = format!("{}?key=***", self.endpoints.balance);
         let request = Request { method: reqwest::Method::GET, url, shown, headers: Vec::new(), body: None };
-        let call = Call { report: "countapiunits", estimate: 0, metered: false, request };
+        let call = Call { report: "countapiunits", estimate: 0, metered: false, cacheable: false, request };
         let (units, _) = self.engine.call(call, check, |reply| Ok((parse_balance(&reply.body)?, Record::default()))).await?;
         Ok(units)
     }

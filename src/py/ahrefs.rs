@@ -53,7 +53,7 @@ impl<'py> IntoPyObject<'py> for PyBatch {
 #[pymethods]
 impl AhrefsCore {
     #[new]
-    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_minute, free_targets=None, free_keywords=None))]
+    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_minute, free_targets=None, free_keywords=None, cache_ttl=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -66,6 +66,7 @@ impl AhrefsCore {
         rate_per_minute: Option<f64>,
         free_targets: Option<Vec<String>>,
         free_keywords: Option<Vec<String>>,
+        cache_ttl: Option<f64>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
         if !(timeout.is_finite() && timeout > 0.0) {
@@ -87,6 +88,7 @@ impl AhrefsCore {
             timeout: Duration::from_secs_f64(timeout),
             rate,
             free: FreeTests { targets: free_targets.unwrap_or(defaults.targets), keywords: free_keywords.unwrap_or(defaults.keywords) },
+            cache_ttl: super::page::cache_ttl(cache_ttl).map_err(err)?,
         })
         .map_err(err)?;
         Ok(AhrefsCore { client: Arc::new(client) })
@@ -172,7 +174,11 @@ async fn run_batches(client: Arc<Client>, chunks: Vec<Prepared>) -> Result<PyBat
 
 impl AhrefsCore {
     fn prepare(&self, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
-        ahrefs::prepare(path, fields(kwargs)?, strict, &self.client.free)
+        let mut f = fields(kwargs)?;
+        let cache = super::page::take_cache(&mut f)?;
+        let mut p = ahrefs::prepare(path, f, strict, &self.client.free)?;
+        p.cache = cache;
+        Ok(p)
     }
 
     fn batches(&self, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Vec<Prepared>> {
@@ -190,13 +196,17 @@ impl AhrefsCore {
                 other => Err(super::invalid(format!("batch_analysis target {i} must be a URL string or {{url, mode, protocol}}, not {other}")).provider(ahrefs::PROVIDER)),
             })
             .collect::<Result<_>>()?;
-        let extra = fields(kwargs)?;
+        let mut extra = fields(kwargs)?;
+        let cache = super::page::take_cache(&mut extra)?;
         items
             .chunks(ahrefs::MAX_BATCH)
             .map(|chunk| {
                 let mut f = extra.clone();
                 f.insert("targets".into(), serde_json::Value::Array(chunk.to_vec()));
-                ahrefs::prepare("batch-analysis/batch-analysis", f, true, &self.client.free)
+                ahrefs::prepare("batch-analysis/batch-analysis", f, true, &self.client.free).map(|mut p| {
+                    p.cache = cache;
+                    p
+                })
             })
             .collect()
     }

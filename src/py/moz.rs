@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use super::page::{fields, value, JsonPages, Pager, PyJsonPage};
+use super::page::{fields, take_cache, value, JsonPages, Pager, PyJsonPage};
 use super::{block_on, future, to_pyerr};
 use crate::error::Result;
 use crate::providers::moz::{self, Auth, Bulk, Client, Prepared, Weights};
@@ -128,7 +128,7 @@ impl Pager for MozPager {
 #[pymethods]
 impl MozCore {
     #[new]
-    #[pyo3(signature = (*, token, access_id, secret_key, base_url, ledger, budget, retry, timeout, concurrency, modifier_weight=None))]
+    #[pyo3(signature = (*, token, access_id, secret_key, base_url, ledger, budget, retry, timeout, concurrency, modifier_weight=None, cache_ttl=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -142,6 +142,7 @@ impl MozCore {
         timeout: f64,
         concurrency: usize,
         modifier_weight: Option<u64>,
+        cache_ttl: Option<f64>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
         if !(timeout.is_finite() && timeout > 0.0) {
@@ -163,6 +164,7 @@ impl MozCore {
             timeout: Duration::from_secs_f64(timeout),
             concurrency,
             weights: Weights { modifier: modifier_weight.unwrap_or(Weights::default().modifier) },
+            cache_ttl: super::page::cache_ttl(cache_ttl).map_err(err)?,
         })
         .map_err(err)?;
         Ok(MozCore { client: Arc::new(client) })
@@ -213,7 +215,7 @@ impl MozCore {
             return Ok(PyBulk(Bulk { pages: vec![], slots: vec![], estimate: 0 }).into_pyobject(py)?.into_any().unbind());
         }
         let client = self.client.clone();
-        let bulk = block_on(py, async move { client.url_metrics_bulk(list, extra).await })?;
+        let bulk = block_on(py, async move { client.url_metrics_bulk(list, extra.0, extra.1).await })?;
         Ok(PyBulk(bulk).into_pyobject(py)?.into_any().unbind())
     }
 
@@ -225,7 +227,7 @@ impl MozCore {
             if list.is_empty() {
                 return Ok(PyBulk(Bulk { pages: vec![], slots: vec![], estimate: 0 }));
             }
-            client.url_metrics_bulk(list, extra).await.map(PyBulk)
+            client.url_metrics_bulk(list, extra.0, extra.1).await.map(PyBulk)
         })
     }
 
@@ -235,7 +237,7 @@ impl MozCore {
         let (list, extra) = self.bulk_args(py, targets, kwargs)?;
         let mut seen = std::collections::HashSet::new();
         let unique = list.iter().filter(|t| seen.insert(t.trim().to_string())).count() as u64;
-        let mut probe = extra;
+        let mut probe = extra.0;
         probe.insert("targets".into(), serde_json::Value::from(vec!["example.com"]));
         let per = moz::url_metrics_rows_per_target(&probe, self.client.weights);
         Ok(unique * per)
@@ -249,11 +251,13 @@ impl MozCore {
             return Err(err(super::invalid(format!("page_size must be in 1..=50, not {page_size}")).provider(moz::PROVIDER)));
         }
         let mut f = fields(kwargs).map_err(err)?;
+        let cache = take_cache(&mut f).map_err(err)?;
         if f.contains_key("limit") {
             return Err(err(super::invalid("pages() sets limit itself: use page_size= and max_rows=").provider(moz::PROVIDER)));
         }
         let token = f.remove("next_token").and_then(|v| v.as_str().map(str::to_string));
-        let base = moz::prepare(endpoint, f, self.client.weights).map_err(err)?;
+        let mut base = moz::prepare(endpoint, f, self.client.weights).map_err(err)?;
+        base.cache = cache;
         if !base.endpoint.pageable {
             return Err(err(super::invalid(format!("Moz {endpoint} is not paged; call it directly")).provider(moz::PROVIDER)));
         }
@@ -274,7 +278,11 @@ impl MozCore {
 
 impl MozCore {
     fn prepare(&self, endpoint: &str, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
-        moz::prepare(endpoint, fields(kwargs)?, self.client.weights)
+        let mut f = fields(kwargs)?;
+        let cache = take_cache(&mut f)?;
+        let mut p = moz::prepare(endpoint, f, self.client.weights)?;
+        p.cache = cache;
+        Ok(p)
     }
 
     fn bulk_args(
@@ -282,9 +290,10 @@ impl MozCore {
         py: Python<'_>,
         items: &Bound<'_, PyAny>,
         kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<(Vec<String>, serde_json::Map<String, serde_json::Value>)> {
+    ) -> PyResult<(Vec<String>, (serde_json::Map<String, serde_json::Value>, bool))> {
         let list = targets(py, items)?;
-        let extra = fields(kwargs).map_err(|e| to_pyerr(py, e))?;
+        let mut extra = fields(kwargs).map_err(|e| to_pyerr(py, e))?;
+        let cache = take_cache(&mut extra).map_err(|e| to_pyerr(py, e))?;
         // Validate every target and the modifiers before anything is sent.
         for (i, t) in list.iter().enumerate() {
             moz::check_target(t).map_err(|e| to_pyerr(py, super::invalid(format!("target {i} {e}")).provider(moz::PROVIDER)))?;
@@ -292,7 +301,7 @@ impl MozCore {
         let mut probe = extra.clone();
         probe.insert("targets".into(), serde_json::Value::from(vec!["example.com"]));
         moz::prepare("url_metrics", probe, self.client.weights).map_err(|e| to_pyerr(py, e))?;
-        Ok((list, extra))
+        Ok((list, (extra, cache)))
     }
 }
 

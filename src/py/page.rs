@@ -107,6 +107,25 @@ impl JsonPages {
     }
 }
 
+/// Take the per-call `cache` flag out of the fields (default: use the client's cache).
+pub fn take_cache(fields: &mut serde_json::Map<String, serde_json::Value>) -> Result<bool> {
+    match fields.remove("cache") {
+        None => Ok(true),
+        Some(serde_json::Value::Bool(b)) => Ok(b),
+        Some(other) => Err(super::invalid(format!("cache must be True or False, not {other}"))),
+    }
+}
+
+/// Seconds from Python (None: no cache) to a TTL.
+pub fn cache_ttl(seconds: Option<f64>) -> Result<Option<std::time::Duration>> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s == 0.0 => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(std::time::Duration::from_secs_f64(s))),
+        Some(s) => Err(super::invalid(format!("cache TTL must be a positive number of seconds, not {s}"))),
+    }
+}
+
 /// Python keyword arguments to JSON fields (`None` values dropped; tuples and Series become lists).
 pub fn fields(kwargs: Option<&Bound<'_, PyDict>>) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut out = serde_json::Map::new();

@@ -195,6 +195,7 @@ impl<'py> IntoPyObject<'py> for PyPage {
         meta.set_item("requested", p.requested)?;
         meta.set_item("offset", p.offset)?;
         meta.set_item("partial", p.partial)?;
+        meta.set_item("cached", p.cached)?;
         meta.set_item("spent", p.spent)?;
         meta.set_item("budget", p.budget)?;
         meta.set_item("alerts", p.alerts)?;
@@ -218,7 +219,7 @@ pub struct SemrushCore {
 #[pymethods]
 impl SemrushCore {
     #[new]
-    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_second, max_in_flight, check_partial=true))]
+    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_second, max_in_flight, check_partial=true, cache_ttl=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -231,6 +232,7 @@ impl SemrushCore {
         rate_per_second: Option<f64>,
         max_in_flight: Option<usize>,
         check_partial: bool,
+        cache_ttl: Option<f64>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
         if !(timeout.is_finite() && timeout > 0.0) {
@@ -254,6 +256,7 @@ impl SemrushCore {
             timeout: Duration::from_secs_f64(timeout),
             rate,
             concurrency: max_in_flight,
+            cache_ttl: super::page::cache_ttl(cache_ttl).map_err(err)?,
         })
         .map_err(err)?;
         client.check_partial = check_partial;
@@ -341,7 +344,9 @@ impl SemrushCore {
             .transpose()
             .map_err(err)?
             .unwrap_or(0);
-        let base = sr::prepare(report, list).map_err(err)?;
+        let cache = take_cache(&mut list).map_err(err)?;
+        let mut base = sr::prepare(report, list).map_err(err)?;
+        base.cache = cache;
         Ok(PageStream {
             client: self.client.clone(),
             cursor: Arc::new(tokio::sync::Mutex::new(Cursor { base, offset: start, page_size, remaining: max_rows, done: false })),
@@ -350,7 +355,20 @@ impl SemrushCore {
 }
 
 fn prepare(report: &str, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
-    sr::prepare(report, params(kwargs)?)
+    let mut list = params(kwargs)?;
+    let cache = take_cache(&mut list)?;
+    let mut p = sr::prepare(report, list)?;
+    p.cache = cache;
+    Ok(p)
+}
+
+/// The per-call `cache=False` switch (default: use the client's cache).
+fn take_cache(list: &mut Vec<(String, Param)>) -> Result<bool> {
+    match list.iter().position(|(k, _)| k == "cache").map(|i| list.remove(i).1) {
+        None => Ok(true),
+        Some(Param::Bool(b)) => Ok(b),
+        Some(other) => Err(super::invalid(format!("cache must be True or False, not {other:?}"))),
+    }
 }
 
 struct Cursor {
