@@ -548,7 +548,14 @@ impl Client {
     /// url_metrics for any number of targets: unique targets in requests of 50, at most
     /// `concurrency` at once. Returns the pages in chunk order and, per input position, the
     /// (chunk, index) of its result.
-    pub async fn url_metrics_bulk(&self, targets: Vec<String>, extra: Map<String, Value>, cache: bool) -> Result<Bulk> {
+    /// `decode` runs on each page as it arrives (while other requests are still in flight).
+    pub async fn url_metrics_bulk<T: Send>(
+        &self,
+        targets: Vec<String>,
+        extra: Map<String, Value>,
+        cache: bool,
+        decode: &(dyn Fn(&JsonPage) -> Result<T> + Sync),
+    ) -> Result<Bulk<T>> {
         let mut unique: Vec<String> = Vec::new();
         let mut first_seen: Vec<usize> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -572,7 +579,7 @@ impl Client {
         }
         let total: u64 = requests.iter().map(|r| r.estimate).sum();
         let (unique, first_seen) = (&unique, &first_seen);
-        let mut pages: Vec<(usize, JsonPage)> = futures::stream::iter(requests.into_iter().enumerate().map(|(c, p)| async move {
+        let mut pages: Vec<(usize, JsonPage, T)> = futures::stream::iter(requests.into_iter().enumerate().map(|(c, p)| async move {
             let page = self.fetch(&p).await.map_err(|mut e| {
                 let (lo, hi) = (c * MAX_TARGETS, ((c + 1) * MAX_TARGETS).min(unique.len()) - 1);
                 e.message = format!(
@@ -585,15 +592,17 @@ impl Client {
             if page.rows != expected {
                 return Err(Error::format(format!("Moz url_metrics returned {} results for {expected} targets", page.rows)).provider(PROVIDER));
             }
-            Ok((c, page))
+            let decoded = decode(&page)?;
+            let page = JsonPage { body: bytes::Bytes::new(), ..page };
+            Ok((c, page, decoded))
         }))
         // Unordered: a slow chunk must not hold finished ones in the buffer and stall new ones.
         .buffer_unordered(self.concurrency.max(1))
         .try_collect()
         .await?;
-        pages.sort_unstable_by_key(|(c, _)| *c);
-        let pages = pages.into_iter().map(|(_, p)| p).collect();
-        Ok(Bulk { pages, slots, estimate: total })
+        pages.sort_unstable_by_key(|(c, _, _)| *c);
+        let (pages, decoded) = pages.into_iter().map(|(_, p, d)| (p, d)).unzip();
+        Ok(Bulk { pages, decoded, slots, estimate: total })
     }
 
     /// Rows consumed in the billing period, as Moz counts them (free).
@@ -616,8 +625,11 @@ impl Client {
     }
 }
 
-pub struct Bulk {
+pub struct Bulk<T = ()> {
+    /// Pages in chunk order (bodies dropped once `decode` has read them).
     pub pages: Vec<JsonPage>,
+    /// What `decode` made of each page, in the same order.
+    pub decoded: Vec<T>,
     /// For each input position, the unique-target index (chunk = i / 50, offset = i % 50).
     pub slots: Vec<usize>,
     pub estimate: u64,

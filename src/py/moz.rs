@@ -38,7 +38,17 @@ fn targets(py: Python<'_>, items: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
 }
 
 /// Bulk url_metrics results, one dict per input position in input order.
-struct PyBulk(Bulk);
+struct PyBulk(Bulk<Py<PyAny>>);
+
+/// Decode a page to Python as soon as it arrives, on the runtime thread that received it, so
+/// decoding overlaps the requests still in flight instead of following them.
+fn decode_page(page: &crate::providers::JsonPage) -> Result<Py<PyAny>> {
+    Python::attach(|py| {
+        value(py, page)
+            .map(|v| v.unbind())
+            .map_err(|e| crate::error::Error::format(format!("could not decode a Moz url_metrics page: {e}")).provider(moz::PROVIDER))
+    })
+}
 
 impl<'py> IntoPyObject<'py> for PyBulk {
     type Target = PyTuple;
@@ -50,9 +60,8 @@ impl<'py> IntoPyObject<'py> for PyBulk {
         // Many pages of rows: keep the cyclic GC out of the whole conversion, not page by page.
         let _gc = super::GcPause::new(py, bulk.slots.len() * 8);
         let mut unique: Vec<Bound<'py, PyAny>> = Vec::new();
-        for page in &bulk.pages {
-            let rows = value(py, page)?;
-            for row in rows.try_iter()? {
+        for rows in &bulk.decoded {
+            for row in rows.bind(py).try_iter()? {
                 unique.push(row?);
             }
         }
@@ -212,10 +221,12 @@ impl MozCore {
     fn url_metrics(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
         let (list, extra) = self.bulk_args(py, targets, kwargs)?;
         if list.is_empty() {
-            return Ok(PyBulk(Bulk { pages: vec![], slots: vec![], estimate: 0 }).into_pyobject(py)?.into_any().unbind());
+            return Ok(PyBulk(Bulk { pages: vec![], decoded: vec![], slots: vec![], estimate: 0 }).into_pyobject(py)?.into_any().unbind());
         }
         let client = self.client.clone();
-        let bulk = block_on(py, async move { client.url_metrics_bulk(list, extra.0, extra.1).await })?;
+        // Pages are decoded while the rest are in flight; keep the cyclic GC out of that stretch.
+        let _gc = super::GcPause::new(py, list.len() * 8);
+        let bulk = block_on(py, async move { client.url_metrics_bulk(list, extra.0, extra.1, &decode_page).await })?;
         Ok(PyBulk(bulk).into_pyobject(py)?.into_any().unbind())
     }
 
@@ -225,9 +236,9 @@ impl MozCore {
         let client = self.client.clone();
         future(py, async move {
             if list.is_empty() {
-                return Ok(PyBulk(Bulk { pages: vec![], slots: vec![], estimate: 0 }));
+                return Ok(PyBulk(Bulk { pages: vec![], decoded: vec![], slots: vec![], estimate: 0 }));
             }
-            client.url_metrics_bulk(list, extra.0, extra.1).await.map(PyBulk)
+            client.url_metrics_bulk(list, extra.0, extra.1, &decode_page).await.map(PyBulk)
         })
     }
 
