@@ -104,7 +104,7 @@ def rate(fn, n):
 
 
 def bench_sync_calls(emu: Emulator, results: list, n=2000):
-    sr = seowire.Semrush(KEY, base_url=emu.base_url(), ledger="memory://", rate_limit=None, max_in_flight=None)
+    sr = seowire.Semrush(KEY, base_url=emu.base_url(), ledger="memory://", rate_limit=None, max_in_flight=None, cache=False)
     ours = rate(lambda: sr.phrase_this("seo", database="us"), n)
     results.append(("small sync calls (phrase_this)", "seowire.Semrush", f"{ours:,.0f}/s", ""))
     try:
@@ -133,7 +133,7 @@ def bench_sync_calls(emu: Emulator, results: list, n=2000):
 
 
 def bench_async(emu: Emulator, results: list, n=1000, concurrency=50):
-    sr = seowire.Semrush(KEY, base_url=emu.base_url(), ledger="memory://", rate_limit=None, max_in_flight=concurrency)
+    sr = seowire.Semrush(KEY, base_url=emu.base_url(), ledger="memory://", rate_limit=None, max_in_flight=concurrency, cache=False)
 
     async def ours():
         await asyncio.gather(*[sr.phrase_this_async("seo", database="us") for _ in range(n)])
@@ -195,7 +195,7 @@ def bench_moz_decode(emu: Emulator, results: list):
 
 def bench_moz_bulk(emu: Emulator, results: list, n=10_000, latency_ms=50, concurrency=10):
     emu.reset(latency_ms=latency_ms, moz_concurrency=concurrency, balance=10**12, rate_limit=None, concurrency_limit=None)
-    moz = seowire.Moz(KEY, plan="large", base_url=emu.base_url("moz"), ledger="memory://")
+    moz = seowire.Moz(KEY, plan="large", base_url=emu.base_url("moz"), ledger="memory://", cache=False)
     targets = [f"https://site{i}.example.com/page" for i in range(n)]
     # The floor this machine allows: one 50-target request at a time (wake-up and transfer included).
     one = []
@@ -229,7 +229,7 @@ def bench_ahrefs_decode(emu: Emulator, results: list):
 
 def bench_ahrefs_rate(emu: Emulator, results: list, n=300, per_minute=600):
     emu.reset(ahrefs_rate_per_minute=per_minute, rate_limit=None, concurrency_limit=None, balance=10**12)
-    ah = seowire.Ahrefs(KEY, base_url=emu.base_url("ahrefs"), ledger="memory://", rate_limit=per_minute)
+    ah = seowire.Ahrefs(KEY, base_url=emu.base_url("ahrefs"), ledger="memory://", rate_limit=per_minute, cache=False)
 
     async def run():
         sem = asyncio.Semaphore(20)
@@ -266,6 +266,10 @@ def machine() -> str:
     import os
 
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+# Every client here runs with cache=False: the response cache would answer repeated requests
+# without the network and measure nothing.
 
 
 def main() -> int:
