@@ -59,6 +59,156 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+_PROVIDERS = ("semrush", "moz", "ahrefs")
+# Parameters that take several values, written comma-separated on the command line.
+_LISTS = {"select", "targets", "sources", "filter", "export_columns", "order_by", "keywords", "positive_targets",
+          "negative_targets", "daily_history_deltas", "daily_history_values", "monthly_history_deltas",
+          "monthly_history_values", "subdomains_limited_to_one"}
+
+
+def _value(key: str, text: str) -> Any:
+    import json
+
+    if text[:1] in "{[":
+        return json.loads(text)
+    if key in _LISTS:
+        return [t for t in text.split(",") if t]
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _params(pairs: Sequence[str]) -> dict[str, Any]:
+    from seowire.exceptions import InvalidRequest
+
+    out = {}
+    for p in pairs:
+        key, sep, text = p.partition("=")
+        if not sep or not key:
+            raise InvalidRequest(f"parameters are key=value, not {p!r}")
+        out[key] = _value(key, text)
+    return out
+
+
+def _client(provider: str) -> Any:
+    """A client for ``provider`` with credentials and base URL from the environment."""
+    import seowire
+
+    return {"semrush": seowire.Semrush, "moz": seowire.Moz, "ahrefs": seowire.Ahrefs}[provider]()
+
+
+def balance(args: argparse.Namespace) -> int:
+    """Units left (SEMrush), rows used this month (Moz) or key usage (Ahrefs); free calls."""
+    c = _client(args.provider)
+    if args.provider == "semrush":
+        print(f"{c.balance():,} units left")
+    elif args.provider == "moz":
+        print(f"{c.usage_data()['rows_consumed']:,} rows consumed this month")
+    else:
+        lu = c.limits_and_usage()
+        cap = lu.get("units_limit_api_key")
+        print(f"{lu.get('units_usage_api_key', 0):,} units used by this key" + (f" of {cap:,}" if cap is not None else " (no per-key cap)"))
+    return 0
+
+
+def usage(args: argparse.Namespace) -> int:
+    """The ledger (``SEOWIRE_LEDGER`` or the default SQLite file) as a table."""
+    import seowire
+
+    rows = seowire.Ledger(args.ledger).usage() if args.ledger else seowire.Ledger().usage()
+    if not rows:
+        print("the ledger is empty")
+        return 0
+    print(_table(rows, ["provider", "account", "period", "spent", "reserved", "requests", "budget", "remaining", "drift"]))
+    return 0
+
+
+def _call_name(provider: str, report: str) -> str:
+    return report.replace("-", "_") if provider != "ahrefs" else report
+
+
+def estimate(args: argparse.Namespace) -> int:
+    """Worst-case units of a call, computed offline (no request, no credentials needed)."""
+    import seowire
+
+    params = _params(args.params)
+    c: Any
+    if args.provider == "semrush":
+        c = seowire.Semrush("offline", ledger="memory://")
+    elif args.provider == "moz":
+        c = seowire.Moz("offline", ledger="memory://")
+    else:
+        c = seowire.Ahrefs("offline", ledger="memory://")
+    units = c.estimate(_call_name(args.provider, args.report), **params)
+    print(f"{units:,} {'rows' if args.provider == 'moz' else 'units'} at most")
+    return 0
+
+
+def _rows(provider: str, report: str, params: dict[str, Any]) -> Any:
+    """Rows of a call, streamed page by page where the provider pages."""
+    c = _client(provider)
+    if provider == "semrush":
+        limit = params.pop("display_limit", None)  # on the command line: how many rows in all
+        return c.rows(report, max_rows=limit, page_size=min(limit or 10_000, 10_000), **params)
+    if provider == "moz":
+        if report == "url_metrics":
+            return c.url_metrics(params.pop("targets", []), **params)
+        paged = report in ("links", "anchor_text", "global_top_pages", "global_top_root_domains", "link_intersect",
+                           "linking_root_domains", "top_pages")
+        if paged and "limit" not in params:
+            return c.rows(report, **params)
+        out = c.call(report, **params)
+        return out if isinstance(out, list) else [out]
+    if "/" in report:
+        out = c.get(report, **params)
+    else:
+        method = getattr(type(c), report.replace("-", "_"), None)
+        if not callable(method) or report.startswith("_"):
+            from seowire.exceptions import InvalidRequest
+
+            raise InvalidRequest(f"no Ahrefs method {report!r}: use a method name (all_backlinks) or a path (site-explorer/all-backlinks)")
+        out = method(c, **params)
+    return out if isinstance(out, list) else [out]
+
+
+def get(args: argparse.Namespace) -> int:
+    """Run a call and print its rows as a table, CSV, JSON or JSON lines (streamed)."""
+    import csv
+    import json
+
+    rows = _rows(args.provider, args.report, _params(args.params))
+    if args.format == "jsonl":
+        for r in rows:
+            print(json.dumps(r, default=str), flush=False)
+        return 0
+    if args.format == "csv":
+        writer = None
+        for r in rows:
+            if writer is None:
+                writer = csv.DictWriter(sys.stdout, fieldnames=list(r), extrasaction="ignore")
+                writer.writeheader()
+            writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()})
+        return 0
+    collected = list(rows)
+    if args.format == "json":
+        print(json.dumps(collected, default=str, indent=2))
+    elif collected:
+        print(_table(collected, list(collected[0])))
+    else:
+        print("no rows")
+    return 0
+
+
+def emulator(args: argparse.Namespace) -> int:
+    """Serve the emulator on 127.0.0.1 until interrupted."""
+    from seowire.testing import _serve
+
+    return _serve(["serve", "--port", str(args.port)] + (["--config", args.config] if args.config else []))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="seowire", description="seowire: SEMrush, Ahrefs and Moz from one client.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +220,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--top", type=int, default=15)
     d.add_argument("--budget", type=int, default=20_000, help="unit budget for the demo account")
     d.set_defaults(run=demo)
+
+    b = sub.add_parser("balance", help=balance.__doc__, description=balance.__doc__)
+    b.add_argument("provider", choices=_PROVIDERS)
+    b.set_defaults(run=balance)
+
+    u = sub.add_parser("usage", help=usage.__doc__, description=usage.__doc__)
+    u.add_argument("--ledger", default=None, help="ledger URL (default: SEOWIRE_LEDGER or the SQLite file)")
+    u.set_defaults(run=usage)
+
+    e = sub.add_parser("estimate", help=estimate.__doc__, description=estimate.__doc__)
+    e.add_argument("provider", choices=_PROVIDERS)
+    e.add_argument("report", help="SEMrush report type, Moz endpoint, or Ahrefs method/path")
+    e.add_argument("params", nargs="*", metavar="key=value")
+    e.set_defaults(run=estimate)
+
+    g = sub.add_parser("get", help=get.__doc__, description=get.__doc__)
+    g.add_argument("provider", choices=_PROVIDERS)
+    g.add_argument("report", help="SEMrush report type, Moz endpoint, or Ahrefs path (site-explorer/domain-rating)")
+    g.add_argument("params", nargs="*", metavar="key=value", help="lists comma-separated; JSON for where")
+    g.add_argument("--format", choices=("table", "csv", "json", "jsonl"), default="table")
+    g.set_defaults(run=get)
+
+    em = sub.add_parser("emulator", help="the offline emulator", description="Run the seowire emulator.")
+    emsub = em.add_subparsers(dest="action", required=True)
+    serve = emsub.add_parser("serve", help=emulator.__doc__, description=emulator.__doc__)
+    serve.add_argument("--port", type=int, default=8787)
+    serve.add_argument("--config", default=None, help="emulator settings as JSON")
+    serve.set_defaults(run=emulator)
+
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -1,0 +1,79 @@
+"""The seowire console script, run as its own process against the emulator."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import SECRET
+
+
+@pytest.fixture
+def run(emu, tmp_path):
+    emu.configure(rate_limit=None, ahrefs_rate_per_minute=None)
+    env = {**os.environ, "SEMRUSH_API_KEY": SECRET, "MOZ_TOKEN": SECRET, "AHREFS_API_KEY": SECRET,
+           "SEOWIRE_SEMRUSH_URL": emu.base_url("semrush"), "SEOWIRE_MOZ_URL": emu.base_url("moz"),
+           "SEOWIRE_AHREFS_URL": emu.base_url("ahrefs"), "SEOWIRE_LEDGER": f"sqlite://{tmp_path}/cli.sqlite3"}
+
+    def go(*args, **extra_env):
+        out = subprocess.run([sys.executable, "-m", "seowire", *args], capture_output=True, text=True, timeout=120,
+                             env={**env, **extra_env})
+        assert SECRET not in out.stdout and SECRET not in out.stderr
+        return out
+
+    return go
+
+
+def test_every_command_has_help(run):
+    for cmd in (["--help"], ["demo", "--help"], ["balance", "--help"], ["usage", "--help"], ["estimate", "--help"],
+                ["get", "--help"], ["emulator", "serve", "--help"]):
+        out = run(*cmd)
+        assert out.returncode == 0 and "usage:" in out.stdout, cmd
+
+
+def test_balance_per_provider(run):
+    assert run("balance", "semrush").stdout.strip() == "1,000,000 units left"
+    assert "rows consumed" in run("balance", "moz").stdout
+    assert "units used by this key" in run("balance", "ahrefs").stdout
+
+
+def test_estimate_is_offline(run, emu):
+    assert run("estimate", "semrush", "domain_organic", "domain=x.com", "database=us", "display_limit=100").stdout.strip() == "1,000 units at most"
+    assert run("estimate", "ahrefs", "all_backlinks", "target=x.com", "select=url_from,traffic", "limit=100").stdout.strip() == "1,100 units at most"
+    assert run("estimate", "moz", "links", "target=moz.com", "limit=10").stdout.strip() == "10 rows at most"
+    assert emu.stats()["requests"] == 0
+
+
+def test_get_formats_and_streaming(run, emu):
+    out = run("get", "semrush", "domain_organic", "domain=x.com", "database=us", "display_limit=5", "--format", "jsonl")
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 5 and "keyword" in rows[0]
+    out = run("get", "semrush", "phrase_this", "phrase=seo", "database=us", "--format", "csv")
+    assert out.stdout.splitlines()[0].startswith("keyword,")
+    out = run("get", "moz", "url_metrics", "targets=moz.com,nytimes.com", "--format", "json")
+    assert [r["page"] for r in json.loads(out.stdout)] == ["moz.com/", "nytimes.com/"]
+    emu.configure(rows_per_target={"moz.com": 120})
+    out = run("get", "moz", "links", "target=moz.com", "--format", "jsonl")  # streams all pages
+    assert len(out.stdout.splitlines()) == 120
+    out = run("get", "ahrefs", "all_backlinks", "target=example.com", "select=url_from,anchor", "limit=3")
+    assert out.returncode == 0 and sorted(out.stdout.splitlines()[0].split()) == ["anchor", "url_from"]
+    out = run("get", "ahrefs", "site-explorer/domain-rating", "target=example.com", "--format", "json")
+    assert "domain_rating" in json.loads(out.stdout)[0]
+
+
+def test_usage_shows_the_ledger(run):
+    run("get", "semrush", "phrase_this", "phrase=seo", "database=us")
+    out = run("usage")
+    assert out.returncode == 0 and "semrush" in out.stdout and "spent" in out.stdout.splitlines()[0]
+
+
+def test_errors_go_to_stderr_with_a_non_zero_exit(run, emu):
+    out = run("get", "semrush", "domain_organic", "domain=x.com")  # no database
+    assert out.returncode == 1 and "InvalidRequest" in out.stderr and out.stdout == ""
+    emu.configure(keys=["someone-else"])
+    out = run("balance", "ahrefs")
+    assert out.returncode == 1 and "AuthenticationError" in out.stderr
+    out = run("get", "semrush", "phrase_this", "bad-param")
+    assert out.returncode == 1 and "key=value" in out.stderr
