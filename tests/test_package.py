@@ -61,3 +61,14 @@ def test_stubs_match_the_native_module(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mypy.stubtest", "seowire"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_typed_example_passes_mypy_strict(tmp_path):
+    pytest.importorskip("mypy")
+    import os
+
+    example = pathlib.Path(__file__).resolve().parent.parent / "examples" / "typed.py"
+    env = {**os.environ, "PYTHONPATH": str(pathlib.Path(seowire.__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path), str(example)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
