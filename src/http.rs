@@ -80,6 +80,21 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// An engine with a fresh retry budget.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        provider: &'static str,
+        account: String,
+        ledger: Arc<Ledger>,
+        budget: Option<Budget>,
+        retry: RetryPolicy,
+        timeout: Duration,
+        limits: Arc<Limits>,
+        cache_ttl: Option<Duration>,
+    ) -> Engine {
+        Engine { provider, account, ledger, budget, retry, retry_budget: RetryBudget::default(), timeout, limits, cache_ttl }
+    }
+
     pub fn scope(&self) -> Scope {
         let period = self.budget.as_ref().map(|b| b.period).unwrap_or(crate::ledger::Period::Month);
         Scope { provider: self.provider.to_string(), account: self.account.clone(), period: period.label(SystemTime::now()) }

@@ -20,6 +20,18 @@ pub struct Rate {
     pub per: Duration,
 }
 
+impl Rate {
+    /// The window actually kept: `per` plus air for send-to-arrival delays (proportionally
+    /// small for one-per-interval pacing, where it would otherwise cost throughput).
+    fn window(self) -> Duration {
+        if self.count == 1 {
+            self.per + MARGIN.min(self.per / 40)
+        } else {
+            self.per + MARGIN
+        }
+    }
+}
+
 pub struct Limits {
     rate: Option<Rate>,
     sent: Mutex<VecDeque<Instant>>,
@@ -97,7 +109,7 @@ impl Limits {
         if let Some(rate) = self.rate.filter(|r| r.count == 1) {
             // Even pacing: each request takes the next slot, one interval after the previous
             // slot (not after the previous wake-up, so scheduling delays do not accumulate).
-            let interval = rate.per + MARGIN.min(rate.per / 40);
+            let interval = rate.window();
             let slot = {
                 let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
@@ -110,7 +122,7 @@ impl Limits {
                 tokio::time::sleep_until(slot.into()).await;
             }
         } else if let Some(rate) = self.rate {
-            let window = rate.per + MARGIN;
+            let window = rate.window();
             loop {
                 let wait = {
                     let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
@@ -153,7 +165,7 @@ impl Limits {
             }
         }
         if let Some(rate) = self.rate {
-            let window = if rate.count == 1 { rate.per + MARGIN.min(rate.per / 40) } else { rate.per + MARGIN };
+            let window = rate.window();
             loop {
                 let (taken, wait, id) = ledger.backend().take_rate(key, rate.count, window)?;
                 if taken && id > 0 {

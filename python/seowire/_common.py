@@ -126,6 +126,41 @@ def resolve_ledger(ledger: Any) -> Any:
         return _ledgers[url]
 
 
+class Client:
+    """What every provider client shares: the account, the ledger, the budget, and settling a
+    call's answer (wrapping rows with their cost and firing the budget alerts it crossed)."""
+
+    provider: str
+    _core: Any
+    _budget: Budget | None
+
+    @property
+    def account(self) -> str:
+        """A one-way hash of the credential: how the ledger names this account."""
+        return str(self._core.account)
+
+    @property
+    def base_url(self) -> str:
+        return str(self._core.base_url)
+
+    @property
+    def ledger(self) -> Any:
+        return self._core.ledger
+
+    @property
+    def budget(self) -> Budget | None:
+        return self._budget
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(account={self.account!r}, base_url={self.base_url!r})"
+
+    def _settle(self, value: Any, meta: dict[str, Any]) -> Any:
+        if isinstance(value, list):
+            return settle(self._budget, self.account, value, meta)
+        settle(self._budget, self.account, [], meta)  # fire alerts; single objects carry no cost fields
+        return value
+
+
 DAY = 86_400.0
 
 

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Sequence
 
 from . import _seowire
 from .lifecycle import not_supported
-from ._common import Budget, Rows, cache_ttl, resolve_ledger, settle
+from ._common import Budget, Client, Rows, cache_ttl, resolve_ledger
 from .exceptions import AuthenticationError, InvalidRequest
 
 __all__ = ["Ahrefs", "AhrefsConnect", "Authorization", "AccessToken", "MONEY_FIELDS", "FREE_TARGETS"]
@@ -32,7 +32,7 @@ def _norm(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-class Ahrefs:
+class Ahrefs(Client):
     """A client for one Ahrefs API v3 key (``api_key=`` or ``AHREFS_API_KEY``), sent only as a
     Bearer header.
 
@@ -77,33 +77,7 @@ class Ahrefs:
             cache_ttl=cache_ttl(cache),
         )
 
-    @property
-    def account(self) -> str:
-        """A one-way hash of the key: how the ledger names this account."""
-        return self._core.account
-
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    @property
-    def ledger(self) -> Any:
-        return self._core.ledger
-
-    @property
-    def budget(self) -> Budget | None:
-        return self._budget
-
-    def __repr__(self) -> str:
-        return f"Ahrefs(account={self.account!r}, base_url={self.base_url!r})"
-
     # -- plumbing -------------------------------------------------------------------------------
-
-    def _settle(self, value: Any, meta: dict[str, Any]) -> Any:
-        if isinstance(value, list):
-            return settle(self._budget, self.account, value, meta)
-        settle(self._budget, self.account, [], meta)
-        return value
 
     def _named(self, path: str, **params: Any) -> Any:
         return self._settle(*self._core.call(path, True, **_norm(params)))

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 
 from . import _seowire
 from .lifecycle import not_supported
-from ._common import Budget, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle
+from ._common import Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger
 from .exceptions import InvalidRequest
 
 __all__ = ["Moz", "sign_v1", "PLANS"]
@@ -47,7 +47,7 @@ def _unix(name: str, value: Any) -> Any:
     return value
 
 
-class Moz:
+class Moz(Client):
     """A client for one Moz Links API v2 account.
 
     Auth is a token (``token=`` or ``MOZ_TOKEN``, sent as ``x-moz-token``) or, for accounts from
@@ -111,15 +111,6 @@ class Moz:
         )
 
     @property
-    def account(self) -> str:
-        """A one-way hash of the credential: how the ledger names this account."""
-        return self._core.account
-
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    @property
     def concurrency(self) -> int:
         return self._core.concurrency
 
@@ -127,24 +118,10 @@ class Moz:
     def plan(self) -> str | None:
         return self._plan
 
-    @property
-    def ledger(self) -> Any:
-        return self._core.ledger
-
-    @property
-    def budget(self) -> Budget | None:
-        return self._budget
-
     def __repr__(self) -> str:
         return f"Moz(account={self.account!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
 
     # -- plumbing -------------------------------------------------------------------------------
-
-    def _settle(self, value: Any, meta: dict[str, Any]) -> Any:
-        if isinstance(value, list):
-            return settle(self._budget, self.account, value, meta)
-        settle(self._budget, self.account, [], meta)  # fire alerts; objects carry no cost fields
-        return value
 
     @staticmethod
     def _fields(fields: dict[str, Any]) -> dict[str, Any]:

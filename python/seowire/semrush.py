@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence, TypedD
 
 from . import _seowire
 from .lifecycle import not_supported
-from ._common import Budget, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle
+from ._common import Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger
 from .exceptions import AuthenticationError
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def parse_csv(data: bytes, columns: Sequence[str] | None = None) -> list[dict[st
     return _seowire.parse_semrush_csv(data, list(columns) if columns is not None else None)
 
 
-class Semrush:
+class Semrush(Client):
     """A client for one SEMrush API key.
 
     Every report call reserves its worst-case cost in the ledger before sending, commits the
@@ -84,29 +84,6 @@ class Semrush:
             check_partial=check_partial,
             cache_ttl=cache_ttl(cache),
         )
-
-    @property
-    def account(self) -> str:
-        """A one-way hash of the key: how the ledger names this account."""
-        return self._core.account
-
-    @property
-    def base_url(self) -> str:
-        return self._core.base_url
-
-    @property
-    def ledger(self) -> Ledger:
-        return self._core.ledger
-
-    @property
-    def budget(self) -> Budget | None:
-        return self._budget
-
-    def __repr__(self) -> str:
-        return f"Semrush(account={self.account!r}, base_url={self.base_url!r})"
-
-    def _settle(self, rows: Any, meta: dict[str, Any]) -> Rows:
-        return settle(self._budget, self.account, rows, meta)
 
     # -- generic ----------------------------------------------------------------------------
 

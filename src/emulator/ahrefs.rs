@@ -13,8 +13,8 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::{full, query_pairs, stable_hash, Admitted, Answer, Body, Config, State};
-use crate::providers::ahrefs::{endpoint, where_fields, EndpointDef, Pricing, Target, BASE_COST, DEFAULT_LIMIT, FREE_LIMIT};
+use super::{full, query_pairs, stable_hash, Admitted, Answer, Body, State};
+use crate::providers::ahrefs::{endpoint, where_fields, EndpointDef, FreeTests, Pricing, Target, BASE_COST, DEFAULT_LIMIT, FREE_LIMIT};
 
 const NAME: &str = "ahrefs";
 
@@ -49,12 +49,6 @@ fn with_headers(mut r: Response<Body>, c: &Cost, actual_header: bool) -> Respons
     r
 }
 
-fn free_target(config: &Config, target: &str) -> bool {
-    let rest = target.split_once("://").map_or(target, |(_, r)| r);
-    let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("").to_ascii_lowercase();
-    let host = host.strip_prefix("www.").unwrap_or(&host);
-    config.ahrefs_free_targets.iter().any(|t| host == t.as_str() || host.ends_with(&format!(".{t}")))
-}
 
 /// Ahrefs Connect: the authorize page (redirects straight back with a code, as if the user
 /// agreed) and the token endpoint (checks the PKCE verifier against the challenge).
@@ -196,13 +190,10 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
     let per_row: u64 = used.iter().map(|f| def.field_cost(f).unwrap_or(1)).sum();
     let target = q.get("target").cloned().unwrap_or_default();
     let keywords = q.get("keywords").or_else(|| q.get("keyword")).cloned().unwrap_or_default();
+    let free = FreeTests { targets: config.ahrefs_free_targets.clone(), keywords: config.ahrefs_free_keywords.clone() };
     let free_test = match def.target {
-        Target::Site => free_target(&config, &target),
-        Target::Keywords => {
-            !q.contains_key("keyword_list_id")
-                && !keywords.is_empty()
-                && keywords.split(',').all(|k| config.ahrefs_free_keywords.iter().any(|f| f.eq_ignore_ascii_case(k.trim())))
-        }
+        Target::Site => free.is_free_target(&target),
+        Target::Keywords => !q.contains_key("keyword_list_id") && free.are_free_keywords(&keywords),
         Target::None => false,
     };
     let mut limit = match q.get("limit") {

@@ -7,12 +7,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::{error_text, JsonPage, Unwrap};
+use super::{error_text, is_date, JsonPage, Unwrap};
 use crate::error::{Error, Kind, Result};
 use crate::http::{account_hash, retry_after, Call, Engine, Reply, Request};
 use crate::ledger::{civil_from_days, Budget, Ledger, Record};
 use crate::limits::{Limits, Rate};
-use crate::retry::{RetryBudget, RetryPolicy};
+use crate::retry::RetryPolicy;
 
 pub const PROVIDER: &str = "ahrefs";
 pub const DEFAULT_BASE: &str = "https://api.ahrefs.com/v3";
@@ -290,13 +290,13 @@ impl Default for FreeTests {
 }
 
 impl FreeTests {
-    fn is_free_target(&self, target: &str) -> bool {
+    pub fn is_free_target(&self, target: &str) -> bool {
         let rest = target.split_once("://").map_or(target, |(_, r)| r);
         let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("").to_ascii_lowercase();
         let host = host.strip_prefix("www.").unwrap_or(&host);
         self.targets.iter().any(|t| host == t.as_str() || host.ends_with(&format!(".{t}")))
     }
-    fn are_free_keywords(&self, keywords: &str) -> bool {
+    pub fn are_free_keywords(&self, keywords: &str) -> bool {
         let list: Vec<&str> = keywords.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
         !list.is_empty() && list.iter().all(|k| self.keywords.iter().any(|f| f.eq_ignore_ascii_case(k)))
     }
@@ -491,15 +491,6 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
     Ok(Prepared { path, def, query, json: json_body, estimate, per_row, free: is_free, rows, cache: true })
 }
 
-pub fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && s[0..4].parse::<u32>().is_ok()
-        && s[5..7].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
-        && s[8..10].parse::<u32>().is_ok_and(|d| (1..=31).contains(&d))
-}
 
 // ---------------------------------------------------------------------------------------------
 // Replies
@@ -609,17 +600,7 @@ impl Client {
         let account = account_hash(PROVIDER, &s.key);
         let limits = Limits::shared(PROVIDER, &account, s.rate, None, &s.ledger);
         Ok(Client {
-            engine: Engine {
-                provider: PROVIDER,
-                account,
-                ledger: s.ledger,
-                budget: s.budget,
-                retry: s.retry,
-                retry_budget: RetryBudget::default(),
-                timeout: s.timeout,
-                limits,
-                cache_ttl: s.cache_ttl,
-            },
+            engine: Engine::new(PROVIDER, account, s.ledger, s.budget, s.retry, s.timeout, limits, s.cache_ttl),
             key: s.key,
             base_url: base.trim_end_matches('/').to_string(),
             free: s.free,

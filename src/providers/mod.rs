@@ -51,6 +51,16 @@ impl JsonPage {
     }
 }
 
+/// A calendar date as the APIs write it: `YYYY-MM-DD`.
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
+    matches!((num(0..4), num(5..7), num(8..10)), (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
+}
+
 /// A short, redacted description of an error body of any shape (JSON object, JSON list, text).
 pub fn error_text(body: &[u8]) -> String {
     fn from_value(v: &serde_json::Value) -> Option<String> {

@@ -11,12 +11,12 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{error_text, JsonPage, Unwrap};
+use super::{error_text, is_date, JsonPage, Unwrap};
 use crate::error::{Error, Kind, Result};
 use crate::http::{account_hash, retry_after, Call, Engine, Reply, Request};
 use crate::ledger::{Budget, Ledger, Record};
 use crate::limits::Limits;
-use crate::retry::{RetryBudget, RetryPolicy};
+use crate::retry::RetryPolicy;
 
 pub const PROVIDER: &str = "moz";
 pub const DEFAULT_BASE: &str = "https://lsapi.seomoz.com/v2";
@@ -205,14 +205,6 @@ fn check_scope(name: &str, v: &Value) -> Result<()> {
     }
 }
 
-fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().ok();
-    matches!((num(0..4), num(5..7), num(8..10)), (Some(_), Some(m), Some(d)) if (1..=12).contains(&m) && (1..=31).contains(&d))
-}
 
 /// A target URL or domain as Moz takes it: no blanks, no spaces, a host with a dot.
 pub fn check_target(t: &str) -> std::result::Result<String, String> {
@@ -472,17 +464,7 @@ impl Client {
         let account = account_hash(PROVIDER, &identity);
         let limits = Limits::shared(PROVIDER, &account, None, Some(s.concurrency), &s.ledger);
         Ok(Client {
-            engine: Engine {
-                provider: PROVIDER,
-                account,
-                ledger: s.ledger,
-                budget: s.budget,
-                retry: s.retry,
-                retry_budget: RetryBudget::default(),
-                timeout: s.timeout,
-                limits,
-                cache_ttl: s.cache_ttl,
-            },
+            engine: Engine::new(PROVIDER, account, s.ledger, s.budget, s.retry, s.timeout, limits, s.cache_ttl),
             auth: s.auth,
             base_url: base.trim_end_matches('/').to_string(),
             concurrency: s.concurrency,

@@ -15,7 +15,7 @@ use crate::error::{Error, Kind, Result};
 use crate::http::{account_hash, encode, Call, Engine, Reply, Request};
 use crate::ledger::{Ledger, Record};
 use crate::limits::Limits;
-use crate::retry::{RetryBudget, RetryPolicy};
+use crate::retry::RetryPolicy;
 
 pub const PROVIDER: &str = "ahrefs";
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -83,17 +83,7 @@ impl Client {
         }
         let account = account_hash("ahrefs-scim", token);
         let ledger = Arc::new(Ledger::open("memory://")?);
-        let engine = |retry: RetryPolicy| Engine {
-            provider: PROVIDER,
-            account: account.clone(),
-            ledger: ledger.clone(),
-            budget: None,
-            retry,
-            retry_budget: RetryBudget::default(),
-            timeout,
-            limits: Arc::new(Limits::new(None, None)),
-            cache_ttl: None,
-        };
+        let engine = |retry: RetryPolicy| Engine::new(PROVIDER, account.clone(), ledger.clone(), None, retry, timeout, Arc::new(Limits::new(None, None)), None);
         Ok(Client {
             once: engine(RetryPolicy { max_retries: 0, ..retry.clone() }),
             engine: engine(retry),

@@ -11,7 +11,7 @@ use crate::error::{Error, Kind, Result};
 use crate::http::{account_hash, encode, redact, retry_after, Call, Engine, Reply, Request};
 use crate::ledger::{Budget, Ledger, Record};
 use crate::limits::{Limits, Rate};
-use crate::retry::{RetryBudget, RetryPolicy};
+use crate::retry::RetryPolicy;
 
 pub const PROVIDER: &str = "semrush";
 pub const DEFAULT_BASE: &str = "https://api.semrush.com";
@@ -626,17 +626,7 @@ impl Client {
         let account = account_hash(PROVIDER, &s.key);
         let limits = Limits::shared(PROVIDER, &account, s.rate, s.concurrency, &s.ledger);
         Ok(Client {
-            engine: Engine {
-                provider: PROVIDER,
-                account,
-                ledger: s.ledger,
-                budget: s.budget,
-                retry: s.retry,
-                retry_budget: RetryBudget::default(),
-                timeout: s.timeout,
-                limits,
-                cache_ttl: s.cache_ttl,
-            },
+            engine: Engine::new(PROVIDER, account, s.ledger, s.budget, s.retry, s.timeout, limits, s.cache_ttl),
             key: s.key,
             endpoints: Endpoints::new(s.base_url.as_deref())?,
             check_partial: true,

@@ -32,20 +32,7 @@ impl<'py> IntoPyObject<'py> for PyBatch {
                 out.append(row?)?;
             }
         }
-        let m = PyDict::new(py);
-        m.set_item("provider", ahrefs::PROVIDER)?;
-        m.set_item("report", "batch-analysis/batch-analysis")?;
-        m.set_item("units", self.0.iter().map(|p| p.units).sum::<u64>())?;
-        m.set_item("estimate", self.1)?;
-        m.set_item("lines", out.len())?;
-        m.set_item("requests", self.0.len())?;
-        m.set_item("cached", !self.0.is_empty() && self.0.iter().all(|p| p.cached))?;
-        m.set_item("spent", self.0.iter().filter_map(|p| p.spent).max())?;
-        m.set_item("budget", self.0.iter().find_map(|p| p.budget))?;
-        let mut alerts: Vec<f64> = self.0.iter().flat_map(|p| p.alerts.iter().copied()).collect();
-        alerts.sort_by(f64::total_cmp);
-        alerts.dedup();
-        m.set_item("alerts", alerts)?;
+        let m = super::page::merged_meta(py, &self.0, ahrefs::PROVIDER, "batch-analysis/batch-analysis", self.1, out.len())?;
         PyTuple::new(py, [out.into_any(), m.into_any()])
     }
 }
@@ -69,9 +56,7 @@ impl AhrefsCore {
         cache_ttl: Option<f64>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
-        if !(timeout.is_finite() && timeout > 0.0) {
-            return Err(err(super::invalid(format!("timeout must be a positive number of seconds, not {timeout}"))));
-        }
+        let timeout = super::timeout(timeout).map_err(|e| to_pyerr(py, e))?;
         let rate = match rate_per_minute {
             None => None,
             // Evenly spaced, no bursts: Ahrefs also throttles dynamically, and bursts invite it.
@@ -85,7 +70,7 @@ impl AhrefsCore {
             ledger: ledger.inner.clone(),
             budget: super::ledger::budget(budget).map_err(err)?,
             retry: retry.map(|r| r.inner.clone()).unwrap_or_default(),
-            timeout: Duration::from_secs_f64(timeout),
+            timeout,
             rate,
             free: FreeTests { targets: free_targets.unwrap_or(defaults.targets), keywords: free_keywords.unwrap_or(defaults.keywords) },
             cache_ttl: super::page::cache_ttl(cache_ttl).map_err(err)?,

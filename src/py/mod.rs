@@ -102,6 +102,15 @@ where
     pyo3_async_runtimes::generic::future_into_py::<ForkAwareTokio, _, Done<T>>(py, async move { Ok(Done(fut.await)) })
 }
 
+/// A client's `timeout=` seconds, checked.
+pub fn timeout(seconds: f64) -> crate::error::Result<Duration> {
+    if seconds.is_finite() && seconds > 0.0 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(invalid(format!("timeout must be a positive number of seconds, not {seconds}")))
+    }
+}
+
 pub fn invalid(message: impl Into<String>) -> Error {
     Error::new(Kind::InvalidRequest, message)
 }

@@ -1,11 +1,10 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use super::page::{fields, take_cache, value, JsonPages, Pager, PyJsonPage};
+use super::page::{fields, merged_meta, take_cache, value, JsonPages, Pager, PyJsonPage};
 use super::{block_on, future, to_pyerr};
 use crate::error::Result;
 use crate::providers::moz::{self, Auth, Bulk, Client, Prepared, Weights};
@@ -76,20 +75,7 @@ impl<'py> IntoPyObject<'py> for PyBulk {
                 out.append(row)?;
             }
         }
-        let units: u64 = bulk.pages.iter().map(|p| p.units).sum();
-        let m = PyDict::new(py);
-        m.set_item("provider", moz::PROVIDER)?;
-        m.set_item("report", "url_metrics")?;
-        m.set_item("units", units)?;
-        m.set_item("estimate", bulk.estimate)?;
-        m.set_item("lines", out.len())?;
-        m.set_item("requests", bulk.pages.len())?;
-        m.set_item("spent", bulk.pages.iter().filter_map(|p| p.spent).max())?;
-        m.set_item("budget", bulk.pages.iter().find_map(|p| p.budget))?;
-        let mut alerts: Vec<f64> = bulk.pages.iter().flat_map(|p| p.alerts.iter().copied()).collect();
-        alerts.sort_by(f64::total_cmp);
-        alerts.dedup();
-        m.set_item("alerts", alerts)?;
+        let m = merged_meta(py, &bulk.pages, moz::PROVIDER, "url_metrics", bulk.estimate, out.len())?;
         PyTuple::new(py, [out.into_any(), m.into_any()])
     }
 }
@@ -154,9 +140,7 @@ impl MozCore {
         cache_ttl: Option<f64>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
-        if !(timeout.is_finite() && timeout > 0.0) {
-            return Err(err(super::invalid(format!("timeout must be a positive number of seconds, not {timeout}"))));
-        }
+        let timeout = super::timeout(timeout).map_err(|e| to_pyerr(py, e))?;
         let auth = match (token, access_id, secret_key) {
             (Some(t), None, None) => Auth::Token(t),
             (None, Some(access_id), Some(secret_key)) => Auth::Basic { access_id, secret_key },
@@ -170,7 +154,7 @@ impl MozCore {
             ledger: ledger.inner.clone(),
             budget: super::ledger::budget(budget).map_err(err)?,
             retry: retry.map(|r| r.inner.clone()).unwrap_or_default(),
-            timeout: Duration::from_secs_f64(timeout),
+            timeout,
             concurrency,
             weights: Weights { modifier: modifier_weight.unwrap_or(Weights::default().modifier) },
             cache_ttl: super::page::cache_ttl(cache_ttl).map_err(err)?,

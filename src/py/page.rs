@@ -44,6 +44,25 @@ pub fn meta<'py>(py: Python<'py>, page: &JsonPage) -> PyResult<Bound<'py, PyDict
     Ok(meta)
 }
 
+/// The meta of many pages merged into one answer (bulk url_metrics, batch_analysis).
+pub fn merged_meta<'py>(py: Python<'py>, pages: &[JsonPage], provider: &str, report: &str, estimate: u64, lines: usize) -> PyResult<Bound<'py, PyDict>> {
+    let m = PyDict::new(py);
+    m.set_item("provider", provider)?;
+    m.set_item("report", report)?;
+    m.set_item("units", pages.iter().map(|p| p.units).sum::<u64>())?;
+    m.set_item("estimate", estimate)?;
+    m.set_item("lines", lines)?;
+    m.set_item("requests", pages.len())?;
+    m.set_item("cached", !pages.is_empty() && pages.iter().all(|p| p.cached))?;
+    m.set_item("spent", pages.iter().filter_map(|p| p.spent).max())?;
+    m.set_item("budget", pages.iter().find_map(|p| p.budget))?;
+    let mut alerts: Vec<f64> = pages.iter().flat_map(|p| p.alerts.iter().copied()).collect();
+    alerts.sort_by(f64::total_cmp);
+    alerts.dedup();
+    m.set_item("alerts", alerts)?;
+    Ok(m)
+}
+
 pub struct PyJsonPage(pub JsonPage);
 
 impl<'py> IntoPyObject<'py> for PyJsonPage {

@@ -1,5 +1,4 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -57,10 +56,8 @@ impl ScimCore {
     #[new]
     #[pyo3(signature = (base_url, token, *, retry, timeout))]
     fn new(py: Python<'_>, base_url: &str, token: &str, retry: Option<PyRef<'_, super::retry::RetryPolicy>>, timeout: f64) -> PyResult<Self> {
-        if !(timeout.is_finite() && timeout > 0.0) {
-            return Err(to_pyerr(py, super::invalid(format!("timeout must be a positive number of seconds, not {timeout}"))));
-        }
-        let client = Client::new(base_url, token, retry.map(|r| r.inner.clone()).unwrap_or_default(), Duration::from_secs_f64(timeout))
+        let timeout = super::timeout(timeout).map_err(|e| to_pyerr(py, e))?;
+        let client = Client::new(base_url, token, retry.map(|r| r.inner.clone()).unwrap_or_default(), timeout)
             .map_err(|e| to_pyerr(py, e))?;
         Ok(ScimCore { client: Arc::new(client) })
     }

@@ -235,9 +235,7 @@ impl SemrushCore {
         cache_ttl: Option<f64>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
-        if !(timeout.is_finite() && timeout > 0.0) {
-            return Err(err(super::invalid(format!("timeout must be a positive number of seconds, not {timeout}"))));
-        }
+        let timeout = super::timeout(timeout).map_err(|e| to_pyerr(py, e))?;
         let rate = match rate_per_second {
             None => None,
             Some(r) if r.is_finite() && r > 0.0 => {
@@ -253,7 +251,7 @@ impl SemrushCore {
             ledger: ledger.inner.clone(),
             budget: super::ledger::budget(budget).map_err(err)?,
             retry: retry.map(|r| r.inner.clone()).unwrap_or_default(),
-            timeout: Duration::from_secs_f64(timeout),
+            timeout,
             rate,
             concurrency: max_in_flight,
             cache_ttl: super::page::cache_ttl(cache_ttl).map_err(err)?,
