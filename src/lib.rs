@@ -5,6 +5,7 @@
 //! providers' wire formats on loopback.
 
 pub mod emulator;
+pub mod frame;
 pub mod error;
 pub mod http;
 pub mod ledger;
@@ -40,6 +41,7 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::ahrefs::oauth_exchange, m)?)?;
     m.add_function(wrap_pyfunction!(py::ahrefs::oauth_exchange_async, m)?)?;
     m.add_function(wrap_pyfunction!(py::semrush::parse_semrush_csv, m)?)?;
+    m.add_function(wrap_pyfunction!(py::frame::rows_table, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_started, m)?)?;
     Ok(())
 }

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Sequence
 
-from . import _seowire
+from . import _progress, _seowire, frames
 from .exceptions import InvalidRequest
 
 logger = logging.getLogger("seowire")
@@ -154,7 +154,10 @@ class Client:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(account={self.account!r}, base_url={self.base_url!r})"
 
-    def _settle(self, value: Any, meta: dict[str, Any]) -> Any:
+    def _settle(self, value: Any, meta: dict[str, Any], output: str = "dicts", names: list[str] | None = None) -> Any:
+        if output != "dicts":
+            settle(self._budget, self.account, [], meta)
+            return frames.convert(value, output, meta, names)
         if isinstance(value, list):
             return settle(self._budget, self.account, value, meta)
         settle(self._budget, self.account, [], meta)  # fire alerts; single objects carry no cost fields
@@ -195,25 +198,40 @@ def settle(budget: Budget | None, account: str, rows: Any, meta: dict[str, Any])
 
 
 class Pages:
-    """Report pages, for ``for`` and ``async for``; each page is a :class:`Rows`."""
+    """Report pages, for ``for`` and ``async for``; each page is a :class:`Rows` (or, with
+    ``output=``, a frame)."""
 
-    def __init__(self, stream: Any, client: Any) -> None:
+    def __init__(self, stream: Any, client: Any, output: str = "dicts", progress: Any = None, total: int | None = None) -> None:
         self._stream = stream
         self._client = client
+        self._output = output
+        self._progress = _progress.start(progress, total, f"{client.provider} pages")
 
-    def __iter__(self) -> Iterator[Rows]:
+    def __iter__(self) -> Iterator[Any]:
         return self
 
-    def __next__(self) -> Rows:
-        rows, meta = next(self._stream)
-        return self._client._settle(rows, meta)
+    def _page(self, rows: Any, meta: dict[str, Any]) -> Any:
+        self._progress.update(meta.get("lines") or len(rows), meta.get("units") or 0, 1)
+        return self._client._settle(rows, meta, self._output)
 
-    def __aiter__(self) -> AsyncIterator[Rows]:
+    def __next__(self) -> Any:
+        try:
+            rows, meta = next(self._stream)
+        except BaseException:
+            self._progress.close()
+            raise
+        return self._page(rows, meta)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
         return self
 
-    async def __anext__(self) -> Rows:
-        rows, meta = await self._stream.__anext__()
-        return self._client._settle(rows, meta)
+    async def __anext__(self) -> Any:
+        try:
+            rows, meta = await self._stream.__anext__()
+        except BaseException:
+            self._progress.close()
+            raise
+        return self._page(rows, meta)
 
 
 class RowStream:

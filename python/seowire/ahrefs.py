@@ -10,7 +10,9 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from . import _seowire
+from . import _progress, _seowire, frames
+from ._progress import ProgressArg
+from .frames import Output
 from .lifecycle import not_supported
 from ._common import Budget, Client, Rows, cache_ttl, resolve_ledger
 from .exceptions import AuthenticationError, InvalidRequest
@@ -30,6 +32,14 @@ def _norm(params: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(v, _dt.date):
             params[k] = v.isoformat()
     return params
+
+
+def _select(params: dict[str, Any]) -> list[str] | None:
+    """The selected fields: the columns of a frame even when no row comes back."""
+    select = params.get("select")
+    if isinstance(select, str):
+        return [f.strip() for f in select.split(",") if f.strip()]
+    return [str(f) for f in select] if isinstance(select, (list, tuple)) else None
 
 
 class Ahrefs(Client):
@@ -80,31 +90,41 @@ class Ahrefs(Client):
     # -- plumbing -------------------------------------------------------------------------------
 
     def _named(self, path: str, **params: Any) -> Any:
-        return self._settle(*self._core.call(path, True, **_norm(params)))
+        return self._call(path, True, params)
 
     async def _named_async(self, path: str, **params: Any) -> Any:
-        value, meta = await self._core.call_async(path, True, **_norm(params))
-        return self._settle(value, meta)
+        return await self._call_async(path, True, params)
+
+    def _call(self, path: str, strict: bool, params: dict[str, Any]) -> Any:
+        output = params.pop("output", "dicts")
+        frames.check(output)
+        value, meta = self._core.call(path, strict, **_norm(params))
+        return self._settle(value, meta, output, _select(params))
+
+    async def _call_async(self, path: str, strict: bool, params: dict[str, Any]) -> Any:
+        output = params.pop("output", "dicts")
+        frames.check(output)
+        value, meta = await self._core.call_async(path, strict, **_norm(params))
+        return self._settle(value, meta, output, _select(params))
 
     # -- generic --------------------------------------------------------------------------------
 
     def get(self, path: str, **params: Any) -> Any:
         """Any v3 GET path, e.g. ``get("site-explorer/pages-by-traffic", target=..., select=[...])``.
         ``select`` is a list, ``where`` a dict, ``order_by`` a string or list. The single
-        top-level key of the answer is unwrapped."""
-        return self._settle(*self._core.call(path, False, **_norm(params)))
+        top-level key of the answer is unwrapped. ``output="pandas"`` (or ``"arrow"``,
+        ``"polars"``) returns a frame."""
+        return self._call(path, False, params)
 
     async def get_async(self, path: str, **params: Any) -> Any:
-        value, meta = await self._core.call_async(path, False, **_norm(params))
-        return self._settle(value, meta)
+        return await self._call_async(path, False, params)
 
     def post(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
         """Any v3 POST path with a JSON body."""
-        return self._settle(*self._core.call(path, False, json=json or {}, **_norm(params)))
+        return self._call(path, False, {"json": json or {}, **params})
 
     async def post_async(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
-        value, meta = await self._core.call_async(path, False, json=json or {}, **_norm(params))
-        return self._settle(value, meta)
+        return await self._call_async(path, False, {"json": json or {}, **params})
 
     def estimate(self, path_or_method: str, **params: Any) -> int:
         """Worst-case units of a call, offline: ``estimate("all_backlinks", target=..., select=[...], limit=100)``."""
@@ -124,14 +144,43 @@ class Ahrefs(Client):
 
     # -- batch analysis -------------------------------------------------------------------------
 
-    def batch_analysis(self, targets: Iterable[str | dict[str, Any]], *, select: Sequence[str], **params: Any) -> Rows:
+    def batch_analysis(
+        self,
+        targets: Iterable[str | dict[str, Any]],
+        *,
+        select: Sequence[str],
+        output: Output = "dicts",
+        progress: ProgressArg = None,
+        **params: Any,
+    ) -> Rows:
         """Metrics for any number of targets (URL strings or ``{url, mode, protocol}``): requests
-        of 100, merged in input order."""
-        return self._settle(*self._core.batch_analysis(list(targets), select=list(select), **_norm(params)))
+        of 100, merged in input order. ``progress`` shows rows and units as requests land."""
+        frames.check(output)
+        targets = list(targets)
+        tracker = _progress.start(progress, len(targets), "ahrefs batch_analysis")
+        try:
+            value, meta = self._core.batch_analysis(targets, select=list(select), progress=tracker, **_norm(params))
+        finally:
+            tracker.close()
+        return self._settle(value, meta, output, list(select))
 
-    async def batch_analysis_async(self, targets: Iterable[str | dict[str, Any]], *, select: Sequence[str], **params: Any) -> Rows:
-        value, meta = await self._core.batch_analysis_async(list(targets), select=list(select), **_norm(params))
-        return self._settle(value, meta)
+    async def batch_analysis_async(
+        self,
+        targets: Iterable[str | dict[str, Any]],
+        *,
+        select: Sequence[str],
+        output: Output = "dicts",
+        progress: ProgressArg = None,
+        **params: Any,
+    ) -> Rows:
+        frames.check(output)
+        targets = list(targets)
+        tracker = _progress.start(progress, len(targets), "ahrefs batch_analysis")
+        try:
+            value, meta = await self._core.batch_analysis_async(targets, select=list(select), progress=tracker, **_norm(params))
+        finally:
+            tracker.close()
+        return self._settle(value, meta, output, list(select))
 
     # -- subscription ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ __all__ = [
     "LedgerError",
     "LedgerUnavailable",
     "NotSupported",
+    "MissingExtra",
 ]
 
 
@@ -107,3 +108,8 @@ class LedgerUnavailable(LedgerError):
 
 class NotSupported(SeowireError, NotImplementedError):
     """The provider offers no API for this operation."""
+
+
+class MissingExtra(SeowireError, ImportError):
+    """An optional library (pandas, polars, pyarrow, tqdm, Airflow) is needed but not installed;
+    the message names the extra to install. Raised before any request is sent."""

@@ -7,7 +7,9 @@ import datetime as _dt
 import os
 from typing import Any, Iterable, Sequence
 
-from . import _seowire
+from . import _progress, _seowire, frames
+from ._progress import ProgressArg
+from .frames import Output
 from .lifecycle import not_supported
 from ._common import Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger
 from .exceptions import InvalidRequest
@@ -45,6 +47,16 @@ def _unix(name: str, value: Any) -> Any:
     if isinstance(value, _dt.date):
         return int(_dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc).timestamp())
     return value
+
+
+def _targets(targets: Iterable[str]) -> Any:
+    """Targets as a list (so progress knows the total); a bare string is left for the core to refuse."""
+    return targets if isinstance(targets, str) else list(targets)
+
+
+def _unique(targets: Any) -> int | None:
+    """How many distinct targets will be fetched (duplicates are fetched once)."""
+    return None if isinstance(targets, str) else len({t.strip() for t in targets if isinstance(t, str)})
 
 
 class Moz(Client):
@@ -133,13 +145,17 @@ class Moz(Client):
                 fields[k] = _unix(k, fields[k])
         return fields
 
-    def call(self, endpoint: str, **fields: Any) -> Any:
-        """Any endpoint by name with its request fields: ``call("links", target="moz.com")``."""
-        return self._settle(*self._core.call(endpoint, **self._fields(fields)))
+    def call(self, endpoint: str, *, output: Output = "dicts", **fields: Any) -> Any:
+        """Any endpoint by name with its request fields: ``call("links", target="moz.com")``.
+        ``output="pandas"`` (or ``"arrow"``, ``"polars"``) returns a frame."""
+        frames.check(output)
+        value, meta = self._core.call(endpoint, **self._fields(fields))
+        return self._settle(value, meta, output)
 
-    async def call_async(self, endpoint: str, **fields: Any) -> Any:
+    async def call_async(self, endpoint: str, *, output: Output = "dicts", **fields: Any) -> Any:
+        frames.check(output)
         value, meta = await self._core.call_async(endpoint, **self._fields(fields))
-        return self._settle(value, meta)
+        return self._settle(value, meta, output)
 
     def estimate(self, endpoint: str, **fields: Any) -> int:
         """Worst-case rows of a call, offline. ``url_metrics`` takes any number of targets."""
@@ -148,9 +164,20 @@ class Moz(Client):
             return self._core.estimate_url_metrics(targets, **self._fields(fields))
         return self._core.estimate(endpoint, **self._fields(fields))
 
-    def pages(self, endpoint: str, *, page_size: int = 50, max_rows: int | None = None, **fields: Any) -> Pages:
-        """Pages of a ``next_token`` endpoint (``for`` or ``async for``), each row once."""
-        return Pages(self._core.pages(endpoint, page_size, max_rows, **self._fields(fields)), self)
+    def pages(
+        self,
+        endpoint: str,
+        *,
+        page_size: int = 50,
+        max_rows: int | None = None,
+        output: Output = "dicts",
+        progress: ProgressArg = None,
+        **fields: Any,
+    ) -> Pages:
+        """Pages of a ``next_token`` endpoint (``for`` or ``async for``), each row once; each page
+        a :class:`Rows`, or a frame with ``output=``."""
+        frames.check(output)
+        return Pages(self._core.pages(endpoint, page_size, max_rows, **self._fields(fields)), self, output, progress, max_rows)
 
     def rows(self, endpoint: str, *, page_size: int = 50, max_rows: int | None = None, **fields: Any) -> RowStream:
         """Rows of a ``next_token`` endpoint across pages (``for`` or ``async for``)."""
@@ -180,20 +207,29 @@ class Moz(Client):
         monthly_history_values: Sequence[str] | None = None,
         distributions: bool | None = None,
         cache: bool = True,
+        output: Output = "dicts",
+        progress: ProgressArg = None,
     ) -> Rows:
         """Metrics for any number of URLs or domains (list, tuple, pandas Series...): one dict
         per input target, in input order. Duplicates are fetched once; requests of 50 run at the
         plan's concurrency. A chunk that fails after retries raises with the index range it covered."""
-        value, meta = self._core.url_metrics(
-            targets,
-            daily_history_deltas=daily_history_deltas,
-            daily_history_values=daily_history_values,
-            monthly_history_deltas=monthly_history_deltas,
-            monthly_history_values=monthly_history_values,
-            distributions=distributions,
-            cache=cache,
-        )
-        return self._settle(value, meta)
+        frames.check(output)
+        targets = _targets(targets)
+        tracker = _progress.start(progress, _unique(targets), "moz url_metrics")
+        try:
+            value, meta = self._core.url_metrics(
+                targets,
+                progress=tracker,
+                daily_history_deltas=daily_history_deltas,
+                daily_history_values=daily_history_values,
+                monthly_history_deltas=monthly_history_deltas,
+                monthly_history_values=monthly_history_values,
+                distributions=distributions,
+                cache=cache,
+            )
+        finally:
+            tracker.close()
+        return self._settle(value, meta, output)
 
     async def url_metrics_async(
         self,
@@ -205,17 +241,26 @@ class Moz(Client):
         monthly_history_values: Sequence[str] | None = None,
         distributions: bool | None = None,
         cache: bool = True,
+        output: Output = "dicts",
+        progress: ProgressArg = None,
     ) -> Rows:
-        value, meta = await self._core.url_metrics_async(
-            targets,
-            daily_history_deltas=daily_history_deltas,
-            daily_history_values=daily_history_values,
-            monthly_history_deltas=monthly_history_deltas,
-            monthly_history_values=monthly_history_values,
-            distributions=distributions,
-            cache=cache,
-        )
-        return self._settle(value, meta)
+        frames.check(output)
+        targets = _targets(targets)
+        tracker = _progress.start(progress, _unique(targets), "moz url_metrics")
+        try:
+            value, meta = await self._core.url_metrics_async(
+                targets,
+                progress=tracker,
+                daily_history_deltas=daily_history_deltas,
+                daily_history_values=daily_history_values,
+                monthly_history_deltas=monthly_history_deltas,
+                monthly_history_values=monthly_history_values,
+                distributions=distributions,
+                cache=cache,
+            )
+        finally:
+            tracker.close()
+        return self._settle(value, meta, output)
 
     # -- link endpoints -------------------------------------------------------------------------
 
@@ -232,11 +277,12 @@ class Moz(Client):
         subdomains_limited_to_one: Sequence[str] | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        output: Output = "dicts",
     ) -> Rows:
         """Links to a target; ``filter`` terms (e.g. ``["external", "nofollow"]``) are joined by ``+``."""
         return self.call("links", target=target, target_scope=target_scope, sort=sort, filter=filter, anchor_text=anchor_text,
                          source_root_domain=source_root_domain, source_scope=source_scope,
-                         subdomains_limited_to_one=subdomains_limited_to_one, limit=limit, next_token=next_token)
+                         subdomains_limited_to_one=subdomains_limited_to_one, limit=limit, next_token=next_token, output=output)
 
     async def links_async(
         self,
@@ -251,17 +297,18 @@ class Moz(Client):
         subdomains_limited_to_one: Sequence[str] | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        output: Output = "dicts",
     ) -> Rows:
         return await self.call_async("links", target=target, target_scope=target_scope, sort=sort, filter=filter,
                                      anchor_text=anchor_text, source_root_domain=source_root_domain, source_scope=source_scope,
-                                     subdomains_limited_to_one=subdomains_limited_to_one, limit=limit, next_token=next_token)
+                                     subdomains_limited_to_one=subdomains_limited_to_one, limit=limit, next_token=next_token, output=output)
 
-    def anchor_text(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None) -> Rows:
+    def anchor_text(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
         """Anchor texts of links to a target, by external root domains."""
-        return self.call("anchor_text", target=target, scope=scope, limit=limit, next_token=next_token)
+        return self.call("anchor_text", target=target, scope=scope, limit=limit, next_token=next_token, output=output)
 
-    async def anchor_text_async(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None) -> Rows:
-        return await self.call_async("anchor_text", target=target, scope=scope, limit=limit, next_token=next_token)
+    async def anchor_text_async(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
+        return await self.call_async("anchor_text", target=target, scope=scope, limit=limit, next_token=next_token, output=output)
 
     def final_redirect(self, page: str) -> dict[str, Any]:
         """Where a page finally redirects to: ``{"page": ...}`` (1 row)."""
@@ -270,19 +317,19 @@ class Moz(Client):
     async def final_redirect_async(self, page: str) -> dict[str, Any]:
         return await self.call_async("final_redirect", page=page)
 
-    def global_top_pages(self, *, limit: int | None = None, next_token: str | None = None) -> Rows:
+    def global_top_pages(self, *, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
         """The top 500 pages by Page Authority."""
-        return self.call("global_top_pages", limit=limit, next_token=next_token)
+        return self.call("global_top_pages", limit=limit, next_token=next_token, output=output)
 
-    async def global_top_pages_async(self, *, limit: int | None = None, next_token: str | None = None) -> Rows:
-        return await self.call_async("global_top_pages", limit=limit, next_token=next_token)
+    async def global_top_pages_async(self, *, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
+        return await self.call_async("global_top_pages", limit=limit, next_token=next_token, output=output)
 
-    def global_top_root_domains(self, *, limit: int | None = None, next_token: str | None = None) -> Rows:
+    def global_top_root_domains(self, *, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
         """The top 500 root domains by Domain Authority."""
-        return self.call("global_top_root_domains", limit=limit, next_token=next_token)
+        return self.call("global_top_root_domains", limit=limit, next_token=next_token, output=output)
 
-    async def global_top_root_domains_async(self, *, limit: int | None = None, next_token: str | None = None) -> Rows:
-        return await self.call_async("global_top_root_domains", limit=limit, next_token=next_token)
+    async def global_top_root_domains_async(self, *, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
+        return await self.call_async("global_top_root_domains", limit=limit, next_token=next_token, output=output)
 
     def index_metadata(self) -> dict[str, Any]:
         """The index ID and spam-score update days (free)."""
@@ -300,11 +347,12 @@ class Moz(Client):
         sort: str | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        output: Output = "dicts",
     ) -> Rows:
         """Sources linking to the positive targets but not the negative ones (5 rows per result).
         Targets are ``{"target", "scope"}`` dicts or plain strings (scope root_domain)."""
         return self.call("link_intersect", positive_targets=positive_targets, negative_targets=negative_targets,
-                         source_scope=source_scope, sort=sort, limit=limit, next_token=next_token)
+                         source_scope=source_scope, sort=sort, limit=limit, next_token=next_token, output=output)
 
     async def link_intersect_async(
         self,
@@ -315,9 +363,10 @@ class Moz(Client):
         sort: str | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        output: Output = "dicts",
     ) -> Rows:
         return await self.call_async("link_intersect", positive_targets=positive_targets, negative_targets=negative_targets,
-                                     source_scope=source_scope, sort=sort, limit=limit, next_token=next_token)
+                                     source_scope=source_scope, sort=sort, limit=limit, next_token=next_token, output=output)
 
     def link_status(self, target: str, sources: Sequence[str], *, source_scope: Scope | None = None, target_scope: Scope | None = None) -> dict[str, Any]:
         """Whether each source links to the target: ``{"exists": [bool, ...]}`` (2 rows per source)."""
@@ -337,10 +386,11 @@ class Moz(Client):
         end_date: str | _dt.date | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        output: Output = "dicts",
     ) -> Rows:
         """Root domains linking to a target."""
         return self.call("linking_root_domains", target=target, target_scope=target_scope, sort=sort, filter=filter,
-                         begin_date=begin_date, end_date=end_date, limit=limit, next_token=next_token)
+                         begin_date=begin_date, end_date=end_date, limit=limit, next_token=next_token, output=output)
 
     async def linking_root_domains_async(
         self,
@@ -353,16 +403,17 @@ class Moz(Client):
         end_date: str | _dt.date | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        output: Output = "dicts",
     ) -> Rows:
         return await self.call_async("linking_root_domains", target=target, target_scope=target_scope, sort=sort, filter=filter,
-                                     begin_date=begin_date, end_date=end_date, limit=limit, next_token=next_token)
+                                     begin_date=begin_date, end_date=end_date, limit=limit, next_token=next_token, output=output)
 
-    def top_pages(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None) -> Rows:
+    def top_pages(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
         """A site's top pages by Page Authority."""
-        return self.call("top_pages", target=target, scope=scope, limit=limit, next_token=next_token)
+        return self.call("top_pages", target=target, scope=scope, limit=limit, next_token=next_token, output=output)
 
-    async def top_pages_async(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None) -> Rows:
-        return await self.call_async("top_pages", target=target, scope=scope, limit=limit, next_token=next_token)
+    async def top_pages_async(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
+        return await self.call_async("top_pages", target=target, scope=scope, limit=limit, next_token=next_token, output=output)
 
     def usage_data(self, *, start: int | _dt.datetime | None = None, end: int | _dt.datetime | None = None) -> dict[str, Any]:
         """Rows consumed in the period (default: this month), as Moz counts them (free; may lag

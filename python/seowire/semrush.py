@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence, TypedDict
 
-from . import _seowire
+from . import _seowire, frames
+from ._progress import ProgressArg
+from .frames import Output
 from .lifecycle import not_supported
 from ._common import Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger
 from .exceptions import AuthenticationError
@@ -31,6 +33,7 @@ class ReportOptions(TypedDict, total=False):
     export_columns: Sequence[str] | str
     export_escape: int
     cache: bool
+    output: Output
 
 
 def parse_csv(data: bytes, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -95,17 +98,32 @@ class Semrush(Client):
         """The request URL for a report, with the key shown as ``key=***``."""
         return self._core.url(report, **params)
 
-    def report(self, type: str, **params: Any) -> Rows:
-        """Any report of the price table: ``report("domain_organic", domain=..., database="us")``."""
-        return self._settle(*self._core.report(type, **params))
+    def report(self, type: str, *, output: Output = "dicts", **params: Any) -> Rows:
+        """Any report of the price table: ``report("domain_organic", domain=..., database="us")``.
+        ``output="pandas"`` (or ``"arrow"``, ``"polars"``) returns a typed frame built in Rust."""
+        frame = frames.check(output)
+        rows, meta = self._core.report(type, frame=frame, **params)
+        return self._settle(rows, meta, output)
 
-    async def report_async(self, type: str, **params: Any) -> Rows:
-        rows, meta = await self._core.report_async(type, **params)
-        return self._settle(rows, meta)
+    async def report_async(self, type: str, *, output: Output = "dicts", **params: Any) -> Rows:
+        frame = frames.check(output)
+        rows, meta = await self._core.report_async(type, frame=frame, **params)
+        return self._settle(rows, meta, output)
 
-    def pages(self, report: str, *, page_size: int = 10_000, max_rows: int | None = None, **params: Any) -> Pages:
-        """Pages of a report via ``display_offset``, each row once; stops at ``max_rows``."""
-        return Pages(self._core.pages(report, page_size, max_rows, **params), self)
+    def pages(
+        self,
+        report: str,
+        *,
+        page_size: int = 10_000,
+        max_rows: int | None = None,
+        output: Output = "dicts",
+        progress: ProgressArg = None,
+        **params: Any,
+    ) -> Pages:
+        """Pages of a report via ``display_offset``, each row once; stops at ``max_rows``.
+        Each page is a :class:`Rows`, or a frame with ``output=``."""
+        frame = frames.check(output)
+        return Pages(self._core.pages(report, page_size, max_rows, frame=frame, **params), self, output, progress, max_rows)
 
     def rows(self, report: str, *, page_size: int = 10_000, max_rows: int | None = None, **params: Any) -> RowStream:
         """Rows of a report across pages (``for`` or ``async for``)."""

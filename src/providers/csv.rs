@@ -145,3 +145,44 @@ mod tests {
         assert_eq!(count_records(b"", b';').unwrap(), 0);
     }
 }
+
+/// Short decimals ("0.82", "14.25") without the general parser. Exact: the digits form an
+/// integer below 2^53 and 10^k is exact, so one division rounds exactly like `str::parse`.
+pub fn fast_f64(text: &str) -> Option<f64> {
+    let b = text.as_bytes();
+    if b.is_empty() || b.len() > 15 {
+        return None;
+    }
+    let (mut digits, mut scale, mut seen_dot) = (0u64, 0i32, false);
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                digits = digits * 10 + (c - b'0') as u64;
+                if seen_dot {
+                    scale += 1;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return None,
+        }
+    }
+    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+    Some(digits as f64 / POW10[scale as usize])
+}
+
+pub fn parse_f64(text: &str) -> Option<f64> {
+    fast_f64(text).or_else(|| text.parse::<f64>().ok())
+}
+
+#[cfg(test)]
+mod fast_tests {
+    #[test]
+    fn fast_f64_is_exact() {
+        for s in ["0.82", "14.25", "0", "1230000", "0.1", "3.14159", "99.99", "0.00", "12345678.123456"] {
+            assert_eq!(super::fast_f64(s), Some(s.parse::<f64>().unwrap()), "{s}");
+        }
+        for s in ["-1", "1e5", "", "1.2.3", "nan", "123456789.123456"] {
+            assert_eq!(super::fast_f64(s), None, "{s}");
+        }
+    }
+}

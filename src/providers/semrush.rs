@@ -110,6 +110,31 @@ pub fn column(code: &str) -> Column {
     Column { code: code.into(), name: snake(code), ty: Ty::Auto }
 }
 
+/// The columns of a CSV body: the requested ones (checked against the header's width), else
+/// resolved from the header itself (codes, or header text made snake_case).
+pub fn header_columns(header: &[std::borrow::Cow<'_, str>], requested: Option<&[Column]>) -> std::result::Result<Vec<Column>, String> {
+    let Some(requested) = requested else {
+        return Ok(header
+            .iter()
+            .map(|h| {
+                let mut c = column(h);
+                if !h.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()) {
+                    c.name = snake(h);
+                }
+                // Header text of a known column ("Trends") still tells its type.
+                if let Some(d) = COLUMNS.iter().find(|d| d.header == h.as_ref()).filter(|_| c.ty == Ty::Auto) {
+                    c.ty = d.ty;
+                }
+                c
+            })
+            .collect());
+    };
+    if header.len() != requested.len() {
+        return Err(format!("header has {} columns but {} were requested", header.len(), requested.len()));
+    }
+    Ok(requested.to_vec())
+}
+
 /// "Traffic (%)" -> "traffic"; "Average vol." -> "average_vol"; "domains_num" stays.
 pub fn snake(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

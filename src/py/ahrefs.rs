@@ -123,19 +123,31 @@ impl AhrefsCore {
         future(py, async move { client.fetch(&p).await.map(PyJsonPage) })
     }
 
-    #[pyo3(signature = (targets, **kwargs))]
-    fn batch_analysis(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (targets, *, progress=None, **kwargs))]
+    fn batch_analysis(
+        &self,
+        py: Python<'_>,
+        targets: &Bound<'_, PyAny>,
+        progress: Option<Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
         let chunks = self.batches(targets, kwargs).map_err(|e| to_pyerr(py, e))?;
-        let client = self.client.clone();
-        let out = block_on(py, async move { run_batches(client, chunks).await })?;
+        let (client, progress) = (self.client.clone(), super::Progress::new(progress));
+        let out = block_on(py, async move { run_batches(client, chunks, progress).await })?;
         Ok(out.into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (targets, **kwargs))]
-    fn batch_analysis_async<'py>(&self, py: Python<'py>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (targets, *, progress=None, **kwargs))]
+    fn batch_analysis_async<'py>(
+        &self,
+        py: Python<'py>,
+        targets: &Bound<'_, PyAny>,
+        progress: Option<Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let chunks = self.batches(targets, kwargs).map_err(|e| to_pyerr(py, e))?;
-        let client = self.client.clone();
-        future(py, async move { run_batches(client, chunks).await })
+        let (client, progress) = (self.client.clone(), super::Progress::new(progress));
+        future(py, async move { run_batches(client, chunks, progress).await })
     }
 
     fn __repr__(&self) -> String {
@@ -143,13 +155,13 @@ impl AhrefsCore {
     }
 }
 
-async fn run_batches(client: Arc<Client>, chunks: Vec<Prepared>) -> Result<PyBatch> {
+async fn run_batches(client: Arc<Client>, chunks: Vec<Prepared>, progress: super::Progress) -> Result<PyBatch> {
     use futures::{StreamExt, TryStreamExt};
     let estimate = chunks.iter().map(|c| c.estimate).sum();
     // The rate limit paces them; order is kept by `buffered`.
     let pages = futures::stream::iter(chunks.into_iter().map(|c| {
-        let client = client.clone();
-        async move { client.fetch(&c).await }
+        let (client, progress) = (client.clone(), progress.clone());
+        async move { client.fetch(&c).await.inspect(|p| progress.tick(p.rows, p.units)) }
     }))
     .buffered(4)
     .try_collect()

@@ -2,6 +2,7 @@
 
 pub mod ahrefs;
 pub mod emulator;
+pub mod frame;
 pub mod json;
 pub mod moz;
 pub mod page;
@@ -141,3 +142,25 @@ impl Drop for GcPause<'_> {
     }
 }
 
+
+/// A Python progress callback `(rows, units)`, called as each request of a multi-request call
+/// lands (from the runtime thread that received it). Its errors are reported, never raised: a
+/// progress bar must not lose data that is already paid for.
+#[derive(Clone, Default)]
+pub struct Progress(Option<std::sync::Arc<Py<PyAny>>>);
+
+impl Progress {
+    pub fn new(callback: Option<Bound<'_, PyAny>>) -> Self {
+        Progress(callback.filter(|c| !c.is_none()).map(|c| std::sync::Arc::new(c.unbind())))
+    }
+
+    pub fn tick(&self, rows: u64, units: u64) {
+        if let Some(cb) = &self.0 {
+            Python::attach(|py| {
+                if let Err(e) = cb.call1(py, (rows, units)) {
+                    e.write_unraisable(py, Some(cb.bind(py)));
+                }
+            });
+        }
+    }
+}

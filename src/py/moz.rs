@@ -41,7 +41,7 @@ struct PyBulk(Bulk<Py<PyAny>>);
 
 /// Decode a page to Python as soon as it arrives, on the runtime thread that received it, so
 /// decoding overlaps the requests still in flight instead of following them.
-fn decode_page(page: &crate::providers::JsonPage) -> Result<Py<PyAny>> {
+fn decode_page(page: &JsonPage) -> Result<Py<PyAny>> {
     Python::attach(|py| {
         value(py, page)
             .map(|v| v.unbind())
@@ -201,8 +201,8 @@ impl MozCore {
         future(py, async move { client.fetch(&p).await.map(PyJsonPage) })
     }
 
-    #[pyo3(signature = (targets, **kwargs))]
-    fn url_metrics(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (targets, *, progress=None, **kwargs))]
+    fn url_metrics(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, progress: Option<Bound<'_, PyAny>>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
         let (list, extra) = self.bulk_args(py, targets, kwargs)?;
         if list.is_empty() {
             return Ok(PyBulk(Bulk { pages: vec![], decoded: vec![], slots: vec![], estimate: 0 }).into_pyobject(py)?.into_any().unbind());
@@ -210,19 +210,29 @@ impl MozCore {
         let client = self.client.clone();
         // Pages are decoded while the rest are in flight; keep the cyclic GC out of that stretch.
         let _gc = super::GcPause::new(py, list.len() * 8);
-        let bulk = block_on(py, async move { client.url_metrics_bulk(list, extra.0, extra.1, &decode_page).await })?;
+        let progress = super::Progress::new(progress);
+        let decode = move |page: &JsonPage| decode_page(page).inspect(|_| progress.tick(page.rows, page.units));
+        let bulk = block_on(py, async move { client.url_metrics_bulk(list, extra.0, extra.1, &decode).await })?;
         Ok(PyBulk(bulk).into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (targets, **kwargs))]
-    fn url_metrics_async<'py>(&self, py: Python<'py>, targets: &Bound<'_, PyAny>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (targets, *, progress=None, **kwargs))]
+    fn url_metrics_async<'py>(
+        &self,
+        py: Python<'py>,
+        targets: &Bound<'_, PyAny>,
+        progress: Option<Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let progress = super::Progress::new(progress);
         let (list, extra) = self.bulk_args(py, targets, kwargs)?;
         let client = self.client.clone();
         future(py, async move {
             if list.is_empty() {
                 return Ok(PyBulk(Bulk { pages: vec![], decoded: vec![], slots: vec![], estimate: 0 }));
             }
-            client.url_metrics_bulk(list, extra.0, extra.1, &decode_page).await.map(PyBulk)
+            let decode = move |page: &JsonPage| decode_page(page).inspect(|_| progress.tick(page.rows, page.units));
+            client.url_metrics_bulk(list, extra.0, extra.1, &decode).await.map(PyBulk)
         })
     }
 

@@ -10,8 +10,8 @@ use super::values::ValueCache;
 use super::{block_on, future, to_pyerr, Done, GcPause};
 use crate::error::{Error, Result};
 use crate::limits::Rate;
-use crate::providers::csv::Records;
-use crate::providers::semrush::{self as sr, column, snake, Client, Column, Page, Param, Prepared, Ty};
+use crate::providers::csv::{parse_f64, Records};
+use crate::providers::semrush::{self as sr, column, Client, Column, Page, Param, Prepared, Ty};
 
 /// Python keyword arguments -> report parameters. `None` values are dropped.
 pub fn params(kwargs: Option<&Bound<'_, PyDict>>) -> Result<Vec<(String, Param)>> {
@@ -57,34 +57,6 @@ fn param(name: &str, v: &Bound<'_, PyAny>) -> Result<Param> {
     scalar(name, v)
 }
 
-/// Short decimals ("0.82", "14.25") without the general parser. Exact: the digits form an
-/// integer below 2^53 and 10^k is exact, so one division rounds exactly like `str::parse`.
-fn fast_f64(text: &str) -> Option<f64> {
-    let b = text.as_bytes();
-    if b.is_empty() || b.len() > 15 {
-        return None;
-    }
-    let (mut digits, mut scale, mut seen_dot) = (0u64, 0i32, false);
-    for &c in b {
-        match c {
-            b'0'..=b'9' => {
-                digits = digits * 10 + (c - b'0') as u64;
-                if seen_dot {
-                    scale += 1;
-                }
-            }
-            b'.' if !seen_dot => seen_dot = true,
-            _ => return None,
-        }
-    }
-    const POW10: [f64; 16] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
-    Some(digits as f64 / POW10[scale as usize])
-}
-
-fn parse_f64(text: &str) -> Option<f64> {
-    fast_f64(text).or_else(|| text.parse::<f64>().ok())
-}
-
 fn cell<'py>(py: Python<'py>, values: &mut ValueCache<'py>, text: &str, ty: Ty) -> PyResult<Bound<'py, PyAny>> {
     if text.is_empty() {
         return Ok(py.None().into_bound(py));
@@ -124,26 +96,7 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
     if !records.next_into(&mut buf).map_err(fail)? {
         return Ok(out);
     }
-    let resolved: Vec<Column>;
-    let columns = match columns {
-        Some(c) => c,
-        None => {
-            resolved = buf
-                .iter()
-                .map(|h| {
-                    let mut c = column(h);
-                    if !h.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit()) {
-                        c.name = snake(h);
-                    }
-                    c
-                })
-                .collect();
-            &resolved
-        }
-    };
-    if buf.len() != columns.len() {
-        return Err(fail(format!("header has {} columns but {} were requested", buf.len(), columns.len())));
-    }
+    let columns = sr::header_columns(&buf, columns).map_err(fail)?;
     let keys: Vec<Bound<'py, PyString>> = columns.iter().map(|c| PyString::intern(py, &c.name)).collect();
     let _gc = GcPause::new(py, body.len() / 64);
     let mut line = 1usize;
@@ -175,8 +128,8 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
     Ok(out)
 }
 
-/// A page as Python: `(rows, meta)`.
-pub struct PyPage(pub Page);
+/// A page as Python: `(rows, meta)`, rows as dicts or (with the flag) as an Arrow table.
+pub struct PyPage(pub Page, pub bool);
 
 impl<'py> IntoPyObject<'py> for PyPage {
     type Target = PyTuple;
@@ -185,7 +138,13 @@ impl<'py> IntoPyObject<'py> for PyPage {
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
         let p = self.0;
-        let list = rows(py, &p.body, p.columns.as_deref().map(|c| c.as_slice()))?;
+        let columns = p.columns.as_deref().map(|c| c.as_slice());
+        let list = if self.1 {
+            let batch = crate::frame::semrush_batch(&p.body, columns).map_err(|m| to_pyerr(py, Error::format(m).provider(sr::PROVIDER)))?;
+            super::frame::table(py, batch)?
+        } else {
+            rows(py, &p.body, columns)?.into_any()
+        };
         let meta = PyDict::new(py);
         meta.set_item("provider", sr::PROVIDER)?;
         meta.set_item("report", p.report)?;
@@ -199,7 +158,7 @@ impl<'py> IntoPyObject<'py> for PyPage {
         meta.set_item("spent", p.spent)?;
         meta.set_item("budget", p.budget)?;
         meta.set_item("alerts", p.alerts)?;
-        PyTuple::new(py, [list.into_any(), meta.into_any()])
+        PyTuple::new(py, [list, meta.into_any()])
     }
 }
 
@@ -288,19 +247,19 @@ impl SemrushCore {
         prepare(report, kwargs).map(|p| self.client.shown_url(&p)).map_err(|e| to_pyerr(py, e))
     }
 
-    #[pyo3(signature = (report, **kwargs))]
-    fn report(&self, py: Python<'_>, report: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (report, *, frame=false, **kwargs))]
+    fn report(&self, py: Python<'_>, report: &str, frame: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
         let p = prepare(report, kwargs).map_err(|e| to_pyerr(py, e))?;
         let client = self.client.clone();
         let page = block_on(py, async move { client.fetch(&p).await })?;
-        Ok(PyPage(page).into_pyobject(py)?.into_any().unbind())
+        Ok(PyPage(page, frame).into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (report, **kwargs))]
-    fn report_async<'py>(&self, py: Python<'py>, report: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (report, *, frame=false, **kwargs))]
+    fn report_async<'py>(&self, py: Python<'py>, report: &str, frame: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
         let p = prepare(report, kwargs).map_err(|e| to_pyerr(py, e))?;
         let client = self.client.clone();
-        future(py, async move { client.fetch(&p).await.map(PyPage) })
+        future(py, async move { client.fetch(&p).await.map(|page| PyPage(page, frame)) })
     }
 
     fn balance(&self, py: Python<'_>) -> PyResult<u64> {
@@ -314,13 +273,15 @@ impl SemrushCore {
     }
 
     /// Pages of a report (`display_offset` paging), each row exactly once.
-    #[pyo3(signature = (report, page_size, max_rows, **kwargs))]
+    #[pyo3(signature = (report, page_size, max_rows, *, frame=false, **kwargs))]
+    #[allow(clippy::too_many_arguments)]
     fn pages(
         &self,
         py: Python<'_>,
         report: &str,
         page_size: u64,
         max_rows: Option<u64>,
+        frame: bool,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PageStream> {
         let err = |e| to_pyerr(py, e);
@@ -347,7 +308,7 @@ impl SemrushCore {
         base.cache = cache;
         Ok(PageStream {
             client: self.client.clone(),
-            cursor: Arc::new(tokio::sync::Mutex::new(Cursor { base, offset: start, page_size, remaining: max_rows, done: false })),
+            cursor: Arc::new(tokio::sync::Mutex::new(Cursor { base, offset: start, page_size, remaining: max_rows, done: false, frame })),
         })
     }
 }
@@ -375,6 +336,7 @@ struct Cursor {
     page_size: u64,
     remaining: Option<u64>,
     done: bool,
+    frame: bool,
 }
 
 async fn next_page(client: Arc<Client>, cursor: Arc<tokio::sync::Mutex<Cursor>>) -> Result<Option<PyPage>> {
@@ -385,7 +347,7 @@ async fn next_page(client: Arc<Client>, cursor: Arc<tokio::sync::Mutex<Cursor>>)
     if !c.base.report.pageable() {
         let page = client.fetch(&c.base).await?;
         c.done = true;
-        return Ok(Some(PyPage(page)));
+        return Ok(Some(PyPage(page, c.frame)));
     }
     let rows = c.remaining.map_or(c.page_size, |r| r.min(c.page_size));
     if rows == 0 {
@@ -405,7 +367,7 @@ async fn next_page(client: Arc<Client>, cursor: Arc<tokio::sync::Mutex<Cursor>>)
     if page.lines == 0 {
         return Ok(None);
     }
-    Ok(Some(PyPage(page)))
+    Ok(Some(PyPage(page, c.frame)))
 }
 
 /// Iterates report pages with `for` (blocking) or `async for`; yields `(rows, meta)`.
@@ -453,18 +415,5 @@ impl PageStream {
         pyo3_async_runtimes::generic::future_into_py::<crate::runtime::ForkAwareTokio, _, Done<AsyncNext>>(py, async move {
             Ok(Done(next_page(client, cursor).await.map(AsyncNext)))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fast_f64_is_exact() {
-        for s in ["0.82", "14.25", "0", "1230000", "0.1", "3.14159", "99.99", "0.00", "12345678.123456"] {
-            assert_eq!(super::fast_f64(s), Some(s.parse::<f64>().unwrap()), "{s}");
-        }
-        for s in ["-1", "1e5", "", "1.2.3", "nan", "123456789.123456"] {
-            assert_eq!(super::fast_f64(s), None, "{s}");
-        }
     }
 }

@@ -1,0 +1,313 @@
+//! Arrow record batches from report rows: SEMrush CSV cells typed by the column table, and
+//! JSON-shaped values (Moz, Ahrefs) typed from what each column holds. Knows Arrow, not Python.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder, UInt64Builder,
+};
+use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow_schema::{DataType, Field, Schema};
+
+use crate::providers::csv::{parse_f64, Records};
+use crate::providers::semrush::{header_columns, parse_error_body, Column, Ty};
+
+/// One JSON-shaped cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    /// Counts above `i64::MAX` (Moz sends some): kept exact as unsigned.
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    List(Vec<Value>),
+    /// Objects and anything else: their JSON text.
+    Json(String),
+}
+
+/// A batch from named columns; every column has `rows` values.
+pub fn batch(columns: Vec<(String, ArrayRef)>, rows: usize) -> Result<RecordBatch, String> {
+    let fields: Vec<Field> = columns.iter().map(|(n, a)| Field::new(n, a.data_type().clone(), true)).collect();
+    let arrays = columns.into_iter().map(|(_, a)| a).collect();
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), arrays, &RecordBatchOptions::new().with_row_count(Some(rows)))
+        .map_err(|e| e.to_string())
+}
+
+/// A SEMrush CSV body as one batch, typed by the column table. A column whose cells do not
+/// all parse as its type falls back to strings rather than losing values; empty cells are null.
+pub fn semrush_batch(body: &[u8], columns: Option<&[Column]>) -> Result<RecordBatch, String> {
+    if parse_error_body(body).is_some() {
+        return batch(Vec::new(), 0);
+    }
+    let mut records = Records::new(body, b';');
+    let mut buf: Vec<Cow<'_, str>> = Vec::new();
+    if !records.next_into(&mut buf)? {
+        let cols = columns.unwrap_or_default();
+        return batch(cols.iter().map(|c| (c.name.clone(), new_null_array(&DataType::Null, 0))).collect(), 0);
+    }
+    let columns = header_columns(&buf, columns)?;
+    let mut cells: Vec<Vec<Cow<'_, str>>> = vec![Vec::new(); columns.len()];
+    let mut line = 1usize;
+    while records.next_into(&mut buf)? {
+        line += 1;
+        if buf.len() != columns.len() {
+            return Err(format!("line {line} has {} values for {} columns", buf.len(), columns.len()));
+        }
+        for (col, text) in cells.iter_mut().zip(buf.drain(..)) {
+            col.push(text);
+        }
+    }
+    let rows = line - 1;
+    let arrays = columns.iter().zip(&cells).map(|(c, texts)| (c.name.clone(), text_column(texts, c.ty))).collect();
+    batch(arrays, rows)
+}
+
+fn nonempty<'a, S: AsRef<str> + 'a>(texts: &'a [S]) -> impl Iterator<Item = &'a str> {
+    texts.iter().map(|t| t.as_ref()).filter(|t| !t.is_empty())
+}
+
+fn opt<S: AsRef<str>>(t: &S) -> Option<&str> {
+    Some(t.as_ref()).filter(|t| !t.is_empty())
+}
+
+fn text_column<S: AsRef<str>>(texts: &[S], ty: Ty) -> ArrayRef {
+    let ints = || nonempty(texts).all(|t| t.parse::<i64>().is_ok());
+    let floats = || nonempty(texts).all(|t| parse_f64(t).is_some());
+    match ty {
+        Ty::Int | Ty::Auto if ints() => {
+            let mut b = Int64Builder::with_capacity(texts.len());
+            texts.iter().for_each(|t| b.append_option(opt(t).and_then(|t| t.parse().ok())));
+            Arc::new(b.finish())
+        }
+        Ty::Int | Ty::Auto | Ty::Float if floats() => {
+            let mut b = Float64Builder::with_capacity(texts.len());
+            texts.iter().for_each(|t| b.append_option(opt(t).and_then(parse_f64)));
+            Arc::new(b.finish())
+        }
+        Ty::Floats if nonempty(texts).all(|t| t.split(',').all(|x| parse_f64(x.trim()).is_some())) => {
+            let mut b = ListBuilder::new(Float64Builder::new());
+            for t in texts {
+                match opt(t) {
+                    Some(t) => {
+                        t.split(',').for_each(|x| b.values().append_option(parse_f64(x.trim())));
+                        b.append(true);
+                    }
+                    None => b.append(false),
+                }
+            }
+            Arc::new(b.finish())
+        }
+        _ => {
+            let bytes = texts.iter().map(|t| t.as_ref().len()).sum();
+            let mut b = StringBuilder::with_capacity(texts.len(), bytes);
+            texts.iter().for_each(|t| b.append_option(opt(t)));
+            Arc::new(b.finish())
+        }
+    }
+}
+
+/// Days since 1970-01-01 for `YYYY-MM-DD`, else None.
+fn date32(s: &str) -> Option<i32> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r).filter(|d| d.bytes().all(|c| c.is_ascii_digit()))?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    i32::try_from(era * 146_097 + doe - 719_468).ok()
+}
+
+/// The Arrow type a column of JSON values gets: bools, ints (signed, else unsigned when some
+/// exceed i64), floats (ints mixed with floats), dates (every string `YYYY-MM-DD`), strings,
+/// lists of one of these; anything mixed becomes its JSON text.
+pub fn infer(values: &[Value]) -> DataType {
+    let present = || values.iter().filter(|v| !matches!(v, Value::Null));
+    let all = |f: fn(&Value) -> bool| present().all(f);
+    if present().next().is_none() {
+        return DataType::Null;
+    }
+    if all(|v| matches!(v, Value::Bool(_))) {
+        DataType::Boolean
+    } else if all(|v| matches!(v, Value::Int(_))) {
+        DataType::Int64
+    } else if all(|v| matches!(v, Value::Int(_) | Value::UInt(_))) {
+        if present().all(|v| !matches!(v, Value::Int(i) if *i < 0)) { DataType::UInt64 } else { DataType::Float64 }
+    } else if all(|v| matches!(v, Value::Int(_) | Value::UInt(_) | Value::Float(_))) {
+        DataType::Float64
+    } else if all(|v| matches!(v, Value::Str(s) if date32(s).is_some())) {
+        DataType::Date32
+    } else if all(|v| matches!(v, Value::Str(_))) {
+        DataType::Utf8
+    } else if all(|v| matches!(v, Value::List(_))) {
+        let items: Vec<Value> = present().flat_map(|v| if let Value::List(l) = v { l.clone() } else { Vec::new() }).collect();
+        match infer(&items) {
+            DataType::Null => DataType::new_list(DataType::Utf8, true),
+            inner => DataType::new_list(inner, true),
+        }
+    } else {
+        DataType::Utf8
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Str(s) | Value::Json(s) => Some(s.clone()),
+        Value::List(items) => {
+            let parts: Vec<String> = items.iter().map(|i| match i {
+                Value::Str(s) => serde_json::Value::String(s.clone()).to_string(),
+                Value::Null => "null".into(),
+                other => text(other).unwrap_or_default(),
+            }).collect();
+            Some(format!("[{}]", parts.join(",")))
+        }
+    }
+}
+
+fn float(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::UInt(u) => Some(*u as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// One typed array from a column of JSON values (see [`infer`]).
+pub fn json_column(values: &[Value]) -> ArrayRef {
+    match infer(values) {
+        DataType::Null => new_null_array(&DataType::Null, values.len()),
+        DataType::Boolean => {
+            let mut b = BooleanBuilder::with_capacity(values.len());
+            values.iter().for_each(|v| b.append_option(if let Value::Bool(x) = v { Some(*x) } else { None }));
+            Arc::new(b.finish())
+        }
+        DataType::Int64 => {
+            let mut b = Int64Builder::with_capacity(values.len());
+            values.iter().for_each(|v| b.append_option(if let Value::Int(x) = v { Some(*x) } else { None }));
+            Arc::new(b.finish())
+        }
+        DataType::UInt64 => {
+            let mut b = UInt64Builder::with_capacity(values.len());
+            values.iter().for_each(|v| {
+                b.append_option(match v {
+                    Value::Int(i) => Some(*i as u64),
+                    Value::UInt(u) => Some(*u),
+                    _ => None,
+                })
+            });
+            Arc::new(b.finish())
+        }
+        DataType::Float64 => {
+            let mut b = Float64Builder::with_capacity(values.len());
+            values.iter().for_each(|v| b.append_option(float(v)));
+            Arc::new(b.finish())
+        }
+        DataType::Date32 => {
+            let mut b = Date32Builder::with_capacity(values.len());
+            values.iter().for_each(|v| b.append_option(if let Value::Str(s) = v { date32(s) } else { None }));
+            Arc::new(b.finish())
+        }
+        DataType::List(inner) => {
+            // Lists are built through their flattened items so the item type follows `infer`.
+            let mut items = Vec::new();
+            let mut offsets = vec![0i32];
+            let mut valid = Vec::with_capacity(values.len());
+            for v in values {
+                if let Value::List(l) = v {
+                    items.extend(l.iter().cloned());
+                    valid.push(true);
+                } else {
+                    valid.push(false);
+                }
+                offsets.push(items.len() as i32);
+            }
+            let child = if inner.data_type() == &DataType::Utf8 && infer(&items) != DataType::Utf8 {
+                string_column(&items)
+            } else {
+                json_column(&items)
+            };
+            let field = Arc::new(Field::new("item", child.data_type().clone(), true));
+            Arc::new(arrow_array::ListArray::new(
+                field,
+                arrow_buffer::OffsetBuffer::new(offsets.into()),
+                child,
+                Some(arrow_buffer::NullBuffer::from(valid)),
+            ))
+        }
+        _ => string_column(values),
+    }
+}
+
+fn string_column(values: &[Value]) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(values.len(), 16 * values.len());
+    values.iter().for_each(|v| b.append_option(text(v)));
+    Arc::new(b.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, Float64Type, Int64Type, UInt64Type};
+    use arrow_array::Array;
+
+    #[test]
+    fn semrush_columns_are_typed_and_fall_back_to_strings() {
+        let body = b"Keyword;Search Volume;CPC;Trends;Odd\nseo;1000;1.5;0.1,0.2;x\nsem;;0.25;;7\n";
+        let b = semrush_batch(body, None).unwrap();
+        assert_eq!(b.num_rows(), 2);
+        let s = b.schema();
+        let types: Vec<&DataType> = s.fields().iter().map(|f| f.data_type()).collect();
+        assert_eq!(types[0], &DataType::Utf8);
+        assert_eq!(types[1], &DataType::Int64);
+        assert_eq!(types[2], &DataType::Float64);
+        assert!(matches!(types[3], DataType::List(_)));
+        assert_eq!(types[4], &DataType::Utf8, "'x' and '7' cannot both be ints: strings keep both");
+        assert_eq!(b.column(1).as_primitive::<Int64Type>().value(0), 1000);
+        assert!(b.column(1).is_null(1));
+        assert_eq!(b.column(3).as_list::<i32>().value(0).as_primitive::<Float64Type>().values().to_vec(), vec![0.1, 0.2]);
+        assert!(b.column(3).is_null(1));
+        assert_eq!(s.field(1).name(), "search_volume");
+    }
+
+    #[test]
+    fn semrush_errors_and_empty_bodies_are_empty_batches() {
+        assert_eq!(semrush_batch(b"ERROR 50 :: NOTHING FOUND", None).unwrap().num_rows(), 0);
+        assert!(semrush_batch(b"a;b\n1\n", None).unwrap_err().contains("line 2"));
+    }
+
+    #[test]
+    fn json_columns_are_inferred() {
+        let big = u64::MAX - 1;
+        assert_eq!(infer(&[Value::Int(1), Value::Null, Value::Int(-3)]), DataType::Int64);
+        let u = json_column(&[Value::Int(1), Value::UInt(big)]);
+        assert_eq!(u.as_primitive::<UInt64Type>().value(1), big, "counts above i64 stay exact");
+        assert_eq!(infer(&[Value::Int(1), Value::Float(0.5)]), DataType::Float64);
+        let d = json_column(&[Value::Str("2026-11-22".into()), Value::Null]);
+        assert_eq!(d.as_primitive::<Date32Type>().value(0), 20_779);
+        assert_eq!(infer(&[Value::Str("2026-11-22".into()), Value::Str("soon".into())]), DataType::Utf8);
+        let l = json_column(&[Value::List(vec![Value::Int(1), Value::Int(2)]), Value::List(vec![])]);
+        assert_eq!(l.as_list::<i32>().value(0).as_primitive::<Int64Type>().values().to_vec(), vec![1, 2]);
+        let mixed = json_column(&[Value::Int(1), Value::Str("a".into()), Value::Json("{\"k\":1}".into())]);
+        assert_eq!(mixed.as_string::<i32>().value(0), "1");
+        assert_eq!(mixed.as_string::<i32>().value(2), "{\"k\":1}");
+        assert_eq!(json_column(&[Value::Null, Value::Null]).data_type(), &DataType::Null);
+    }
+}
