@@ -43,70 +43,137 @@ pub fn semrush_batch(body: &[u8], columns: Option<&[Column]>) -> Result<RecordBa
         return batch(Vec::new(), 0);
     }
     let mut records = Records::new(body, b';');
-    let mut buf: Vec<Cow<'_, str>> = Vec::new();
-    if !records.next_into(&mut buf)? {
+    let mut header: Vec<Cow<'_, str>> = Vec::new();
+    if !records.next_into(&mut header)? {
         let cols = columns.unwrap_or_default();
         return batch(cols.iter().map(|c| (c.name.clone(), new_null_array(&DataType::Null, 0))).collect(), 0);
     }
-    let columns = header_columns(&buf, columns)?;
-    let mut cells: Vec<Vec<Cow<'_, str>>> = vec![Vec::new(); columns.len()];
-    let mut line = 1usize;
+    let columns = header_columns(&header, columns)?;
+    let data = &body[records.position()..];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Without quotes (the default export) every newline ends a record, so the body can be cut
+    // into parts decoded on all cores; parts that disagree on a column's type are redone whole.
+    let (arrays, rows) = if threads > 1 && data.len() > (1 << 20) && memchr::memchr(b'"', data).is_none() {
+        let parts = split_lines(data, threads);
+        let decoded: Vec<Result<(Vec<ArrayRef>, usize), String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts.iter().map(|part| s.spawn(|| decode_part(part, &columns, 1))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a decoding thread failed".into()))).collect()
+        });
+        let decoded = decoded.into_iter().collect::<Result<Vec<_>, _>>();
+        match decoded.map(|d| concat_parts(d, columns.len())) {
+            Ok(Some(done)) => done,
+            Ok(None) | Err(_) => decode_part(data, &columns, 1)?, // exact errors (line numbers) come from here
+        }
+    } else {
+        decode_part(data, &columns, 1)?
+    };
+    let named = columns.iter().map(|c| c.name.clone()).zip(arrays).collect();
+    batch(named, rows)
+}
+
+/// `data` cut into about `n` parts, each ending at a newline.
+fn split_lines(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut parts = Vec::with_capacity(n);
+    let mut start = 0;
+    for k in 1..n {
+        let target = (data.len() * k / n).max(start);
+        match memchr::memchr(b'\n', &data[target..]) {
+            Some(i) if target + i + 1 < data.len() => {
+                parts.push(&data[start..target + i + 1]);
+                start = target + i + 1;
+            }
+            _ => break,
+        }
+    }
+    parts.push(&data[start..]);
+    parts
+}
+
+/// Typed arrays of the records in `data`; `first_line` numbers them in errors.
+fn decode_part(data: &[u8], columns: &[Column], first_line: usize) -> Result<(Vec<ArrayRef>, usize), String> {
+    let mut records = Records::new(data, b';');
+    let estimate = memchr::memchr_iter(b'\n', data).count() + 1;
+    let mut cells: Vec<Vec<Cow<'_, str>>> = (0..columns.len()).map(|_| Vec::with_capacity(estimate)).collect();
+    let mut buf: Vec<Cow<'_, str>> = Vec::with_capacity(columns.len());
+    let mut rows = 0usize;
     while records.next_into(&mut buf)? {
-        line += 1;
         if buf.len() != columns.len() {
+            let line = first_line + rows + 1;
             return Err(format!("line {line} has {} values for {} columns", buf.len(), columns.len()));
         }
         for (col, text) in cells.iter_mut().zip(buf.drain(..)) {
             col.push(text);
         }
+        rows += 1;
     }
-    let rows = line - 1;
-    let arrays = columns.iter().zip(&cells).map(|(c, texts)| (c.name.clone(), text_column(texts, c.ty))).collect();
-    batch(arrays, rows)
+    Ok((columns.iter().zip(&cells).map(|(c, texts)| text_column(texts, c.ty)).collect(), rows))
 }
 
-fn nonempty<'a, S: AsRef<str> + 'a>(texts: &'a [S]) -> impl Iterator<Item = &'a str> {
-    texts.iter().map(|t| t.as_ref()).filter(|t| !t.is_empty())
+/// The parts' arrays joined column by column, or None when the parts typed a column differently.
+fn concat_parts(parts: Vec<(Vec<ArrayRef>, usize)>, width: usize) -> Option<(Vec<ArrayRef>, usize)> {
+    let rows = parts.iter().map(|p| p.1).sum();
+    let mut out = Vec::with_capacity(width);
+    for c in 0..width {
+        let arrays: Vec<&dyn arrow_array::Array> = parts.iter().map(|p| p.0[c].as_ref()).collect();
+        if arrays.windows(2).any(|w| w[0].data_type() != w[1].data_type()) {
+            return None;
+        }
+        out.push(arrow_select::concat::concat(&arrays).ok()?);
+    }
+    Some((out, rows))
 }
 
 fn opt<S: AsRef<str>>(t: &S) -> Option<&str> {
     Some(t.as_ref()).filter(|t| !t.is_empty())
 }
 
+/// One pass per type tried, stopping at the first cell that does not parse; the common case
+/// (every cell parses as the column's type) parses each cell once.
 fn text_column<S: AsRef<str>>(texts: &[S], ty: Ty) -> ArrayRef {
-    let ints = || nonempty(texts).all(|t| t.parse::<i64>().is_ok());
-    let floats = || nonempty(texts).all(|t| parse_f64(t).is_some());
-    match ty {
-        Ty::Int | Ty::Auto if ints() => {
-            let mut b = Int64Builder::with_capacity(texts.len());
-            texts.iter().for_each(|t| b.append_option(opt(t).and_then(|t| t.parse().ok())));
-            Arc::new(b.finish())
-        }
-        Ty::Int | Ty::Auto | Ty::Float if floats() => {
-            let mut b = Float64Builder::with_capacity(texts.len());
-            texts.iter().for_each(|t| b.append_option(opt(t).and_then(parse_f64)));
-            Arc::new(b.finish())
-        }
-        Ty::Floats if nonempty(texts).all(|t| t.split(',').all(|x| parse_f64(x.trim()).is_some())) => {
-            let mut b = ListBuilder::new(Float64Builder::new());
-            for t in texts {
-                match opt(t) {
-                    Some(t) => {
-                        t.split(',').for_each(|x| b.values().append_option(parse_f64(x.trim())));
-                        b.append(true);
-                    }
-                    None => b.append(false),
-                }
+    if matches!(ty, Ty::Int | Ty::Auto) {
+        let mut b = Int64Builder::with_capacity(texts.len());
+        if texts.iter().all(|t| match opt(t) {
+            None => {
+                b.append_null();
+                true
             }
-            Arc::new(b.finish())
-        }
-        _ => {
-            let bytes = texts.iter().map(|t| t.as_ref().len()).sum();
-            let mut b = StringBuilder::with_capacity(texts.len(), bytes);
-            texts.iter().for_each(|t| b.append_option(opt(t)));
-            Arc::new(b.finish())
+            Some(t) => t.parse::<i64>().map(|i| b.append_value(i)).is_ok(),
+        }) {
+            return Arc::new(b.finish());
         }
     }
+    if matches!(ty, Ty::Int | Ty::Auto | Ty::Float) {
+        let mut b = Float64Builder::with_capacity(texts.len());
+        if texts.iter().all(|t| match opt(t) {
+            None => {
+                b.append_null();
+                true
+            }
+            Some(t) => parse_f64(t).map(|f| b.append_value(f)).is_some(),
+        }) {
+            return Arc::new(b.finish());
+        }
+    }
+    if ty == Ty::Floats {
+        let mut b = ListBuilder::with_capacity(Float64Builder::with_capacity(texts.len() * 12), texts.len());
+        if texts.iter().all(|t| match opt(t) {
+            None => {
+                b.append(false);
+                true
+            }
+            Some(t) => {
+                let ok = t.split(',').all(|x| parse_f64(x).or_else(|| parse_f64(x.trim())).map(|f| b.values().append_value(f)).is_some());
+                b.append(true);
+                ok
+            }
+        }) {
+            return Arc::new(b.finish());
+        }
+    }
+    let bytes = texts.iter().map(|t| t.as_ref().len()).sum();
+    let mut b = StringBuilder::with_capacity(texts.len(), bytes);
+    texts.iter().for_each(|t| b.append_option(opt(t)));
+    Arc::new(b.finish())
 }
 
 /// Days since 1970-01-01 for `YYYY-MM-DD`, else None.

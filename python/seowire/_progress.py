@@ -36,7 +36,9 @@ ProgressArg: TypeAlias = Union[bool, Callable[[Progress], Any], None]
 
 def interactive() -> bool:
     """A notebook kernel, or a terminal on stderr."""
-    if "ipykernel" in sys.modules:
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython else None
+    if type(shell).__name__ == "ZMQInteractiveShell":  # Jupyter, not a terminal IPython
         return True
     stream = sys.stderr
     return stream is not None and hasattr(stream, "isatty") and stream.isatty()

@@ -24,9 +24,9 @@ try:
     from airflow.sdk import BaseHook
 except ImportError:  # Airflow 2.x
     try:
-        from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
-    except ImportError as e:
-        raise MissingExtra("seowire.airflow needs Apache Airflow: pip install 'seowire[airflow]'") from e
+        from airflow.hooks.base import BaseHook  # type: ignore[no-redef, attr-defined, unused-ignore]
+    except ImportError:
+        raise MissingExtra("seowire.airflow needs Apache Airflow: pip install 'seowire[airflow]'") from None
 
 __all__ = ["SeowireHook", "SemrushHook", "MozHook", "AhrefsHook", "get_provider_info"]
 

@@ -51,6 +51,14 @@ def convert(data: Any, output: str, meta: dict[str, Any] | None = None, names: l
         result = result.replace_schema_metadata({"seowire": json.dumps(cost)})
     if output == "arrow":
         return result
-    frame = result.to_pandas(date_as_object=False)
+    # Lists (trends) stay Arrow-backed (pd.ArrowDtype): no Python object per cell.
+    frame = result.to_pandas(date_as_object=False, types_mapper=_lists_as_arrow)
     frame.attrs["seowire"] = cost
     return frame
+
+
+def _lists_as_arrow(arrow_type: Any) -> Any:
+    import pandas  # type: ignore[import-untyped]
+    import pyarrow  # type: ignore[import-untyped]
+
+    return pandas.ArrowDtype(arrow_type) if pyarrow.types.is_list(arrow_type) else None

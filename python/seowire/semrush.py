@@ -36,14 +36,17 @@ class ReportOptions(TypedDict, total=False):
     output: Output
 
 
-def parse_csv(data: bytes, columns: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Decode a SEMrush CSV body (or saved export) into typed dicts.
+def parse_csv(data: bytes, columns: Sequence[str] | None = None, *, output: Output = "dicts") -> Any:
+    """Decode a SEMrush CSV body (or saved export) into typed dicts, or a frame with ``output=``.
 
     ``columns`` are the request's ``export_columns`` codes; with them, values are mapped by
     position (header text varies by report) and named by code (``Ph`` -> ``keyword``). Without
     them, names come from the header.
     """
-    return _seowire.parse_semrush_csv(data, list(columns) if columns is not None else None)
+    cols = list(columns) if columns is not None else None
+    if frames.check(output):
+        return frames.convert(_seowire.parse_semrush_csv(data, cols, frame=True), output)
+    return _seowire.parse_semrush_csv(data, cols)
 
 
 class Semrush(Client):

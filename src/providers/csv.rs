@@ -6,13 +6,28 @@ use std::borrow::Cow;
 
 pub struct Records<'a> {
     data: &'a [u8],
+    /// The whole body as text when it is valid UTF-8 (checked once, not field by field; fields
+    /// end at ASCII bytes, which are always char boundaries).
+    text: Option<&'a str>,
     pos: usize,
     sep: u8,
 }
 
 impl<'a> Records<'a> {
     pub fn new(data: &'a [u8], sep: u8) -> Self {
-        Records { data, pos: 0, sep }
+        Records { data, text: std::str::from_utf8(data).ok(), pos: 0, sep }
+    }
+
+    /// Byte offset of the next record.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn field(&self, start: usize, end: usize) -> Result<&'a str, String> {
+        match self.text {
+            Some(t) => Ok(&t[start..end]),
+            None => utf8(&self.data[start..end]),
+        }
     }
 
     /// The next record's fields, appended to `out` (cleared first). False at the end.
@@ -31,14 +46,12 @@ impl<'a> Records<'a> {
                 self.quoted()?
             } else {
                 let start = self.pos;
-                while self.pos < d.len() && d[self.pos] != self.sep && d[self.pos] != b'\n' {
-                    self.pos += 1;
-                }
+                self.pos = memchr::memchr2(self.sep, b'\n', &d[start..]).map_or(d.len(), |i| start + i);
                 let mut end = self.pos;
                 if end > start && d[end - 1] == b'\r' && (end == d.len() || d[end] == b'\n') {
                     end -= 1;
                 }
-                Cow::Borrowed(utf8(&d[start..end])?)
+                Cow::Borrowed(self.field(start, end)?)
             };
             out.push(field);
             match d.get(self.pos) {
@@ -71,15 +84,15 @@ impl<'a> Records<'a> {
                     let q = self.pos + i;
                     if d.get(q + 1) == Some(&b'"') {
                         let s = owned.get_or_insert_with(String::new);
-                        s.push_str(utf8(&d[run..=q])?);
+                        s.push_str(self.field(run, q + 1)?);
                         self.pos = q + 2;
                         run = self.pos;
                     } else {
                         self.pos = q + 1;
                         return Ok(match owned {
-                            None => Cow::Borrowed(utf8(&d[start..q])?),
+                            None => Cow::Borrowed(self.field(start, q)?),
                             Some(mut s) => {
-                                s.push_str(utf8(&d[run..q])?);
+                                s.push_str(self.field(run, q)?);
                                 Cow::Owned(s)
                             }
                         });
@@ -91,7 +104,7 @@ impl<'a> Records<'a> {
 }
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
+    memchr::memchr(needle, hay)
 }
 
 fn utf8(b: &[u8]) -> Result<&str, String> {

@@ -140,8 +140,9 @@ impl<'py> IntoPyObject<'py> for PyPage {
         let p = self.0;
         let columns = p.columns.as_deref().map(|c| c.as_slice());
         let list = if self.1 {
-            let batch = crate::frame::semrush_batch(&p.body, columns).map_err(|m| to_pyerr(py, Error::format(m).provider(sr::PROVIDER)))?;
-            super::frame::table(py, batch)?
+            // Pure Rust from here to the table: let other Python threads run meanwhile.
+            let batch = py.detach(|| crate::frame::semrush_batch(&p.body, columns));
+            super::frame::table(py, batch.map_err(|m| to_pyerr(py, Error::format(m).provider(sr::PROVIDER)))?)?
         } else {
             rows(py, &p.body, columns)?.into_any()
         };
@@ -162,12 +163,17 @@ impl<'py> IntoPyObject<'py> for PyPage {
     }
 }
 
-/// `seowire.semrush.parse_csv`: decode a saved SEMrush export (or a raw reply body).
+/// `seowire.semrush.parse_csv`: decode a saved SEMrush export (or a raw reply body) to dicts,
+/// or (`frame=True`) to an Arrow table.
 #[pyfunction]
-#[pyo3(signature = (data, columns=None))]
-pub fn parse_semrush_csv<'py>(py: Python<'py>, data: &[u8], columns: Option<Vec<String>>) -> PyResult<Bound<'py, PyList>> {
+#[pyo3(signature = (data, columns=None, *, frame=false))]
+pub fn parse_semrush_csv<'py>(py: Python<'py>, data: &[u8], columns: Option<Vec<String>>, frame: bool) -> PyResult<Bound<'py, PyAny>> {
     let cols: Option<Vec<Column>> = columns.map(|c| c.iter().map(|code| column(code)).collect());
-    rows(py, data, cols.as_deref())
+    if frame {
+        let batch = py.detach(|| crate::frame::semrush_batch(data, cols.as_deref()));
+        return super::frame::table(py, batch.map_err(|m| to_pyerr(py, Error::format(m).provider(sr::PROVIDER)))?);
+    }
+    Ok(rows(py, data, cols.as_deref())?.into_any())
 }
 
 #[pyclass(frozen, module = "seowire._seowire")]
