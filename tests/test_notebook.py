@@ -21,5 +21,8 @@ def test_example_notebook_runs_in_a_kernel(emu, monkeypatch):
     assert "20 200 units" in out[2]  # sync call inside the kernel's running loop
     assert "['moz.com/', 'example.com/', 'moz.com/']" in out[3]  # top-level await of _async methods
     assert "budget exceeded" in out[4] and "nothing was sent" in out[4]
+    assert "50 int64 500 units" in out[6] and "120 Int64" in out[6]  # frames
+    assert "3 requests, 150 rows, 150 units" in out[7]  # progress callback
+    assert "moz url_metrics" in out[7] and "100/100" in out[7]  # the default bar in a notebook
     stats = emu.stats()
-    assert stats["by_provider"] == {"semrush": 2, "moz": 1, "ahrefs": 1}
+    assert stats["by_provider"] == {"semrush": 3, "moz": 1 + 3 + 3 + 2, "ahrefs": 1}
