@@ -234,3 +234,12 @@ def test_secrets_never_shown(semrush, emu, caplog):
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "key=***" in text  # the URL is logged, redacted
     assert SECRET not in text and SECRET not in str(info.value)
+
+
+def test_bad_parameter_messages_show_the_value_as_written(semrush, emu):
+    with pytest.raises(seowire.InvalidRequest) as info:
+        semrush().domain_organic("example.com", database="us", display_limit=-5)
+    assert str(info.value).endswith("display_limit must be a non-negative integer, not -5")
+    with pytest.raises(seowire.InvalidRequest, match=r"not 'ten'$"):
+        semrush().domain_organic("example.com", database="us", display_limit="ten")
+    assert emu.stats()["requests"] == 0

@@ -310,6 +310,19 @@ impl Param {
     }
 }
 
+/// As the user wrote it, for error messages: `-5`, `'abc'`, `True`, `['a', 'b']`.
+impl std::fmt::Display for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Param::Str(s) => write!(f, "'{s}'"),
+            Param::Int(i) => write!(f, "{i}"),
+            Param::Float(x) => write!(f, "{x}"),
+            Param::Bool(b) => write!(f, "{}", if *b { "True" } else { "False" }),
+            Param::List(v) => write!(f, "[{}]", v.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")),
+        }
+    }
+}
+
 /// A validated, priced request for one report page.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -332,7 +345,7 @@ fn int_param(name: &str, p: &Param) -> Result<u64> {
         Param::Str(s) => s.trim().parse::<u64>().ok(),
         _ => None,
     };
-    v.ok_or_else(|| Error::invalid(format!("{name} must be a non-negative integer, not {p:?}")).provider(PROVIDER))
+    v.ok_or_else(|| Error::invalid(format!("{name} must be a non-negative integer, not {p}")).provider(PROVIDER))
 }
 
 /// Validate and price a report request. Nothing is sent and nothing reserved here.

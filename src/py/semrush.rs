@@ -304,7 +304,7 @@ impl SemrushCore {
             .map(|i| list.remove(i).1)
             .map(|v| match v {
                 Param::Int(i) if i >= 0 => Ok(i as u64),
-                other => Err(super::invalid(format!("display_offset must be a non-negative integer, not {other:?}"))),
+                other => Err(super::invalid(format!("display_offset must be a non-negative integer, not {other}"))),
             })
             .transpose()
             .map_err(err)?
@@ -332,7 +332,7 @@ fn take_cache(list: &mut Vec<(String, Param)>) -> Result<bool> {
     match list.iter().position(|(k, _)| k == "cache").map(|i| list.remove(i).1) {
         None => Ok(true),
         Some(Param::Bool(b)) => Ok(b),
-        Some(other) => Err(super::invalid(format!("cache must be True or False, not {other:?}"))),
+        Some(other) => Err(super::invalid(format!("cache must be True or False, not {other}"))),
     }
 }
 
