@@ -10,6 +10,7 @@ import warnings
 
 from . import _seowire
 from ._common import Budget, BudgetAlert, Rows
+from ._progress import Progress
 from ._seowire import Ledger, RetryPolicy
 from .exceptions import (
     AuthenticationError,
@@ -50,6 +51,7 @@ __all__ = [
     "BudgetAlert",
     "RetryPolicy",
     "Rows",
+    "Progress",
     "SeowireError",
     "AuthenticationError",
     "InvalidRequest",
