@@ -20,3 +20,19 @@ def cost(ah: seowire.Ahrefs) -> int:
 
 def spent(ledger: seowire.Ledger) -> int:
     return sum(int(u["spent"]) for u in ledger.usage())
+
+
+def progress_lines(moz: seowire.Moz, urls: list[str]) -> list[str]:
+    lines: list[str] = []
+
+    def report(p: seowire.Progress) -> None:
+        lines.append(f"{p.rows}/{p.total} rows, {p.units} units")
+
+    moz.url_metrics(urls, progress=report)
+    return lines
+
+
+def frame_rows(sr: seowire.Semrush) -> int:
+    # report() is overloaded: output="dicts" gives Rows, a frame output gives the frame.
+    frame = sr.report("domain_organic", domain="example.com", database="us", display_limit=10, output="arrow")
+    return int(frame.num_rows)

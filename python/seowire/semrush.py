@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Sequence, TypedDict
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterator, Literal, Sequence, TypedDict, overload
 
 from . import _seowire, frames
 from ._progress import ProgressArg
@@ -101,14 +101,28 @@ class Semrush(Client):
         """The request URL for a report, with the key shown as ``key=***``."""
         return self._core.url(report, **params)
 
-    def report(self, type: str, *, output: Output = "dicts", **params: Any) -> Rows:
+    @overload
+    def report(self, type: str, *, output: Literal["dicts"] = "dicts", **params: Any) -> Rows: ...
+    @overload
+    def report(self, type: str, *, output: Literal["arrow", "pandas", "polars"], **params: Any) -> Any: ...
+    @overload
+    def report(self, type: str, *, output: Output, **params: Any) -> Any: ...
+
+    def report(self, type: str, *, output: Output = "dicts", **params: Any) -> Any:
         """Any report of the price table: ``report("domain_organic", domain=..., database="us")``.
         ``output="pandas"`` (or ``"arrow"``, ``"polars"``) returns a typed frame built in Rust."""
         frame = frames.check(output)
         rows, meta = self._core.report(type, frame=frame, **params)
         return self._settle(rows, meta, output)
 
-    async def report_async(self, type: str, *, output: Output = "dicts", **params: Any) -> Rows:
+    @overload
+    async def report_async(self, type: str, *, output: Literal["dicts"] = "dicts", **params: Any) -> Rows: ...
+    @overload
+    async def report_async(self, type: str, *, output: Literal["arrow", "pandas", "polars"], **params: Any) -> Any: ...
+    @overload
+    async def report_async(self, type: str, *, output: Output, **params: Any) -> Any: ...
+
+    async def report_async(self, type: str, *, output: Output = "dicts", **params: Any) -> Any:
         frame = frames.check(output)
         rows, meta = await self._core.report_async(type, frame=frame, **params)
         return self._settle(rows, meta, output)
