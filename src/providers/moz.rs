@@ -531,12 +531,14 @@ impl Client {
     /// `concurrency` at once. Returns the pages in chunk order and, per input position, the
     /// (chunk, index) of its result.
     /// `decode` runs on each page as it arrives (while other requests are still in flight).
-    pub async fn url_metrics_bulk<T: Send>(
+    /// `decode` runs on the blocking pool as each page lands, so a request's slot is handed to
+    /// the next request the moment its answer arrives, not after the page is decoded.
+    pub async fn url_metrics_bulk<T: Send + 'static>(
         &self,
         targets: Vec<String>,
         extra: Map<String, Value>,
         cache: bool,
-        decode: &(dyn Fn(&JsonPage) -> Result<T> + Sync),
+        decode: Decoder<T>,
     ) -> Result<Bulk<T>> {
         let mut unique: Vec<String> = Vec::new();
         let mut first_seen: Vec<usize> = Vec::new();
@@ -561,7 +563,8 @@ impl Client {
         }
         let total: u64 = requests.iter().map(|r| r.estimate).sum();
         let (unique, first_seen) = (&unique, &first_seen);
-        let mut pages: Vec<(usize, JsonPage, T)> = futures::stream::iter(requests.into_iter().enumerate().map(|(c, p)| async move {
+        let decode = &decode;
+        let mut pages: Vec<(usize, tokio::task::JoinHandle<(JsonPage, Result<T>)>)> = futures::stream::iter(requests.into_iter().enumerate().map(|(c, p)| async move {
             let page = self.fetch(&p).await.map_err(|mut e| {
                 let (lo, hi) = (c * MAX_TARGETS, ((c + 1) * MAX_TARGETS).min(unique.len()) - 1);
                 e.message = format!(
@@ -574,17 +577,25 @@ impl Client {
             if page.rows != expected {
                 return Err(Error::format(format!("Moz url_metrics returned {} results for {expected} targets", page.rows)).provider(PROVIDER));
             }
-            let decoded = decode(&page)?;
-            let page = JsonPage { body: bytes::Bytes::new(), ..page };
-            Ok((c, page, decoded))
+            let decode = decode.clone();
+            let decoding = tokio::task::spawn_blocking(move || {
+                let decoded = decode(&page);
+                (JsonPage { body: bytes::Bytes::new(), ..page }, decoded)
+            });
+            Ok((c, decoding))
         }))
         // Unordered: a slow chunk must not hold finished ones in the buffer and stall new ones.
         .buffer_unordered(self.concurrency.max(1))
         .try_collect()
         .await?;
-        pages.sort_unstable_by_key(|(c, _, _)| *c);
-        let (pages, decoded) = pages.into_iter().map(|(_, p, d)| (p, d)).unzip();
-        Ok(Bulk { pages, decoded, slots, estimate: total })
+        pages.sort_unstable_by_key(|(c, _)| *c);
+        let (mut done, mut decoded) = (Vec::with_capacity(pages.len()), Vec::with_capacity(pages.len()));
+        for (_, decoding) in pages {
+            let (page, value) = decoding.await.map_err(|e| Error::format(format!("decoding a url_metrics page failed: {e}")).provider(PROVIDER))?;
+            done.push(page);
+            decoded.push(value?);
+        }
+        Ok(Bulk { pages: done, decoded, slots, estimate: total })
     }
 
     /// Rows consumed in the billing period, as Moz counts them (free).
@@ -606,6 +617,9 @@ impl Client {
         Ok(u.rows_consumed)
     }
 }
+
+/// Turns a url_metrics page into the caller's value (Python objects, in the bindings).
+pub type Decoder<T> = std::sync::Arc<dyn Fn(&JsonPage) -> Result<T> + Send + Sync>;
 
 pub struct Bulk<T = ()> {
     /// Pages in chunk order (bodies dropped once `decode` has read them).

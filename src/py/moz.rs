@@ -7,7 +7,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use super::page::{fields, merged_meta, take_cache, value, JsonPages, Pager, PyJsonPage};
 use super::{block_on, future, to_pyerr};
 use crate::error::Result;
-use crate::providers::moz::{self, Auth, Bulk, Client, Prepared, Weights};
+use crate::providers::moz::{self, Auth, Bulk, Client, Decoder, Prepared, Weights};
 use crate::providers::JsonPage;
 
 #[pyclass(frozen, module = "seowire._seowire")]
@@ -211,8 +211,8 @@ impl MozCore {
         // Pages are decoded while the rest are in flight; keep the cyclic GC out of that stretch.
         let _gc = super::GcPause::new(py, list.len() * 8);
         let progress = super::Progress::new(progress);
-        let decode = move |page: &JsonPage| decode_page(page).inspect(|_| progress.tick(page.rows, page.units));
-        let bulk = block_on(py, async move { client.url_metrics_bulk(list, extra.0, extra.1, &decode).await })?;
+        let decode: Decoder<Py<PyAny>> = Arc::new(move |page: &JsonPage| decode_page(page).inspect(|_| progress.tick(page.rows, page.units)));
+        let bulk = block_on(py, async move { client.url_metrics_bulk(list, extra.0, extra.1, decode).await })?;
         Ok(PyBulk(bulk).into_pyobject(py)?.into_any().unbind())
     }
 
@@ -231,8 +231,8 @@ impl MozCore {
             if list.is_empty() {
                 return Ok(PyBulk(Bulk { pages: vec![], decoded: vec![], slots: vec![], estimate: 0 }));
             }
-            let decode = move |page: &JsonPage| decode_page(page).inspect(|_| progress.tick(page.rows, page.units));
-            client.url_metrics_bulk(list, extra.0, extra.1, &decode).await.map(PyBulk)
+            let decode: Decoder<Py<PyAny>> = Arc::new(move |page: &JsonPage| decode_page(page).inspect(|_| progress.tick(page.rows, page.units)));
+            client.url_metrics_bulk(list, extra.0, extra.1, decode).await.map(PyBulk)
         })
     }
 
