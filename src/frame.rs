@@ -51,10 +51,10 @@ pub fn semrush_batch(body: &[u8], columns: Option<&[Column]>) -> Result<RecordBa
     let columns = header_columns(&header, columns)?;
     let data = &body[records.position()..];
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // Without quotes (the default export) every newline ends a record, so the body can be cut
-    // into parts decoded on all cores; parts that disagree on a column's type are redone whole.
-    let (arrays, rows) = if threads > 1 && data.len() > (1 << 20) && memchr::memchr(b'"', data).is_none() {
-        let parts = split_lines(data, threads);
+    // The body is cut at record ends into parts decoded on all cores; parts that disagree on a
+    // column's type are redone whole.
+    let (arrays, rows) = if threads > 1 && data.len() > (1 << 20) {
+        let parts = crate::providers::csv::split_records(data, threads);
         let decoded: Vec<Result<(Vec<ArrayRef>, usize), String>> = std::thread::scope(|s| {
             let handles: Vec<_> = parts.iter().map(|part| s.spawn(|| decode_part(part, &columns, 1))).collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a decoding thread failed".into()))).collect()
@@ -69,24 +69,6 @@ pub fn semrush_batch(body: &[u8], columns: Option<&[Column]>) -> Result<RecordBa
     };
     let named = columns.iter().map(|c| c.name.clone()).zip(arrays).collect();
     batch(named, rows)
-}
-
-/// `data` cut into about `n` parts, each ending at a newline.
-fn split_lines(data: &[u8], n: usize) -> Vec<&[u8]> {
-    let mut parts = Vec::with_capacity(n);
-    let mut start = 0;
-    for k in 1..n {
-        let target = (data.len() * k / n).max(start);
-        match memchr::memchr(b'\n', &data[target..]) {
-            Some(i) if target + i + 1 < data.len() => {
-                parts.push(&data[start..target + i + 1]);
-                start = target + i + 1;
-            }
-            _ => break,
-        }
-    }
-    parts.push(&data[start..]);
-    parts
 }
 
 /// Typed arrays of the records in `data`; `first_line` numbers them in errors.

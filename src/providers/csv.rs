@@ -111,6 +111,36 @@ fn utf8(b: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(b).map_err(|e| format!("response is not valid UTF-8: {e}"))
 }
 
+/// `data` cut into about `n` parts, each ending at a record's end: a newline outside quotes.
+/// Quotes inside a quoted value are doubled, so a newline is outside quotes exactly when the
+/// number of quote bytes before it is even.
+pub fn split_records(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut parts = Vec::with_capacity(n);
+    let (mut start, mut quotes, mut counted) = (0usize, 0usize, 0usize);
+    for k in 1..n {
+        let mut at = (data.len() * k / n).max(start);
+        let cut = loop {
+            let Some(i) = memchr::memchr(b'\n', &data[at..]) else { break None };
+            let nl = at + i;
+            quotes += memchr::memchr_iter(b'"', &data[counted..nl]).count();
+            counted = nl;
+            if quotes % 2 == 0 {
+                break Some(nl + 1);
+            }
+            at = nl + 1;
+        };
+        match cut {
+            Some(end) if end < data.len() => {
+                parts.push(&data[start..end]);
+                start = end;
+            }
+            _ => break,
+        }
+    }
+    parts.push(&data[start..]);
+    parts
+}
+
 /// Number of data records (excluding the header).
 pub fn count_records(data: &[u8], sep: u8) -> Result<usize, String> {
     let mut r = Records::new(data, sep);
@@ -124,6 +154,19 @@ pub fn count_records(data: &[u8], sep: u8) -> Result<usize, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn records_are_cut_outside_quotes_only() {
+        let data = b"a;\"x\ny\";1\nb;\"he said \"\"hi\"\"\";2\nc;z;3\nd;w;4\n";
+        for n in 1..8 {
+            let parts = super::split_records(data, n);
+            assert_eq!(parts.concat(), data.to_vec());
+            for p in &parts {
+                assert_eq!(p.iter().filter(|&&b| b == b'"').count() % 2, 0, "a part ends inside quotes: {:?}", String::from_utf8_lossy(p));
+                assert!(p.ends_with(b"\n"));
+            }
+        }
+    }
+
     use super::*;
 
     fn all(data: &str) -> Vec<Vec<String>> {

@@ -812,3 +812,67 @@ mod tests {
         assert_eq!(column("Zz").ty, Ty::Auto);
     }
 }
+
+/// A CSV cell parsed to its column's type, before any Python object exists (parsing needs no
+/// GIL, so it can run on every core while Python waits). Values that do not parse as the
+/// column's type stay text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Text(std::borrow::Cow<'a, str>),
+    Floats(Vec<f64>),
+}
+
+pub fn typed_cell(text: std::borrow::Cow<'_, str>, ty: Ty) -> Cell<'_> {
+    use crate::providers::csv::parse_f64;
+    if text.is_empty() {
+        return Cell::Null;
+    }
+    match ty {
+        Ty::Str => Cell::Text(text),
+        Ty::Int | Ty::Auto => match text.parse::<i64>() {
+            Ok(i) => Cell::Int(i),
+            Err(_) => parse_f64(&text).map_or(Cell::Text(text), Cell::Float),
+        },
+        Ty::Float => parse_f64(&text).map_or(Cell::Text(text), Cell::Float),
+        Ty::Floats => {
+            let parsed: Option<Vec<f64>> = text.split(',').map(|s| parse_f64(s).or_else(|| parse_f64(s.trim()))).collect();
+            parsed.map_or(Cell::Text(text), Cell::Floats)
+        }
+    }
+}
+
+/// The data records of a body (after the header), parsed to typed cells, row after row. Large
+/// bodies are cut at record ends and parsed on all cores.
+pub fn parse_cells<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Result<Vec<Cell<'a>>, String> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads > 1 && data.len() > (256 << 10) {
+        let parts = crate::providers::csv::split_records(data, threads);
+        let parsed: Vec<std::result::Result<Vec<Cell<'a>>, String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts.iter().map(|part| s.spawn(|| parse_part(part, columns))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a parsing thread failed".into()))).collect()
+        });
+        if let Ok(parts) = parsed.into_iter().collect::<std::result::Result<Vec<_>, _>>() {
+            return Ok(parts.concat());
+        }
+        // An error: parse again in one piece so its line number counts from the top.
+    }
+    parse_part(data, columns)
+}
+
+fn parse_part<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Result<Vec<Cell<'a>>, String> {
+    let mut records = crate::providers::csv::Records::new(data, b';');
+    let mut buf = Vec::with_capacity(columns.len());
+    let mut out = Vec::with_capacity(columns.len() * (memchr::memchr_iter(b'\n', data).count() + 1));
+    let mut line = 1usize;
+    while records.next_into(&mut buf)? {
+        line += 1;
+        if buf.len() != columns.len() {
+            return Err(format!("line {line} has {} values for {} columns", buf.len(), columns.len()));
+        }
+        out.extend(buf.drain(..).zip(columns).map(|(text, c)| typed_cell(text, c.ty)));
+    }
+    Ok(out)
+}

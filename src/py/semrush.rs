@@ -10,8 +10,8 @@ use super::values::ValueCache;
 use super::{block_on, future, to_pyerr, Done, GcPause};
 use crate::error::{Error, Result};
 use crate::limits::Rate;
-use crate::providers::csv::{parse_f64, Records};
-use crate::providers::semrush::{self as sr, column, Client, Column, Page, Param, Prepared, Ty};
+use crate::providers::csv::Records;
+use crate::providers::semrush::{self as sr, column, Cell, Client, Column, Page, Param, Prepared};
 
 /// Python keyword arguments -> report parameters. `None` values are dropped.
 pub fn params(kwargs: Option<&Bound<'_, PyDict>>) -> Result<Vec<(String, Param)>> {
@@ -57,34 +57,18 @@ fn param(name: &str, v: &Bound<'_, PyAny>) -> Result<Param> {
     scalar(name, v)
 }
 
-fn cell<'py>(py: Python<'py>, values: &mut ValueCache<'py>, text: &str, ty: Ty) -> PyResult<Bound<'py, PyAny>> {
-    if text.is_empty() {
-        return Ok(py.None().into_bound(py));
-    }
-    Ok(match ty {
-        Ty::Str => values.string(text),
-        Ty::Int | Ty::Auto => match text.parse::<i64>() {
-            Ok(i) => i.into_pyobject(py)?.into_any(),
-            Err(_) => match parse_f64(text) {
-                Some(f) => values.float(f),
-                None => values.string(text),
-            },
-        },
-        Ty::Float => match parse_f64(text) {
-            Some(f) => values.float(f),
-            None => values.string(text),
-        },
-        Ty::Floats => {
-            let parsed: Option<Vec<f64>> = text.split(',').map(|s| parse_f64(s.trim())).collect();
-            match parsed {
-                Some(v) => PyList::new(py, v.into_iter().map(|f| values.float(f)))?.into_any(),
-                None => values.string(text),
-            }
-        }
+fn py_cell<'py>(py: Python<'py>, values: &mut ValueCache<'py>, cell: &Cell<'_>) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match cell {
+        Cell::Null => py.None().into_bound(py),
+        Cell::Int(i) => i.into_pyobject(py)?.into_any(),
+        Cell::Float(f) => values.float(*f),
+        Cell::Text(t) => values.string(t),
+        Cell::Floats(v) => PyList::new(py, v.iter().map(|f| values.float(*f)))?.into_any(),
     })
 }
 
-/// Decode a SEMrush CSV body straight into a list of dicts keyed by stable names.
+/// Decode a SEMrush CSV body into a list of dicts keyed by stable names: cells are parsed
+/// without the GIL (on all cores for large bodies), then turned into Python objects.
 pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> PyResult<Bound<'py, PyList>> {
     let out = PyList::empty(py);
     if sr::parse_error_body(body).is_some() {
@@ -92,36 +76,26 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
     }
     let fail = |m: String| to_pyerr(py, Error::format(m).provider(sr::PROVIDER));
     let mut records = Records::new(body, b';');
-    let mut buf: Vec<Cow<'_, str>> = Vec::new();
-    if !records.next_into(&mut buf).map_err(fail)? {
+    let mut header: Vec<Cow<'_, str>> = Vec::new();
+    if !records.next_into(&mut header).map_err(fail)? {
         return Ok(out);
     }
-    let columns = sr::header_columns(&buf, columns).map_err(fail)?;
+    let columns = sr::header_columns(&header, columns).map_err(fail)?;
+    let data = &body[records.position()..];
+    let cells = py.detach(|| sr::parse_cells(data, &columns)).map_err(fail)?;
     let keys: Vec<Bound<'py, PyString>> = columns.iter().map(|c| PyString::intern(py, &c.name)).collect();
     let _gc = GcPause::new(py, body.len() / 64);
-    let mut line = 1usize;
-    let mut template: Option<Bound<'py, PyDict>> = None;
+    // Every row has the same keys: start each from a copy of a keys-only template (one
+    // allocation of the right size) instead of growing a fresh dict key by key.
+    let template = PyDict::new(py);
+    for key in &keys {
+        template.set_item(key, py.None())?;
+    }
     let mut values = ValueCache::new(py);
-    while records.next_into(&mut buf).map_err(fail)? {
-        line += 1;
-        if buf.len() != keys.len() {
-            return Err(fail(format!("line {line} has {} values for {} columns", buf.len(), keys.len())));
-        }
-        // Every row has the same keys: start each from a copy of a keys-only template (one
-        // allocation of the right size) instead of growing a fresh dict key by key.
-        let d = match &template {
-            Some(t) => t.copy()?,
-            None => PyDict::new(py),
-        };
-        for ((key, text), col) in keys.iter().zip(buf.iter()).zip(columns.iter()) {
-            d.set_item(key, cell(py, &mut values, text, col.ty)?)?;
-        }
-        if template.is_none() {
-            let t = PyDict::new(py);
-            for key in &keys {
-                t.set_item(key, py.None())?;
-            }
-            template = Some(t);
+    for row in cells.chunks(keys.len().max(1)) {
+        let d = template.copy()?;
+        for (key, cell) in keys.iter().zip(row) {
+            d.set_item(key, py_cell(py, &mut values, cell)?)?;
         }
         out.append(d)?;
     }
