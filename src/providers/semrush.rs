@@ -844,9 +844,9 @@ pub fn typed_cell(text: std::borrow::Cow<'_, str>, ty: Ty) -> Cell<'_> {
     }
 }
 
-/// The data records of a body (after the header), parsed to typed cells, row after row. Large
-/// bodies are cut at record ends and parsed on all cores.
-pub fn parse_cells<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Result<Vec<Cell<'a>>, String> {
+/// The data records of a body (after the header), parsed to typed cells, row after row, in one
+/// or more consecutive parts. Large bodies are cut at record ends and parsed on all cores.
+pub fn parse_cells<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Result<Vec<Vec<Cell<'a>>>, String> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads > 1 && data.len() > (256 << 10) {
         let parts = crate::providers::csv::split_records(data, threads);
@@ -855,11 +855,11 @@ pub fn parse_cells<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Resul
             handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a parsing thread failed".into()))).collect()
         });
         if let Ok(parts) = parsed.into_iter().collect::<std::result::Result<Vec<_>, _>>() {
-            return Ok(parts.concat());
+            return Ok(parts);
         }
         // An error: parse again in one piece so its line number counts from the top.
     }
-    parse_part(data, columns)
+    parse_part(data, columns).map(|cells| vec![cells])
 }
 
 fn parse_part<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Result<Vec<Cell<'a>>, String> {

@@ -92,7 +92,7 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
         template.set_item(key, py.None())?;
     }
     let mut values = ValueCache::new(py);
-    for row in cells.chunks(keys.len().max(1)) {
+    for row in cells.iter().flat_map(|part| part.chunks(keys.len().max(1))) {
         let d = template.copy()?;
         for (key, cell) in keys.iter().zip(row) {
             d.set_item(key, py_cell(py, &mut values, cell)?)?;

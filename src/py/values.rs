@@ -50,7 +50,8 @@ impl<'py> ValueCache<'py> {
 
     pub fn float(&mut self, f: f64) -> Bound<'py, PyAny> {
         let bits = f.to_bits();
-        let slot = &mut self.floats[(fnv(&bits.to_le_bytes()) as usize) % FLOAT_SLOTS];
+        // One multiply (Fibonacci hashing): the top bits mix every input bit.
+        let slot = &mut self.floats[(bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % FLOAT_SLOTS];
         if let Some((b, obj)) = slot {
             if *b == bits {
                 return obj.clone().into_any();
