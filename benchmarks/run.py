@@ -104,8 +104,9 @@ def bench_frame(emu: Emulator, results: list, n=100_000):
     except ImportError:
         results.append(("100k-row report to pandas", "output='pandas'", "n/a", "pandas/pyarrow not installed"))
         return
+    # export_escape=1 (quoted values), as the client asks for it.
     url = (f"{emu.base_url()}/?type=domain_organic&key={KEY}&domain=bench.com&database=us&display_limit={n}"
-           f"&export_columns={','.join(ORGANIC)}")
+           f"&export_columns={','.join(ORGANIC)}&export_escape=1")
     body = urllib.request.urlopen(url).read()
     frame = parse_csv(body, ORGANIC, output="pandas")
     assert len(frame) == n and str(frame["search_volume"].dtype) == "int64"
