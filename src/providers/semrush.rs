@@ -847,7 +847,7 @@ pub fn typed_cell(text: std::borrow::Cow<'_, str>, ty: Ty) -> Cell<'_> {
 /// The data records of a body (after the header), parsed to typed cells, row after row, in one
 /// or more consecutive parts. Large bodies are cut at record ends and parsed on all cores.
 pub fn parse_cells<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Result<Vec<Vec<Cell<'a>>>, String> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::providers::csv::cores();
     if threads > 1 && data.len() > (256 << 10) {
         let parts = crate::providers::csv::split_records(data, threads);
         let parsed: Vec<std::result::Result<Vec<Cell<'a>>, String>> = std::thread::scope(|s| {

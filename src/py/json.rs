@@ -168,7 +168,7 @@ impl<'de, 'py> Visitor<'de> for Key<'_, 'de, 'py> {
 
 /// Decode a whole JSON document. Errors are `ValueError`-free: the caller maps them.
 pub fn decode<'py>(py: Python<'py>, body: &[u8]) -> Result<Bound<'py, PyAny>, DecodeError> {
-    let ctx = Ctx { py, keys: RefCell::new(Keys { list: Vec::new(), next: 0 }), shapes: RefCell::new(Vec::new()), pool: RefCell::new(Vec::new()), values: RefCell::new(super::values::ValueCache::new(py)), failed: RefCell::new(None) };
+    let ctx = Ctx { py, keys: RefCell::new(Keys { list: Vec::new(), next: 0 }), shapes: RefCell::new(Vec::new()), pool: RefCell::new(Vec::new()), values: RefCell::new(super::values::ValueCache::for_values(py, body.len() / 16)), failed: RefCell::new(None) };
     let _gc = GcPause::new(py, body.len() / 256);
     // Validate UTF-8 once for the whole body (fast on ASCII) so strings need no check each.
     let text = std::str::from_utf8(body).map_err(|e| DecodeError::Json(format!("not UTF-8: {e}")))?;

@@ -67,6 +67,8 @@ fn py_cell<'py>(py: Python<'py>, values: &mut ValueCache<'py>, cell: &Cell<'_>) 
     })
 }
 
+const PARALLEL_BYTES: usize = 256 << 10;
+
 /// Decode a SEMrush CSV body into a list of dicts keyed by stable names: cells are parsed
 /// without the GIL (on all cores for large bodies), then turned into Python objects.
 pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> PyResult<Bound<'py, PyList>> {
@@ -82,7 +84,14 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
     }
     let columns = sr::header_columns(&header, columns).map_err(fail)?;
     let data = &body[records.position()..];
-    let cells = py.detach(|| sr::parse_cells(data, &columns)).map_err(fail)?;
+    // Large bodies are parsed on all cores with the GIL released; small ones (most calls) are
+    // not worth the GIL hand-off.
+    let cells = if data.len() > PARALLEL_BYTES {
+        py.detach(|| sr::parse_cells(data, &columns))
+    } else {
+        sr::parse_cells(data, &columns)
+    }
+    .map_err(fail)?;
     let keys: Vec<Bound<'py, PyString>> = columns.iter().map(|c| PyString::intern(py, &c.name)).collect();
     let _gc = GcPause::new(py, body.len() / 64);
     // Every row has the same keys: start each from a copy of a keys-only template (one
@@ -91,7 +100,7 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
     for key in &keys {
         template.set_item(key, py.None())?;
     }
-    let mut values = ValueCache::new(py);
+    let mut values = ValueCache::for_values(py, cells.iter().map(Vec::len).sum());
     for row in cells.iter().flat_map(|part| part.chunks(keys.len().max(1))) {
         let d = template.copy()?;
         for (key, cell) in keys.iter().zip(row) {

@@ -30,9 +30,18 @@ impl<'py> ValueCache<'py> {
         ValueCache { py, strings: (0..STR_SLOTS).map(|_| None).collect(), floats: (0..FLOAT_SLOTS).map(|_| None).collect() }
     }
 
+    /// A cache sized for about `values` values: none at all for a small reply, where setting
+    /// up the slots would cost more than the sharing saves.
+    pub fn for_values(py: Python<'py>, values: usize) -> Self {
+        if values < 256 {
+            return ValueCache { py, strings: Vec::new(), floats: Vec::new() };
+        }
+        Self::new(py)
+    }
+
     pub fn string(&mut self, s: &str) -> Bound<'py, PyAny> {
         let b = s.as_bytes();
-        if b.len() > MAX_LEN {
+        if b.len() > MAX_LEN || self.strings.is_empty() {
             return PyString::new(self.py, s).into_any();
         }
         let slot = &mut self.strings[(fnv(b) as usize) % STR_SLOTS];
@@ -49,6 +58,9 @@ impl<'py> ValueCache<'py> {
     }
 
     pub fn float(&mut self, f: f64) -> Bound<'py, PyAny> {
+        if self.floats.is_empty() {
+            return PyFloat::new(self.py, f).into_any();
+        }
         let bits = f.to_bits();
         // One multiply (Fibonacci hashing): the top bits mix every input bit.
         let slot = &mut self.floats[(bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % FLOAT_SLOTS];
