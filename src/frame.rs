@@ -53,7 +53,7 @@ pub fn semrush_batch(body: &[u8], columns: Option<&[Column]>) -> Result<RecordBa
     let threads = crate::providers::csv::cores();
     // The body is cut at record ends into parts decoded on all cores; parts that disagree on a
     // column's type are redone whole.
-    let (arrays, rows) = if threads > 1 && data.len() > (1 << 20) {
+    let (arrays, rows) = if threads > 1 && data.len() > (256 << 10) {
         let parts = crate::providers::csv::split_records(data, threads);
         let decoded: Vec<Result<(Vec<ArrayRef>, usize), String>> = std::thread::scope(|s| {
             let handles: Vec<_> = parts.iter().map(|part| s.spawn(|| decode_part(part, &columns, 1))).collect();

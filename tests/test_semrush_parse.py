@@ -1,5 +1,7 @@
 """The real payloads in shared/fixtures parse to the right typed rows."""
 
+import pytest
+
 from seowire.semrush import parse_csv
 
 ORGANIC = ["Ph", "Po", "Pp", "Pd", "Nq", "Cp", "Ur", "Tr", "Tc", "Co", "Nr", "Td"]
@@ -57,3 +59,26 @@ def test_mismatched_columns_raise():
         parse_csv(b"Keyword;Position\nx;1;2", ["Ph", "Po"])
     with pytest.raises(seowire.ResponseFormatError):
         parse_csv(b'Keyword;Position\n"unterminated;1', ["Ph", "Po"])
+
+
+def test_large_quoted_bodies_decode_the_same_on_all_cores():
+    """Bodies over 256 KB are cut at record ends and parsed in parallel: values holding newlines,
+    separators and doubled quotes must come out exactly as written, in order, once each."""
+    from seowire.semrush import parse_csv
+
+    rows = []
+    for i in range(9000):
+        kw = f'kw {i}; "q{i}"\nline two' if i % 7 == 0 else f"kw {i}"
+        rows.append({"keyword": kw, "search_volume": i * 3, "cpc": round(i / 100, 2), "trends": [0.5, i % 10 / 10]})
+    esc = lambda s: '"' + s.replace('"', '""') + '"'
+    body = "Keyword;Search Volume;CPC;Trends\n" + "".join(
+        f"{esc(r['keyword'])};{esc(str(r['search_volume']))};{esc(str(r['cpc']))};{esc(','.join(map(str, r['trends'])))}\n"
+        for r in rows)
+    body = body.encode()
+    assert len(body) > 256 * 1024
+    decoded = parse_csv(body, ["Ph", "Nq", "Cp", "Td"])
+    assert decoded == rows
+    pytest.importorskip("pyarrow")
+    table = parse_csv(body, ["Ph", "Nq", "Cp", "Td"], output="arrow")
+    assert table.column("keyword").to_pylist() == [r["keyword"] for r in rows]
+    assert table.column("trends").to_pylist() == [r["trends"] for r in rows]
