@@ -1,4 +1,5 @@
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -96,6 +97,31 @@ def test_emulator_enforces_limits_when_the_client_does_not(semrush, emu):
 
     results = asyncio.run(main())
     assert sum(isinstance(r, seowire.RateLimited) for r in results) == 2
+
+
+def test_emulated_latency_is_the_response_time(emu):
+    """A configured latency delays every answer by at least that much and not much more (it
+    counts from the request's arrival, the emulator's own work included; the benchmark's
+    "one request alone" figure shows the precision)."""
+    import urllib.request
+
+    url = emu.base_url("moz") + "/url_metrics"
+    body = json.dumps({"targets": [f"site{i}.example.com" for i in range(50)]}).encode()
+
+    def timed(latency_ms):
+        emu.configure(latency_ms=latency_ms)
+        times = []
+        for _ in range(5):
+            req = urllib.request.Request(url, data=body, headers={"x-moz-token": "k", "content-type": "application/json"})
+            t = time.perf_counter()
+            assert len(json.loads(urllib.request.urlopen(req).read())["results"]) == 50
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    base, slow = timed(0), timed(80)
+    assert slow >= 0.080
+    # Generous bounds for a busy CI machine; benchmarks/run.py measures it properly.
+    assert slow - base < 0.080 + 0.015, (base, slow)
 
 
 CTRL_C = textwrap.dedent("""

@@ -96,7 +96,7 @@ async fn oauth(state: &Arc<State>, req: Request<Incoming>, path: &str) -> Answer
     Answer::Reply(full(200, "application/json", json!({"access_token": token, "token_type": "bearer", "expires_in": 31_536_000, "scope": scope}).to_string()))
 }
 
-pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration) -> Answer {
+pub async fn handle(state: &Arc<State>, req: Request<Incoming>, ready_at: tokio::time::Instant) -> Answer {
     let path = req.uri().path().trim_start_matches("/ahrefs").trim_start_matches("/v3").trim_matches('/').to_string();
     if path == "web/oauth/authorize" || path == "oauth/token" {
         return oauth(state, req, &path).await;
@@ -121,18 +121,21 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration)
         return Answer::Reply(error(429, "Too many requests: the limit is 60 requests per minute", None));
     }
     let _slot = Admitted(state, account.clone());
-    let mut q: HashMap<String, String> = query_pairs(req.uri()).into_iter().collect();
+    let q: HashMap<String, String> = query_pairs(req.uri()).into_iter().collect();
     let post = req.method() == hyper::Method::POST;
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let Some(def) = endpoint(&path) else {
+    let reply = reply(state, &path, q, post, &body, &account);
+    super::wait_until(ready_at).await;
+    reply
+}
+
+fn reply(state: &State, path: &str, mut q: HashMap<String, String>, post: bool, body: &[u8], account: &str) -> Answer {
+    let Some(def) = endpoint(path) else {
         return Answer::Reply(error(404, &format!("no such endpoint: {path}"), None));
     };
     let mut batch: Option<Vec<Value>> = None;
     if post {
-        let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&body) else {
+        let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) else {
             return Answer::Reply(error(400, "the body must be a JSON object", None));
         };
         for (k, v) in &m {
@@ -145,7 +148,7 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration)
         }
     }
     let mut g = state.lock();
-    match answer(&mut g, def, &q, batch, &account) {
+    match answer(&mut g, def, &q, batch, account) {
         Ok((value, cost)) => {
             let actual = g.config.ahrefs_actual_header;
             Answer::Reply(with_headers(full(200, "application/json", value.to_string()), &cost, actual))

@@ -371,9 +371,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     let delay = Duration::from_millis(
         latency + fault.as_ref().filter(|f| f.kind == "latency").and_then(|f| f.delay_ms).unwrap_or(0),
     );
+    // Latency is the server's response time, its own work included, as a real API's would be:
+    // handlers build the reply first and then wait out what is left of it.
+    let ready_at = tokio::time::Instant::now() + delay;
     let is_fault = fault.as_ref().is_some_and(|f| matches!(f.kind.as_str(), "reset" | "status" | "error"));
-    if is_fault && !delay.is_zero() {
-        tokio::time::sleep(delay).await;
+    if is_fault {
+        wait_until(ready_at).await;
     }
     let answer = match fault.as_ref().map(|f| f.kind.as_str()) {
         Some("reset") => Answer::Reset,
@@ -399,10 +402,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             }
         }
         _ => match provider.as_str() {
-            "semrush" => semrush::handle(&state, req, delay).await,
-            "moz" => moz::handle(&state, req, delay).await,
-            "ahrefs" => ahrefs::handle(&state, req, delay).await,
-            "scim" => scim::handle(&state, req, delay).await,
+            "semrush" => semrush::handle(&state, req, ready_at).await,
+            "moz" => moz::handle(&state, req, ready_at).await,
+            "ahrefs" => ahrefs::handle(&state, req, ready_at).await,
+            "scim" => scim::handle(&state, req, ready_at).await,
             _ => Answer::Reply(json_response(404, json!({"error": format!("no emulated provider at {path}")}))),
         },
     };
@@ -512,22 +515,61 @@ fn merge(base: &Config, patch: serde_json::Value) -> Result<Config, String> {
 
 /// Stable 64-bit hash (FNV-1a) for deterministic synthetic data.
 pub fn stable_hash(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0xff)) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
+    parts.iter().fold(StableHash::default(), |h, p| h.part(p)).finish()
+}
+
+/// `stable_hash` in steps, so that a shared prefix (a page hashed with 52 field names) is
+/// hashed once.
+#[derive(Clone, Copy)]
+pub struct StableHash(u64);
+
+impl Default for StableHash {
+    fn default() -> Self {
+        Self(0xcbf29ce484222325)
     }
-    // splitmix finaliser: neighbouring inputs give unrelated outputs.
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58476d1ce4e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d049bb133111eb);
-    h ^ (h >> 31)
+}
+
+impl StableHash {
+    pub fn part(self, p: &str) -> Self {
+        let mut h = self.0;
+        for &b in p.as_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        Self((h ^ 0xff).wrapping_mul(0x100000001b3))
+    }
+
+    pub fn finish(self) -> u64 {
+        // splitmix finaliser: neighbouring inputs give unrelated outputs.
+        let mut h = self.0;
+        h ^= h >> 30;
+        h = h.wrapping_mul(0xbf58476d1ce4e5b9);
+        h ^= h >> 27;
+        h = h.wrapping_mul(0x94d049bb133111eb);
+        h ^ (h >> 31)
+    }
 }
 
 /// Query string to pairs (percent-decoded).
 pub fn query_pairs(uri: &hyper::Uri) -> Vec<(String, String)> {
     uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
+
+/// Waits until `t`, to within a fraction of a millisecond. tokio's timer works in whole
+/// milliseconds and wakes 1 to 2 ms late (an elapsed deadline still waits for the next tick),
+/// which would make every emulated latency that much longer; the last stretch is slept on a
+/// blocking thread instead, whose sleep is precise.
+async fn wait_until(t: tokio::time::Instant) {
+    const COARSE: Duration = Duration::from_millis(3);
+    let now = tokio::time::Instant::now();
+    if now >= t {
+        return;
+    }
+    if t - now > COARSE {
+        tokio::time::sleep_until(t - COARSE).await;
+    }
+    let rest = t.saturating_duration_since(tokio::time::Instant::now());
+    if !rest.is_zero() {
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
+}
+

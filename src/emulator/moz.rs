@@ -5,14 +5,14 @@
 //! Unpublished behaviour (error bodies, the last page, modifier weights) follows `Config`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use tokio::time::Instant;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{json, Map, Value};
 
-use super::{full, stable_hash, Admitted, Answer, Body, Config, State};
+use super::{full, stable_hash, Admitted, StableHash, Answer, Body, Config, State};
 use crate::providers::moz::{base64, check_target, endpoint, Cost, EndpointDef, MAX_TARGETS};
 
 const NAME: &str = "moz";
@@ -64,7 +64,7 @@ fn decode_b64(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration) -> Answer {
+pub async fn handle(state: &Arc<State>, req: Request<Incoming>, ready_at: Instant) -> Answer {
     let path = req.uri().path().trim_start_matches("/moz").trim_start_matches("/v2").trim_matches('/').to_string();
     let config = state.lock().config.clone();
     if req.method() != hyper::Method::POST {
@@ -85,18 +85,16 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration)
     }
     let _slot = Admitted(state, account.clone());
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-    let fields: Map<String, Value> = match serde_json::from_slice(&body) {
-        Ok(Value::Object(m)) => m,
-        _ => return Answer::Reply(error(&config, 400, "BadRequest", "the body must be a JSON object")),
-    };
     // Build the answer without holding the state lock (it is the slow part), then charge.
-    match answer(state, &config, def, &fields, &account) {
-        Ok(body) => Answer::Reply(full(200, "application/json", body)),
-        Err((status, name, message)) => Answer::Reply(error(&config, status, name, &message)),
-    }
+    let reply = match serde_json::from_slice(&body) {
+        Ok(Value::Object(fields)) => match answer(state, &config, def, &fields, &account) {
+            Ok(body) => full(200, "application/json", body),
+            Err((status, name, message)) => error(&config, status, name, &message),
+        },
+        _ => error(&config, 400, "BadRequest", "the body must be a JSON object"),
+    };
+    super::wait_until(ready_at).await;
+    Answer::Reply(reply)
 }
 
 type Failure = (u16, &'static str, String);
@@ -265,12 +263,14 @@ fn write_url_metrics(out: &mut String, target: &str) {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "\"{k}\":");
+        out.push('"');
+        out.push_str(k);
+        out.push_str("\":");
         match val {
             Field::U(n) => drop(write!(out, "{n}")),
             Field::I(n) => drop(write!(out, "{n}")),
             Field::F(x) => out.push_str(&serde_json::Number::from_f64(*x).map(|n| n.to_string()).unwrap_or_else(|| "0".into())),
-            Field::S(t) => out.push_str(&Value::String(t.clone()).to_string()),
+            Field::S(t) => out.push_str(&serde_json::to_string(t).unwrap_or_default()),
         }
     }
     out.push('}');
@@ -312,7 +312,8 @@ fn field_names() -> &'static [(String, u8)] {
 fn url_metrics_fields(target: &str) -> Vec<(&'static str, Field)> {
     let page = normalise(target);
     let (subdomain, root) = hosts(&page);
-    let h = |salt: &str| stable_hash(&[&page, salt]);
+    let prefix = StableHash::default().part(&page);
+    let h = |salt: &str| prefix.part(salt).finish();
     // Big sites get counts past 2^32, as real ones do.
     let scale = 10u64.pow(3 + (h("scale") % 9) as u32);
     field_names()

@@ -5,14 +5,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{json, Value};
 
-use super::{full, query_pairs, Answer, Body, State};
+use super::{full, query_pairs, Answer, Body, Config, State};
 use crate::providers::scim::{ERROR_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
 
 fn error(status: u16, scim_type: Option<&str>, detail: &str) -> Response<Body> {
@@ -91,7 +90,7 @@ fn set_path(user: &mut Value, path: &str, value: Value) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration) -> Answer {
+pub async fn handle(state: &Arc<State>, req: Request<Incoming>, ready_at: tokio::time::Instant) -> Answer {
     let path = req.uri().path().trim_start_matches("/scim").trim_start_matches("/v2").trim_end_matches('/').to_string();
     let config = state.lock().config.clone();
     let token = req.headers().get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").to_string();
@@ -101,14 +100,17 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration)
     let method = req.method().clone();
     let q: HashMap<String, String> = query_pairs(req.uri()).into_iter().collect();
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    let answer = respond(state, &config, &path, method, &q, &body);
+    super::wait_until(ready_at).await;
+    answer
+}
+
+fn respond(state: &State, config: &Config, path: &str, method: hyper::Method, q: &HashMap<String, String>, body: &[u8]) -> Answer {
     let id = path.strip_prefix("/Users/").map(str::to_string);
     if path != "/Users" && id.is_none() {
         return Answer::Reply(error(404, None, &format!("no resource at {path}")));
     }
-    let parsed: Option<Value> = if body.is_empty() { None } else { serde_json::from_slice(&body).ok() };
+    let parsed: Option<Value> = if body.is_empty() { None } else { serde_json::from_slice(body).ok() };
     let mut g = state.lock();
     let users = &mut g.scim_users;
     let find = |users: &Vec<Value>, id: &str| users.iter().position(|u| u.get("id").and_then(|i| i.as_str()) == Some(id));

@@ -61,7 +61,7 @@ pub fn error(config: &Config, code: u32, retry_after: Option<&str>) -> Response<
 }
 
 
-pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration) -> Answer {
+pub async fn handle(state: &Arc<State>, req: Request<Incoming>, ready_at: tokio::time::Instant) -> Answer {
     let path = req.uri().path().trim_start_matches("/semrush").to_string();
     let q: HashMap<String, String> = query_pairs(req.uri()).into_iter().rev().collect();
     let key = q.get("key").cloned().unwrap_or_default();
@@ -91,13 +91,16 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration)
         return fail(429);
     }
     let _slot = Admitted(state, key.clone());
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    let reply = reply(state, &path, &q, &key);
+    super::wait_until(ready_at).await;
+    reply
+}
+
+fn reply(state: &State, path: &str, q: &HashMap<String, String>, key: &str) -> Answer {
     let mut g = state.lock();
-    match path.as_str() {
+    match path {
         "/users/countapiunits.html" => {
-            let units = g.balance(&key);
+            let units = g.balance(key);
             let text = if g.config.balance_thousands_separator { thousands(units) } else { units.to_string() };
             Answer::Reply(full(200, "text/html", text))
         }
@@ -108,7 +111,7 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, delay: Duration)
                 Ok(d) if (d.name.starts_with("backlinks")) == backlinks_host => d,
                 _ => return Answer::Reply(error(&g.config, 135, None)),
             };
-            match report_answer(&mut g, def, &q, &key) {
+            match report_answer(&mut g, def, q, key) {
                 Ok(body) => Answer::Reply(full(200, "text/csv; charset=utf-8", body)),
                 Err(code) => Answer::Reply(error(&g.config, code, None)),
             }
