@@ -323,6 +323,7 @@ fn field_value(field: &str, target: &str, i: u64) -> Value {
     let word = |n: u64| WORDS[(n % WORDS.len() as u64) as usize];
     match field {
         f if f.starts_with("is_") => json!(h % 3 == 0),
+        "http_code" => json!([200, 200, 200, 200, 301, 302, 404, 410][(h % 8) as usize]),
         "url_from" | "competitor_url" => json!(format!("https://{}-{}.com/{}/{}", word(h), h % 500, word(h >> 8), i)),
         "url_to" | "url" | "raw_url" | "best_position_url" => json!(format!("https://{host}/{}/{i}", word(h))),
         "anchor" | "title" | "name_source" | "name_target" | "snippet_left" | "snippet_right" | "top_keyword" | "parent_topic" => {
