@@ -2,6 +2,8 @@
 
 import pytest
 
+import seowire
+
 from seowire.semrush import parse_csv
 
 ORGANIC = ["Ph", "Po", "Pp", "Pd", "Nq", "Cp", "Ur", "Tr", "Tc", "Co", "Nr", "Td"]
@@ -82,3 +84,18 @@ def test_large_quoted_bodies_decode_the_same_on_all_cores():
     table = parse_csv(body, ["Ph", "Nq", "Cp", "Td"], output="arrow")
     assert table.column("keyword").to_pylist() == [r["keyword"] for r in rows]
     assert table.column("trends").to_pylist() == [r["trends"] for r in rows]
+
+
+def test_a_bad_record_late_in_a_large_body_is_reported_by_its_line():
+    """Large bodies are parsed in parts on another core while rows are built: a malformed record
+    near the end still fails the whole decode (no partial list) and names its line from the top."""
+    from seowire.semrush import parse_csv
+
+    lines = [f"kw {i};{i}" for i in range(40_000)]
+    lines[38_000] = "kw bad;1;extra"
+    body = ("Keyword;Search Volume\n" + "\n".join(lines) + "\n").encode()
+    assert len(body) > 256 * 1024
+    with pytest.raises(seowire.ResponseFormatError, match="line 38002 has 3 values"):
+        parse_csv(body, ["Ph", "Nq"])
+    lines[38_000] = "kw 38000;38000"
+    assert parse_csv(("Keyword;Search Volume\n" + "\n".join(lines)).encode(), ["Ph", "Nq"])[-1] == {"keyword": "kw 39999", "search_volume": 39999}

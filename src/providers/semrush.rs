@@ -862,6 +862,44 @@ pub fn parse_cells<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Resul
     parse_part(data, columns).map(|cells| vec![cells])
 }
 
+/// `parse_cells` for a caller that consumes parts as they come (the Python side builds rows):
+/// a second thread parses parts 1.. while this one parses part 0 and hands each part to `sink`
+/// in order, so building the first rows overlaps parsing the rest. Stops at the first error, or
+/// when `sink` returns false; the caller should then fall back to `parse_cells` for the message.
+pub fn parse_cells_streamed<'a>(
+    data: &'a [u8],
+    columns: &[Column],
+    parts: usize,
+    mut sink: impl FnMut(Vec<Cell<'a>>) -> bool,
+) -> std::result::Result<(), String> {
+    let mut pieces = crate::providers::csv::split_records(data, parts.max(1)).into_iter();
+    let Some(first) = pieces.next() else { return Ok(()) };
+    let rest: Vec<&'a [u8]> = pieces.collect();
+    std::thread::scope(|s| {
+        // Bounded: the parser stays at most two parts ahead of the consumer.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Vec<Cell<'a>>, String>>(2);
+        let worker = s.spawn(move || {
+            for piece in rest {
+                let parsed = parse_part(piece, columns);
+                let failed = parsed.is_err();
+                if tx.send(parsed).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut result = parse_part(first, columns).map(|cells| sink(cells));
+        while let Ok(true) = result {
+            match rx.recv() {
+                Ok(part) => result = part.map(|cells| sink(cells)),
+                Err(_) => break, // every part delivered
+            }
+        }
+        drop(rx);
+        let _ = worker.join();
+        result.map(|_| ())
+    })
+}
+
 fn parse_part<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Result<Vec<Cell<'a>>, String> {
     let mut records = crate::providers::csv::Records::new(data, b';');
     let mut buf = Vec::with_capacity(columns.len());

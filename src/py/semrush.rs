@@ -84,14 +84,6 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
     }
     let columns = sr::header_columns(&header, columns).map_err(fail)?;
     let data = &body[records.position()..];
-    // Large bodies are parsed on all cores with the GIL released; small ones (most calls) are
-    // not worth the GIL hand-off.
-    let cells = if data.len() > PARALLEL_BYTES {
-        py.detach(|| sr::parse_cells(data, &columns))
-    } else {
-        sr::parse_cells(data, &columns)
-    }
-    .map_err(fail)?;
     let keys: Vec<Bound<'py, PyString>> = columns.iter().map(|c| PyString::intern(py, &c.name)).collect();
     let _gc = GcPause::new(py, body.len() / 64);
     // Every row has the same keys: start each from a copy of a keys-only template (one
@@ -100,15 +92,40 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
     for key in &keys {
         template.set_item(key, py.None())?;
     }
-    let mut values = ValueCache::for_values(py, cells.iter().map(Vec::len).sum());
     let width = keys.len().max(1);
-    let mut dicts = Vec::with_capacity(cells.iter().map(|part| part.len() / width).sum());
-    for row in cells.iter().flat_map(|part| part.chunks(width)) {
-        let d = template.copy()?;
-        for (key, cell) in keys.iter().zip(row) {
-            d.set_item(key, py_cell(py, &mut values, cell)?)?;
+    let mut values = ValueCache::for_values(py, data.len() / 8);
+    let mut dicts = Vec::new();
+    let mut build = |cells: &[Cell<'_>]| -> PyResult<()> {
+        for row in cells.chunks(width) {
+            let d = template.copy()?;
+            for (key, cell) in keys.iter().zip(row) {
+                d.set_item(key, py_cell(py, &mut values, cell)?)?;
+            }
+            dicts.push(d);
         }
-        dicts.push(d);
+        Ok(())
+    };
+    if data.len() > PARALLEL_BYTES && crate::providers::csv::cores() > 1 {
+        // Large bodies: parts are parsed on another core while rows of earlier parts are built.
+        let mut failed: Option<PyErr> = None;
+        let streamed = sr::parse_cells_streamed(data, &columns, 8, |cells| match build(&cells) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if let Err(m) = streamed {
+            // Parse again in one piece so the line number in the message counts from the top.
+            return Err(fail(sr::parse_cells(data, &columns).err().unwrap_or(m)));
+        }
+    } else {
+        for part in sr::parse_cells(data, &columns).map_err(fail)? {
+            build(&part)?;
+        }
     }
     // One list of the final size, items moved in (no growth, no reference count per append).
     PyList::new(py, dicts)
