@@ -69,8 +69,9 @@ fn py_cell<'py>(py: Python<'py>, values: &mut ValueCache<'py>, cell: &Cell<'_>) 
 
 const PARALLEL_BYTES: usize = 256 << 10;
 
-/// Decode a SEMrush CSV body into a list of dicts keyed by stable names: cells are parsed
-/// without the GIL (on all cores for large bodies), then turned into Python objects.
+/// Decode a SEMrush CSV body into a list of dicts keyed by stable names: cells are parsed to
+/// typed values in Rust (for large bodies, part by part on another core while the rows of
+/// earlier parts are built), then turned into Python objects.
 pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> PyResult<Bound<'py, PyList>> {
     let out = PyList::empty(py);
     if sr::parse_error_body(body).is_some() {
