@@ -844,38 +844,21 @@ pub fn typed_cell(text: std::borrow::Cow<'_, str>, ty: Ty) -> Cell<'_> {
     }
 }
 
-/// The data records of a body (after the header), parsed to typed cells, row after row, in one
-/// or more consecutive parts. Large bodies are cut at record ends and parsed on all cores.
-pub fn parse_cells<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Result<Vec<Vec<Cell<'a>>>, String> {
-    let threads = crate::providers::csv::cores();
-    if threads > 1 && data.len() > (256 << 10) {
-        let parts = crate::providers::csv::split_records(data, threads);
-        let parsed: Vec<std::result::Result<Vec<Cell<'a>>, String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = parts.iter().map(|part| s.spawn(|| parse_part(part, columns))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a parsing thread failed".into()))).collect()
-        });
-        if let Ok(parts) = parsed.into_iter().collect::<std::result::Result<Vec<_>, _>>() {
-            return Ok(parts);
-        }
-        // An error: parse again in one piece so its line number counts from the top.
+/// The data records of a body (after the header), parsed to typed cells and handed to `sink`
+/// part by part, in order. Large bodies are cut at record ends: a second thread parses parts
+/// 1.. while this one parses part 0, so whatever `sink` does with the first rows (the Python
+/// side builds objects) overlaps parsing the rest. Stops early when `sink` returns false. On a
+/// malformed record the body is parsed again in one piece, so its line number counts from the top.
+pub fn parse_cells<'a>(data: &'a [u8], columns: &[Column], mut sink: impl FnMut(Vec<Cell<'a>>) -> bool) -> std::result::Result<(), String> {
+    const PARALLEL_BYTES: usize = 256 << 10;
+    if data.len() <= PARALLEL_BYTES || crate::providers::csv::cores() < 2 {
+        sink(parse_part(data, columns)?);
+        return Ok(());
     }
-    parse_part(data, columns).map(|cells| vec![cells])
-}
-
-/// `parse_cells` for a caller that consumes parts as they come (the Python side builds rows):
-/// a second thread parses parts 1.. while this one parses part 0 and hands each part to `sink`
-/// in order, so building the first rows overlaps parsing the rest. Stops at the first error, or
-/// when `sink` returns false; the caller should then fall back to `parse_cells` for the message.
-pub fn parse_cells_streamed<'a>(
-    data: &'a [u8],
-    columns: &[Column],
-    parts: usize,
-    mut sink: impl FnMut(Vec<Cell<'a>>) -> bool,
-) -> std::result::Result<(), String> {
-    let mut pieces = crate::providers::csv::split_records(data, parts.max(1)).into_iter();
+    let mut pieces = crate::providers::csv::split_records(data, 8).into_iter();
     let Some(first) = pieces.next() else { return Ok(()) };
     let rest: Vec<&'a [u8]> = pieces.collect();
-    std::thread::scope(|s| {
+    let result = std::thread::scope(|s| {
         // Bounded: the parser stays at most two parts ahead of the consumer.
         let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Vec<Cell<'a>>, String>>(2);
         let worker = s.spawn(move || {
@@ -887,17 +870,18 @@ pub fn parse_cells_streamed<'a>(
                 }
             }
         });
-        let mut result = parse_part(first, columns).map(|cells| sink(cells));
+        let mut result = parse_part(first, columns).map(&mut sink);
         while let Ok(true) = result {
             match rx.recv() {
-                Ok(part) => result = part.map(|cells| sink(cells)),
+                Ok(part) => result = part.map(&mut sink),
                 Err(_) => break, // every part delivered
             }
         }
         drop(rx);
         let _ = worker.join();
-        result.map(|_| ())
-    })
+        result
+    });
+    result.map(|_| ()).map_err(|m| parse_part(data, columns).err().unwrap_or(m))
 }
 
 fn parse_part<'a>(data: &'a [u8], columns: &[Column]) -> std::result::Result<Vec<Cell<'a>>, String> {

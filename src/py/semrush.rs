@@ -67,11 +67,9 @@ fn py_cell<'py>(py: Python<'py>, values: &mut ValueCache<'py>, cell: &Cell<'_>) 
     })
 }
 
-const PARALLEL_BYTES: usize = 256 << 10;
-
 /// Decode a SEMrush CSV body into a list of dicts keyed by stable names: cells are parsed to
-/// typed values in Rust (for large bodies, part by part on another core while the rows of
-/// earlier parts are built), then turned into Python objects.
+/// typed values in Rust (for large bodies, on another core while earlier rows are built), then
+/// turned into Python objects.
 pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> PyResult<Bound<'py, PyList>> {
     let out = PyList::empty(py);
     if sr::parse_error_body(body).is_some() {
@@ -106,28 +104,18 @@ pub fn rows<'py>(py: Python<'py>, body: &[u8], columns: Option<&[Column]>) -> Py
         }
         Ok(())
     };
-    if data.len() > PARALLEL_BYTES && crate::providers::csv::cores() > 1 {
-        // Large bodies: parts are parsed on another core while rows of earlier parts are built.
-        let mut failed: Option<PyErr> = None;
-        let streamed = sr::parse_cells_streamed(data, &columns, 8, |cells| match build(&cells) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        });
-        if let Some(e) = failed {
-            return Err(e);
+    let mut failed: Option<PyErr> = None;
+    let parsed = sr::parse_cells(data, &columns, |cells| match build(&cells) {
+        Ok(()) => true,
+        Err(e) => {
+            failed = Some(e);
+            false
         }
-        if let Err(m) = streamed {
-            // Parse again in one piece so the line number in the message counts from the top.
-            return Err(fail(sr::parse_cells(data, &columns).err().unwrap_or(m)));
-        }
-    } else {
-        for part in sr::parse_cells(data, &columns).map_err(fail)? {
-            build(&part)?;
-        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
+    parsed.map_err(fail)?;
     // One list of the final size, items moved in (no growth, no reference count per append).
     PyList::new(py, dicts)
 }
