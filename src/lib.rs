@@ -14,6 +14,7 @@ pub mod providers;
 pub mod py;
 pub mod retry;
 pub mod runtime;
+pub mod tape;
 
 use pyo3::prelude::*;
 

@@ -1,191 +1,179 @@
-//! JSON bytes straight to Python objects in one pass (no intermediate `serde_json::Value`).
-//! Object keys repeat on every row, so each distinct key becomes one interned `str` per decode.
+//! JSON bytes to Python objects: the tape parser (crate::tape) reads the body, on a second core
+//! for a large one, and this builder turns its events into dicts, lists and scalars under the GIL.
 //! Integers stay exact up to 64 bits (Moz counts exceed 2^32); larger ones become floats.
 
-use std::cell::RefCell;
-use std::fmt;
-
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
 use super::GcPause;
+use crate::tape::{self, Chunk, Ev, Tape};
 
-struct Ctx<'de, 'py> {
+/// Turns a tape into Python objects, pulling chunks as it goes (the parser may still be
+/// running on the other core).
+struct Build<'a, 'py> {
     py: Python<'py>,
-    keys: RefCell<Keys<'de, 'py>>,
-    /// Dicts already built per key sequence: a row with the same keys starts as a copy
-    /// (one allocation of the right size) instead of growing key by key.
-    shapes: RefCell<Vec<(Vec<usize>, Bound<'py, PyDict>)>>,
-    /// Reused per-object buffers (one per nesting level in use), to avoid an allocation per row.
-    pool: RefCell<Vec<Buffers<'py>>>,
-    values: RefCell<super::values::ValueCache<'py>>,
-    failed: RefCell<Option<PyErr>>,
+    body: &'a [u8],
+    tape: Tape,
+    chunk: Chunk,
+    pos: usize,
+    keys: Vec<Bound<'py, PyString>>,
+    /// One dict per shape id, built once: a row with the same keys starts as a copy (one
+    /// allocation of the right size, hashes known) instead of growing key by key.
+    templates: Vec<Option<Bound<'py, PyDict>>>,
+    /// The object last made for each repeat slot of the tape.
+    slots: Vec<Option<Bound<'py, PyAny>>>,
+    error: Option<DecodeError>,
 }
 
-type Buffers<'py> = (Vec<usize>, Vec<(Option<Bound<'py, PyString>>, Bound<'py, PyAny>)>);
+/// The build stopped; the reason is in `Build::error`. A unit error keeps every result small.
+struct Stop;
 
-const UNCACHED: usize = usize::MAX;
-const MAX_SHAPES: usize = 16;
-
-/// Distinct object keys, in order of first appearance. Rows repeat their keys in the same
-/// order, so the key after the last hit is almost always the next one: one string compare
-/// instead of hashing every key.
-struct Keys<'de, 'py> {
-    list: Vec<(&'de str, Bound<'py, PyString>)>,
-    next: usize,
-}
-
-impl<'de, 'py> Keys<'de, 'py> {
-    fn get(&mut self, py: Python<'py>, k: &'de str) -> usize {
-        let i = match self.list.get(self.next) {
-            Some((name, _)) if *name == k => self.next,
-            _ => match self.list.iter().position(|(name, _)| *name == k) {
-                Some(i) => i,
-                None => {
-                    self.list.push((k, PyString::intern(py, k)));
-                    self.list.len() - 1
-                }
-            },
-        };
-        self.next = i + 1;
-        i
+impl<'py> Build<'_, 'py> {
+    fn fail(&mut self, e: impl Into<DecodeError>) -> Stop {
+        self.error = Some(e.into());
+        Stop
     }
-}
 
-impl<'py> Ctx<'_, 'py> {
-    fn fail<E: de::Error, T>(&self, r: PyResult<T>) -> Result<T, E> {
-        r.map_err(|e| {
-            *self.failed.borrow_mut() = Some(e);
-            E::custom("python error")
+    /// The next event, read in place (the chunk is refilled when used up).
+    #[inline]
+    fn next(&mut self) -> Result<Ev, Stop> {
+        if self.pos == self.chunk.events.len() {
+            self.refill()?;
+        }
+        let e = self.chunk.events[self.pos];
+        self.pos += 1;
+        Ok(e)
+    }
+
+    /// Whether the next event is `end` (then consumed).
+    #[inline]
+    fn ends(&mut self, end: Ev) -> Result<bool, Stop> {
+        if self.pos == self.chunk.events.len() {
+            self.refill()?;
+        }
+        let hit = self.chunk.events[self.pos] == end;
+        self.pos += hit as usize;
+        Ok(hit)
+    }
+
+    #[cold]
+    fn refill(&mut self) -> Result<(), Stop> {
+        let next = match self.tape.next_chunk() {
+            Ok(Some(c)) if !c.events.is_empty() => c,
+            Ok(_) => return Err(self.fail(DecodeError::Json("the tape ended early".into()))),
+            Err(m) => return Err(self.fail(DecodeError::Json(m))),
+        };
+        self.tape.recycle(std::mem::replace(&mut self.chunk, next));
+        self.pos = 0;
+        Ok(())
+    }
+
+    fn str(&self, at: u32, len: u32) -> &str {
+        let bytes = &self.body[at as usize..(at + len) as usize];
+        // SAFETY: the parser emits spans only of strings it has checked to be UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    fn keep(&mut self, slot: u16, v: Bound<'py, PyAny>) -> Bound<'py, PyAny> {
+        if let Some(s) = self.slots.get_mut(slot as usize) {
+            *s = Some(v.clone());
+        }
+        v
+    }
+
+    fn value(&mut self) -> Result<Bound<'py, PyAny>, Stop> {
+        let py = self.py;
+        Ok(match self.next()? {
+            Ev::Str(at, len, slot) => {
+                let v = PyString::new(py, self.str(at, len)).into_any();
+                self.keep(slot, v)
+            }
+            Ev::Hit(slot) => match self.slots.get(slot as usize) {
+                Some(Some(v)) => v.clone(),
+                _ => return Err(self.fail(DecodeError::Json("a repeat of nothing on the tape".into()))),
+            },
+            Ev::Int(v) => v.into_pyobject(py).unwrap_or_else(|n| match n {}).into_any(),
+            Ev::UInt(v) => v.into_pyobject(py).unwrap_or_else(|n| match n {}).into_any(),
+            Ev::Float(v, slot) => {
+                let v = PyFloat::new(py, v).into_any();
+                self.keep(slot, v)
+            }
+            Ev::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+            Ev::Null => py.None().into_bound(py),
+            Ev::Own(at, len) => PyString::new(py, self.chunk.own(at, len)).into_any(),
+            Ev::Obj(shape) => self.object(shape)?.into_any(),
+            Ev::Arr => {
+                let mut items = Vec::new();
+                while !self.ends(Ev::EndArr)? {
+                    items.push(self.value()?);
+                }
+                PyList::new(py, items).map_err(|e| self.fail(e))?.into_any()
+            }
+            e => return Err(self.fail(DecodeError::Json(format!("unexpected {e:?} on the tape")))),
         })
     }
-}
 
-struct Any<'c, 'de, 'py>(&'c Ctx<'de, 'py>);
-struct Key<'c, 'de, 'py>(&'c Ctx<'de, 'py>);
-
-impl<'de, 'py> DeserializeSeed<'de> for Any<'_, 'de, 'py> {
-    type Value = Bound<'py, PyAny>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, 'py> Visitor<'de> for Any<'_, 'de, 'py> {
-    type Value = Bound<'py, PyAny>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(pyo3::types::PyBool::new(self.0.py, v).to_owned().into_any())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(v.into_pyobject(self.0.py).map(|o| o.into_any()).unwrap_or_else(|n| match n {}))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(v.into_pyobject(self.0.py).map(|o| o.into_any()).unwrap_or_else(|n| match n {}))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(self.0.values.borrow_mut().float(v))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(self.0.values.borrow_mut().string(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(self.0.py.None().into_bound(self.0.py))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let list = PyList::empty(self.0.py);
-        while let Some(v) = seq.next_element_seed(Any(self.0))? {
-            self.0.fail(list.append(v))?;
-        }
-        Ok(list.into_any())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let ctx = self.0;
-        let (mut shape, mut pairs) = ctx.pool.borrow_mut().pop().unwrap_or_default();
-        shape.clear();
-        pairs.clear();
-        while let Some((i, k)) = map.next_key_seed(Key(ctx))? {
-            let v = map.next_value_seed(Any(ctx))?;
-            shape.push(i);
-            pairs.push((k, v));
-        }
-        let cacheable = pairs.len() >= 4 && !shape.contains(&UNCACHED);
-        let template = if cacheable { ctx.shapes.borrow().iter().find(|(s, _)| *s == shape).map(|(_, d)| d.clone()) } else { None };
+    fn object(&mut self, shape: u32) -> Result<Bound<'py, PyDict>, Stop> {
+        let template = self.templates.get(shape as usize).and_then(|t| t.as_ref());
+        let known = template.is_some();
         let dict = match template {
-            Some(t) => ctx.fail(t.copy())?,
-            None => PyDict::new(ctx.py),
+            Some(t) => t.copy().map_err(|e| self.fail(e))?,
+            None => PyDict::new(self.py),
         };
-        {
-            // Cached keys are borrowed from the key list: no reference counting per key.
-            let keys = ctx.keys.borrow();
-            for (i, (k, v)) in shape.iter().zip(pairs.drain(..)) {
-                match k {
-                    Some(k) => ctx.fail(dict.set_item(k, v))?,
-                    None => ctx.fail(dict.set_item(&keys.list[*i].1, v))?,
+        loop {
+            let key = match self.next()? {
+                Ev::EndObj => break,
+                Ev::Key(id) => Ok(id as usize),
+                Ev::NewKey(at, len) => {
+                    let k = PyString::intern(self.py, self.str(at, len));
+                    self.keys.push(k);
+                    Ok(self.keys.len() - 1)
                 }
-            }
+                Ev::RawKey(at, len) => Err(PyString::new(self.py, self.str(at, len))),
+                Ev::OwnKey(at, len) => Err(PyString::new(self.py, self.chunk.own(at, len))),
+                e => return Err(self.fail(DecodeError::Json(format!("unexpected {e:?} for a key")))),
+            };
+            let v = self.value()?;
+            let set = match key {
+                Ok(id) => match self.keys.get(id) {
+                    Some(k) => dict.set_item(k, v),
+                    None => return Err(self.fail(DecodeError::Json("an unknown key id on the tape".into()))),
+                },
+                Err(k) => dict.set_item(k, v),
+            };
+            set.map_err(|e| self.fail(e))?;
         }
-        if cacheable && template_missing(&ctx.shapes.borrow(), &shape) {
-            let mut shapes = ctx.shapes.borrow_mut();
-            if shapes.len() < MAX_SHAPES {
-                let copy = ctx.fail(dict.copy())?;
-                shapes.push((shape.clone(), copy));
+        if shape != tape::NO_SHAPE && !known {
+            let i = shape as usize;
+            if self.templates.len() <= i {
+                self.templates.resize(i + 1, None);
             }
+            self.templates[i] = Some(dict.copy().map_err(|e| self.fail(e))?);
         }
-        ctx.pool.borrow_mut().push((shape, pairs));
-        Ok(dict.into_any())
-    }
-}
-
-fn template_missing(shapes: &[(Vec<usize>, Bound<'_, PyDict>)], shape: &[usize]) -> bool {
-    !shapes.iter().any(|(s, _)| s == shape)
-}
-
-impl<'de, 'py> DeserializeSeed<'de> for Key<'_, 'de, 'py> {
-    type Value = (usize, Option<Bound<'py, PyString>>);
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de, 'py> Visitor<'de> for Key<'_, 'de, 'py> {
-    type Value = (usize, Option<Bound<'py, PyString>>);
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object key")
-    }
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok((self.0.keys.borrow_mut().get(self.0.py, v), None))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        // An escaped key: rare, not cached.
-        Ok((UNCACHED, Some(PyString::new(self.0.py, v))))
+        Ok(dict)
     }
 }
 
 /// Decode a whole JSON document. Errors are `ValueError`-free: the caller maps them.
 pub fn decode<'py>(py: Python<'py>, body: &[u8]) -> Result<Bound<'py, PyAny>, DecodeError> {
-    let ctx = Ctx { py, keys: RefCell::new(Keys { list: Vec::new(), next: 0 }), shapes: RefCell::new(Vec::new()), pool: RefCell::new(Vec::new()), values: RefCell::new(super::values::ValueCache::for_values(py, body.len() / 16)), failed: RefCell::new(None) };
     let _gc = GcPause::new(py, body.len() / 256);
-    // Validate UTF-8 once for the whole body (fast on ASCII) so strings need no check each.
-    let text = std::str::from_utf8(body).map_err(|e| DecodeError::Json(format!("not UTF-8: {e}")))?;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let out = Any(&ctx).deserialize(&mut de).and_then(|v| de.end().map(|_| v));
-    match out {
-        Ok(v) => Ok(v),
-        Err(e) => match ctx.failed.into_inner() {
-            Some(py_err) => Err(DecodeError::Py(py_err)),
-            None => Err(DecodeError::Json(e.to_string())),
-        },
-    }
+    let built = tape::with_tape(body, |tape| {
+        let mut b = Build { py, body, tape, chunk: Chunk::default(), pos: 0, keys: Vec::new(), templates: Vec::new(), slots: vec![None; tape::SLOTS], error: None };
+        let out = b.value();
+        out.map_err(|Stop| b.error.take().unwrap_or_else(|| DecodeError::Json("decode stopped".into())))
+    });
+    built.map_err(DecodeError::Json)?
 }
 
 pub enum DecodeError {
     Json(String),
     Py(PyErr),
+}
+
+impl From<PyErr> for DecodeError {
+    fn from(e: PyErr) -> Self {
+        DecodeError::Py(e)
+    }
 }
 
 /// Decode, mapping a malformed body to `ResponseFormatError` of `provider`.
