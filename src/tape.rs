@@ -565,10 +565,14 @@ impl<'a> Parser<'a> {
                 20 => b[first..i].iter().try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add((d - b'0') as u64)),
                 _ => None,
             };
-            match (exact, neg) {
-                (Some(n), false) => return Ok(self.w.push(Ev::UInt(n))),
-                (Some(n), true) if n <= 1 << 63 => return Ok(self.w.push(Ev::Int((n as i64).wrapping_neg()))),
-                _ => {}
+            let e = match (exact, neg) {
+                (Some(n), false) => Some(Ev::UInt(n)),
+                (Some(n), true) if n <= 1 << 63 => Some(Ev::Int((n as i64).wrapping_neg())),
+                _ => None,
+            };
+            if let Some(e) = e {
+                self.w.push(e);
+                return Ok(());
             }
         }
         // Clinger's fast path: digits and power of ten both exact as f64, so one multiply or
@@ -1120,21 +1124,10 @@ mod tests {
 
     #[test]
     fn a_builder_that_stops_early_stops_the_parser() {
+        // The channel holds 4 chunks; a parser that missed the hang-up would block on the
+        // fifth forever and `with_tape`, which joins it, would never return.
         let body = format!("[{}]", vec!["[1,2,3]"; 200_000].join(","));
         let got = with_tape(body.as_bytes(), |mut t| t.next_chunk().unwrap().unwrap().events.len()).unwrap();
-        assert!(got > 0);
-    }
-
-    #[test]
-    #[ignore]
-    fn parse_only_timing() {
-        let body = std::fs::read(std::env::var("TAPE_BODY").unwrap()).unwrap();
-        let n: usize = std::env::var("TAPE_N").map_or(10, |n| n.parse().unwrap());
-        for _ in 0..n {
-            let t = std::time::Instant::now();
-            let mut p = Parser::new(&body, None);
-            p.document().unwrap();
-            eprintln!("whole {:?} events {}", t.elapsed(), p.w.chunk.events.len());
-        }
+        assert!((FIRST_CHUNK..FIRST_CHUNK + 8).contains(&got), "{got}");
     }
 }

@@ -81,6 +81,8 @@ impl<'py> Build<'_, 'py> {
         v
     }
 
+    /// The next value. Scalars are made here, inline in the caller's loop; containers out of line.
+    #[inline(always)]
     fn value(&mut self) -> Result<Bound<'py, PyAny>, Stop> {
         let py = self.py;
         Ok(match self.next()? {
@@ -101,13 +103,20 @@ impl<'py> Build<'_, 'py> {
             Ev::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
             Ev::Null => py.None().into_bound(py),
             Ev::Own(at, len) => PyString::new(py, self.chunk.own(at, len)).into_any(),
+            e => self.container(e)?,
+        })
+    }
+
+    #[inline(never)]
+    fn container(&mut self, e: Ev) -> Result<Bound<'py, PyAny>, Stop> {
+        Ok(match e {
             Ev::Obj(shape) => self.object(shape)?.into_any(),
             Ev::Arr => {
                 let mut items = Vec::new();
                 while !self.ends(Ev::EndArr)? {
                     items.push(self.value()?);
                 }
-                PyList::new(py, items).map_err(|e| self.fail(e))?.into_any()
+                PyList::new(self.py, items).map_err(|e| self.fail(e))?.into_any()
             }
             e => return Err(self.fail(DecodeError::Json(format!("unexpected {e:?} on the tape")))),
         })
