@@ -13,6 +13,7 @@
 //! the body. It accepts exactly RFC 8259 JSON (what `serde_json` accepts).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 /// One event of the tape. Strings are `(offset, len)` into the body (no escapes) or into the
@@ -61,6 +62,12 @@ const MAX_SHAPES: usize = 4096;
 const SHAPE_KEYS: std::ops::RangeInclusive<u32> = 4..=64;
 /// The nesting serde_json allows: deeper documents are refused, not recursed into.
 const MAX_DEPTH: usize = 127;
+/// Whether the tape of a body this long has `Hit`s: a small reply has few repeats, and setting
+/// up the slots would cost more than they save.
+pub fn keeps_repeats(body_len: usize) -> bool {
+    body_len >= 32 << 10
+}
+
 /// Bodies up to this size are parsed in one piece on the calling thread: a thread costs more
 /// than the overlap saves.
 pub const PARALLEL_BYTES: usize = 128 << 10;
@@ -111,15 +118,13 @@ pub fn with_tape<R>(body: &[u8], build: impl FnOnce(Tape) -> R) -> Result<R, Str
         return Err("body larger than 4 GiB".into());
     }
     if body.len() <= PARALLEL_BYTES || crate::providers::csv::cores() < 2 {
-        let mut p = Parser::new(body, None);
-        p.document()?;
-        return Ok(build(Tape::Whole(Some(p.w.chunk))));
+        return whole(body, build);
     }
-    Ok(std::thread::scope(|s| {
+    std::thread::scope(|s| {
         // Bounded: the parser stays a few chunks ahead of the builder.
         let (tx, rx) = sync_channel(4);
         let (back, used) = channel();
-        s.spawn(move || {
+        let parser = std::thread::Builder::new().name("seowire-json".into()).spawn_scoped(s, move || {
             let mut p = Parser::new(body, Some((tx, used)));
             match p.document() {
                 Ok(()) => {
@@ -132,8 +137,19 @@ pub fn with_tape<R>(body: &[u8], build: impl FnOnce(Tape) -> R) -> Result<R, Str
                 }
             }
         });
-        build(Tape::Stream(rx, back))
-    }))
+        match parser {
+            Ok(_) => Ok(build(Tape::Stream(rx, back))),
+            // No thread to be had (a process limit): parse here, then build.
+            Err(_) => whole(body, build),
+        }
+    })
+}
+
+/// The tape of `body` in one piece, parsed on this thread.
+fn whole<R>(body: &[u8], build: impl FnOnce(Tape) -> R) -> Result<R, String> {
+    let mut p = Parser::new(body, None);
+    p.document()?;
+    Ok(build(Tape::Whole(Some(p.w.chunk))))
 }
 
 enum Fail {
@@ -601,6 +617,47 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// A multiply-rotate hasher (the Fx hash of rustc) for the parser's small maps of key bytes and
+/// trie edges: SipHash's flood resistance is not needed for a per-body table, its cost is.
+#[derive(Default)]
+pub struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(n as u64);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Fx {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
 /// Where the parser sends chunks, and where used ones come back.
 type Sink = (SyncSender<Result<Chunk, String>>, Receiver<Chunk>);
 
@@ -616,7 +673,7 @@ struct Writer<'a> {
     limit: usize,
     sink: Option<Sink>,
     keys: Vec<&'a [u8]>,
-    ids: HashMap<&'a [u8], u32>,
+    ids: FxMap<&'a [u8], u32>,
     next_key: usize,
     shapes: Shapes,
     repeats: Option<Repeats>,
@@ -631,11 +688,10 @@ impl<'a> Writer<'a> {
             limit: FIRST_CHUNK,
             sink,
             keys: Vec::new(),
-            ids: HashMap::new(),
+            ids: FxMap::with_capacity_and_hasher(64, Default::default()),
             next_key: 0,
             shapes: Shapes::new(),
-            // A small reply has few repeats: setting up the slots would cost more than they save.
-            repeats: (body.len() >= 4096).then(Repeats::new),
+            repeats: keeps_repeats(body.len()).then(Repeats::new),
         }
     }
 
@@ -708,12 +764,12 @@ impl<'a> Writer<'a> {
 struct Shapes {
     /// Per node: its number of keys, and the last (key, child) taken from it.
     nodes: Vec<(u32, (u32, u32))>,
-    edges: HashMap<(u32, u32), u32>,
+    edges: FxMap<(u32, u32), u32>,
 }
 
 impl Shapes {
     fn new() -> Self {
-        Shapes { nodes: vec![(0, (NO_SHAPE, 0))], edges: HashMap::new() }
+        Shapes { nodes: vec![(0, (NO_SHAPE, 0))], edges: FxMap::with_capacity_and_hasher(64, Default::default()) }
     }
 
     #[inline]
@@ -1071,11 +1127,15 @@ mod tests {
 
     #[test]
     fn repeats_point_back_to_the_first_use() {
-        let body = format!("[{}]", vec![r#"{"d":"2026-10-21","f":0.25,"u":"a string much longer than twenty-four bytes"}"#; 200].join(","));
-        let (ev, _) = tape(body.as_bytes()).unwrap();
+        let row = r#"{"d":"2026-10-21","f":0.25,"u":"a string much longer than twenty-four bytes"}"#;
+        let rows = |n: usize| format!("[{}]", vec![row; n].join(","));
+        let (ev, _) = tape(rows(500).as_bytes()).unwrap();
         let hits = ev.iter().filter(|e| matches!(e, Ev::Hit(_))).count();
-        assert_eq!(hits, 2 * 199);
-        assert_eq!(ev.iter().filter(|e| matches!(e, Ev::Str(_, _, NO_SLOT))).count(), 200);
+        assert_eq!(hits, 2 * 499);
+        assert_eq!(ev.iter().filter(|e| matches!(e, Ev::Str(_, _, NO_SLOT))).count(), 500);
+        // A small body keeps no slots at all.
+        let (ev, _) = tape(rows(5).as_bytes()).unwrap();
+        assert!(!keeps_repeats(rows(5).len()) && !ev.iter().any(|e| matches!(e, Ev::Hit(_))));
     }
 
     #[test]

@@ -130,3 +130,17 @@ def test_decoding_from_many_threads_at_once():
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda i: _seowire.loads(big if i % 2 else small), range(24)))
     assert all(r == (want_big if i % 2 else want_small) for i, r in enumerate(results))
+
+
+def test_object_keys_are_one_str_per_name_across_decodes():
+    a = _seowire.loads(b'{"domain_rating": {"domain_rating": 91.0, "ahrefs_rank": 1}}')
+    b = _seowire.loads(b'[{"ahrefs_rank": 2, "domain_rating": 3.5}]')
+    assert next(k for k in a["domain_rating"] if k == "ahrefs_rank") is next(k for k in b[0] if k == "ahrefs_rank")
+
+
+def test_many_distinct_keys_beyond_the_key_tables():
+    # More names than the parser gives ids (4,096) and the process keeps across decodes.
+    doc = {f"key_{i}": i for i in range(10_000)}
+    body = json.dumps([doc, {"key_9999": "last", "key_0": "first"}]).encode()
+    got = _seowire.loads(body)
+    assert got == json.loads(body) and list(got[0]) == list(doc)

@@ -6,7 +6,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
 use super::GcPause;
-use crate::tape::{self, Chunk, Ev, Tape};
+use std::sync::Mutex;
+
+use crate::tape::{self, Chunk, Ev, FxMap, Tape};
 
 /// Turns a tape into Python objects, pulling chunks as it goes (the parser may still be
 /// running on the other core).
@@ -134,7 +136,7 @@ impl<'py> Build<'_, 'py> {
                 Ev::EndObj => break,
                 Ev::Key(id) => Ok(id as usize),
                 Ev::NewKey(at, len) => {
-                    let k = PyString::intern(self.py, self.str(at, len));
+                    let k = key_str(self.py, self.str(at, len));
                     self.keys.push(k);
                     Ok(self.keys.len() - 1)
                 }
@@ -163,11 +165,40 @@ impl<'py> Build<'_, 'py> {
     }
 }
 
+/// Object keys across decodes: the same few hundred names come back in every reply, and making
+/// and interning a `str` for each costs more than the rest of a small decode. Never waited on:
+/// a decode that finds the cache busy (another thread, or a lock inherited through `fork`)
+/// interns on its own. Python is never called with the lock held.
+static KEY_CACHE: Mutex<Option<KeyStrs>> = Mutex::new(None);
+type KeyStrs = FxMap<Box<[u8]>, Py<PyString>>;
+const KEY_CACHE_MAX: usize = 4096;
+
+fn key_str<'py>(py: Python<'py>, s: &str) -> Bound<'py, PyString> {
+    if let Ok(mut cache) = KEY_CACHE.try_lock() {
+        if let Some(k) = cache.get_or_insert_with(Default::default).get(s.as_bytes()) {
+            return k.bind(py).clone();
+        }
+    }
+    let k = PyString::intern(py, s);
+    let evicted = match KEY_CACHE.try_lock() {
+        Ok(mut cache) => {
+            let map = cache.get_or_insert_with(Default::default);
+            let full = (map.len() >= KEY_CACHE_MAX).then(|| std::mem::take(map));
+            map.insert(s.as_bytes().into(), k.clone().unbind());
+            full
+        }
+        Err(_) => None,
+    };
+    // Dropped (decref'd) here, with the lock released.
+    drop(evicted);
+    k
+}
+
 /// Decode a whole JSON document. Errors are `ValueError`-free: the caller maps them.
 pub fn decode<'py>(py: Python<'py>, body: &[u8]) -> Result<Bound<'py, PyAny>, DecodeError> {
     let _gc = GcPause::new(py, body.len() / 256);
     let built = tape::with_tape(body, |tape| {
-        let mut b = Build { py, body, tape, chunk: Chunk::default(), pos: 0, keys: Vec::new(), templates: Vec::new(), slots: vec![None; tape::SLOTS], error: None };
+        let mut b = Build { py, body, tape, chunk: Chunk::default(), pos: 0, keys: Vec::new(), templates: Vec::new(), slots: if tape::keeps_repeats(body.len()) { vec![None; tape::SLOTS] } else { Vec::new() }, error: None };
         let out = b.value();
         out.map_err(|Stop| b.error.take().unwrap_or_else(|| DecodeError::Json("decode stopped".into())))
     });
