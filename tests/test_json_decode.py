@@ -1,6 +1,6 @@
 """The JSON decoder every Moz and Ahrefs reply goes through reads what `json.loads` reads.
 
-Bodies over 128 KB are parsed on a second thread and handed over in chunks while this one builds
+Bodies over 512 KB are parsed on a second thread and handed over in chunks while this one builds
 the objects, so large bodies here exercise that path, small ones the one-piece path.
 """
 
@@ -11,7 +11,7 @@ import pytest
 
 from seowire import _seowire
 
-STREAMED = 128 << 10
+STREAMED = 512 << 10
 
 
 def random_rows(seed: int, n: int) -> list:
