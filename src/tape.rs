@@ -18,14 +18,19 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 /// One event of the tape. Strings are `(offset, len)` into the body (no escapes) or into the
 /// chunk's `text` (unescaped); the parser checked their UTF-8, so slices are valid `str`s.
+///
+/// `repr(u32)` with the slot before the float lays every variant out at natural offsets, so an
+/// event copies as two aligned words (with Rust's own layout the builder stalled on loads that
+/// straddled the stores of the copy).
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(u32)]
 pub enum Ev {
     Null,
     Bool(bool),
     Int(i64),
     UInt(u64),
-    /// A float, and the slot that keeps it for repeats (`NO_SLOT`: not kept).
-    Float(f64, u16),
+    /// A float, after the slot that keeps it for repeats (`NO_SLOT`: not kept).
+    Float(u16, f64),
     /// A string in the body, and the slot that keeps it for repeats (`NO_SLOT`: not kept).
     Str(u32, u32, u16),
     /// The same string or float as the one last kept in this slot.
@@ -611,8 +616,8 @@ impl<'a> Parser<'a> {
         }
         let e = match self.w.repeats.as_mut().map(|r| r.float(v)) {
             Some(Ok(slot)) => Ev::Hit(slot),
-            Some(Err(slot)) => Ev::Float(v, slot),
-            None => Ev::Float(v, NO_SLOT),
+            Some(Err(slot)) => Ev::Float(slot, v),
+            None => Ev::Float(NO_SLOT, v),
         };
         self.w.push(e);
         Ok(())
@@ -940,7 +945,7 @@ mod tests {
                 Ev::Bool(b) => Value::Bool(b),
                 Ev::Int(n) => Value::from(n),
                 Ev::UInt(n) => Value::from(n),
-                Ev::Float(f, slot) => keep(slot, Value::from(f)),
+                Ev::Float(slot, f) => keep(slot, Value::from(f)),
                 Ev::Str(at, len, slot) => keep(slot, Value::String(text(at, len))),
                 Ev::Hit(slot) => slots[slot as usize].clone().expect("a kept value"),
                 Ev::Own(..) => Value::String(own.next().unwrap()),
@@ -1102,7 +1107,7 @@ mod tests {
             let want: f64 = t.parse().unwrap();
             let got = tape(t.as_bytes()).map(|(ev, _)| ev[0]);
             match got {
-                Ok(Ev::Float(v, _)) => assert_eq!(v.to_bits(), want.to_bits(), "{t}"),
+                Ok(Ev::Float(_, v)) => assert_eq!(v.to_bits(), want.to_bits(), "{t}"),
                 Ok(e) => panic!("{t}: {e:?}"),
                 Err(m) => assert!(!want.is_finite() && m.starts_with("number out of range"), "{t}: {m}"),
             }
@@ -1119,7 +1124,7 @@ mod tests {
         let second = ev.iter().position(|e| *e == Ev::EndObj).unwrap() + 1;
         assert_eq!(ev[second], ev[1]);
         assert_eq!(ev[second + 1], Ev::Key(0));
-        assert_eq!(ev[second + 2], Ev::Float(1.5, NO_SLOT));
+        assert_eq!(ev[second + 2], Ev::Float(NO_SLOT, 1.5));
         assert!(matches!(ev[second + 6], Ev::Own(_, 2)));
         assert_eq!(*ev.last().unwrap(), Ev::EndArr);
         // Fewer than four keys: built directly, no shape.

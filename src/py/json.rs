@@ -98,7 +98,7 @@ impl<'py> Build<'_, 'py> {
             },
             Ev::Int(v) => v.into_pyobject(py).unwrap_or_else(|n| match n {}).into_any(),
             Ev::UInt(v) => v.into_pyobject(py).unwrap_or_else(|n| match n {}).into_any(),
-            Ev::Float(v, slot) => {
+            Ev::Float(slot, v) => {
                 let v = PyFloat::new(py, v).into_any();
                 self.keep(slot, v)
             }
