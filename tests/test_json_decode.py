@@ -144,3 +144,18 @@ def test_many_distinct_keys_beyond_the_key_tables():
     body = json.dumps([doc, {"key_9999": "last", "key_0": "first"}]).encode()
     got = _seowire.loads(body)
     assert got == json.loads(body) and list(got[0]) == list(doc)
+
+
+def test_decoding_after_fork():
+    import os
+
+    big = json.dumps({"backlinks": random_rows(9, 6000)}).encode()
+    assert len(big) > STREAMED
+    want = json.loads(big)
+    assert _seowire.loads(big) == want  # the parent has used the key cache and the parser thread
+    pid = os.fork()
+    if pid == 0:  # the child: exit status says whether both paths still decode
+        ok = _seowire.loads(big) == want and _seowire.loads(b'{"ahrefs_rank": 1}') == {"ahrefs_rank": 1}
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
