@@ -289,21 +289,31 @@ impl<'a> Parser<'a> {
             loop {
                 self.value()?;
                 self.w.maybe_flush()?;
-                self.ws();
-                match self.peek() {
-                    Some(b',') => self.i += 1,
-                    Some(b']') => {
-                        self.i += 1;
-                        break;
-                    }
-                    Some(_) => return self.fail("expected `,` or `]`"),
-                    None => return self.fail("EOF while parsing a list"),
+                if !self.more(b']', "expected `,` or `]`", "EOF while parsing a list")? {
+                    break;
                 }
             }
         }
         self.w.push(Ev::EndArr);
         self.depth -= 1;
         Ok(())
+    }
+
+    /// After a member: true past a `,` (another follows), false past `close`.
+    fn more(&mut self, close: u8, expected: &'static str, eof: &'static str) -> Result<bool, Fail> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                Ok(true)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(false)
+            }
+            Some(_) => self.fail(expected),
+            None => self.fail(eof),
+        }
     }
 
     fn object(&mut self) -> Step {
@@ -331,15 +341,8 @@ impl<'a> Parser<'a> {
                 }
                 self.i += 1;
                 self.value()?;
-                self.ws();
-                match self.peek() {
-                    Some(b',') => self.i += 1,
-                    Some(b'}') => {
-                        self.i += 1;
-                        break;
-                    }
-                    Some(_) => return self.fail("expected `,` or `}`"),
-                    None => return self.fail("EOF while parsing an object"),
+                if !self.more(b'}', "expected `,` or `}`", "EOF while parsing an object")? {
+                    break;
                 }
             }
         }

@@ -5,9 +5,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyList, PyString};
 
-use super::GcPause;
 use std::sync::Mutex;
 
+use super::GcPause;
 use crate::tape::{self, Chunk, Ev, FxMap, Tape};
 
 /// Turns a tape into Python objects, pulling chunks as it goes (the parser may still be
@@ -36,13 +36,18 @@ impl<'py> Build<'_, 'py> {
         Stop
     }
 
-    /// The next event, read in place (the chunk is refilled when used up).
+    /// The next event, not consumed (the chunk is refilled when used up).
     #[inline]
-    fn next(&mut self) -> Result<Ev, Stop> {
+    fn peek(&mut self) -> Result<Ev, Stop> {
         if self.pos == self.chunk.events.len() {
             self.refill()?;
         }
-        let e = self.chunk.events[self.pos];
+        Ok(self.chunk.events[self.pos])
+    }
+
+    #[inline]
+    fn next(&mut self) -> Result<Ev, Stop> {
+        let e = self.peek()?;
         self.pos += 1;
         Ok(e)
     }
@@ -50,10 +55,7 @@ impl<'py> Build<'_, 'py> {
     /// Whether the next event is `end` (then consumed).
     #[inline]
     fn ends(&mut self, end: Ev) -> Result<bool, Stop> {
-        if self.pos == self.chunk.events.len() {
-            self.refill()?;
-        }
-        let hit = self.chunk.events[self.pos] == end;
+        let hit = self.peek()? == end;
         self.pos += hit as usize;
         Ok(hit)
     }
