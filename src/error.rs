@@ -17,6 +17,8 @@ pub enum Kind {
     /// The shared ledger cannot be reached: fail fast, never spend uncounted units.
     LedgerUnavailable,
     NotSupported,
+    /// A bug in seowire (a panic caught at the boundary): never a silent wrong answer.
+    Internal,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Ledger => "LedgerError",
             Kind::LedgerUnavailable => "LedgerUnavailable",
             Kind::NotSupported => "NotSupported",
+            Kind::Internal => "InternalError",
         }
     }
 }
@@ -50,19 +53,23 @@ pub struct Error {
     pub retry_after: Option<Duration>,
     /// True when the failure happened before any byte of the request was sent.
     pub before_send: bool,
+    /// Units the provider charged for a request that still failed (booked in the ledger).
+    pub charged: Option<u64>,
 }
 
 impl Error {
+    /// Every message passes the scrubber: it may quote a server, and a server may echo a key.
     pub fn new(kind: Kind, message: impl Into<String>) -> Self {
         Error {
             kind,
-            message: message.into(),
+            message: crate::secrets::scrub(&message.into()),
             provider: None,
             status: None,
             code: None,
             retryable: false,
             retry_after: None,
             before_send: false,
+            charged: None,
         }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -90,6 +97,21 @@ impl Error {
         self.retryable = r;
         self
     }
+}
+
+/// A caught panic as an error naming where it happened.
+pub fn panicked(payload: Box<dyn std::any::Any + Send>, provider: Option<&'static str>, call: &str) -> Error {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    let mut e = Error::new(
+        Kind::Internal,
+        format!("internal error in seowire during {}{call} (a bug, please report it): {what}", provider.map(|p| format!("{p} ")).unwrap_or_default()),
+    );
+    e.provider = provider;
+    e
 }
 
 impl std::fmt::Display for Error {

@@ -20,6 +20,9 @@ static HTTP: PerProcess<reqwest::Client> = PerProcess::new(build_http);
 fn build_http() -> reqwest::Client {
     install_crypto();
     reqwest::Client::builder()
+        // Redirects are followed by `attempt`, same origin only: reqwest would carry custom
+        // credential headers (x-moz-token) and the SEMrush key in the query to any origin.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("seowire/", env!("CARGO_PKG_VERSION")))
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(60))
@@ -101,8 +104,23 @@ impl Engine {
     }
 
     /// Reserve, send (with retries), check, then settle: `settle` turns the reply into the
-    /// caller's value and the ledger record of what it actually cost.
+    /// caller's value and the ledger record of what it actually cost. A panic anywhere below
+    /// becomes `InternalError` naming the provider and call (the reservation is released).
     pub async fn call<T>(
+        &self,
+        call: Call<'_>,
+        check: impl Fn(&Reply) -> Result<()>,
+        settle: impl FnOnce(Reply) -> Result<(T, Record)>,
+    ) -> Result<(T, Option<Committed>)> {
+        use futures::FutureExt;
+        let report = call.report.to_string();
+        std::panic::AssertUnwindSafe(self.call_inner(call, check, settle))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|p| Err(crate::error::panicked(p, Some(self.provider), &report)))
+    }
+
+    async fn call_inner<T>(
         &self,
         call: Call<'_>,
         check: impl Fn(&Reply) -> Result<()>,
@@ -113,48 +131,103 @@ impl Engine {
             _ => None,
         };
         if let Some(key) = &cache_key {
-            if let Some(stored) = self.ledger.backend().cache_get(key).map_err(|e| e.provider(self.provider))? {
+            if let Some(stored) = self.ledger.backend().cache_get(key).map_err(|e| nothing_sent(e).provider(self.provider))? {
                 if let Some(reply) = decode_cached(&stored) {
                     log::debug!(target: "seowire", "{} {} served from the response cache", self.provider, call.report);
                     let (value, record) = settle(reply)?;
                     // Recorded in the ledger as a cached request at 0 units.
-                    let hold = self.ledger.reserve(self.scope(), 0, None).map_err(|e| e.provider(self.provider))?;
-                    let committed = hold.commit(&Record { report: call.report.to_string(), units: 0, cached: true, ..record }, self.budget.as_ref())?;
+                    let hold = self.ledger.reserve(self.scope(), 0, None).map_err(|e| nothing_sent(e).provider(self.provider))?;
+                    let committed = hold.commit_or_journal(&Record { report: call.report.to_string(), units: 0, cached: true, ..record }, self.budget.as_ref())?;
                     return Ok((value, Some(committed)));
                 }
             }
         }
         let reservation = if call.metered {
-            Some(self.ledger.reserve(self.scope(), call.estimate, self.budget.as_ref()).map_err(|e| e.provider(self.provider))?)
+            Some(self.ledger.reserve(self.scope(), call.estimate, self.budget.as_ref()).map_err(|e| nothing_sent(e).provider(self.provider))?)
         } else {
             None
         };
-        let reply = self.send(&call.request, &check).await?;
+        let billed = call.metered && call.estimate > 0;
+        let reply = match self.send(&call.request, &check, billed).await {
+            Ok(reply) => reply,
+            Err(mut e) => {
+                if let (true, Some(hold)) = (billed && may_have_arrived(&e), reservation) {
+                    // The provider may have charged it: book the worst case; ledger.sync
+                    // reconciles it with the provider's own count.
+                    let record = Record { report: call.report.to_string(), units: call.estimate, ..Default::default() };
+                    hold.commit_or_journal(&record, self.budget.as_ref())?;
+                    e.charged = Some(call.estimate);
+                    e.message = format!(
+                        "{}; the request may have reached {} and been charged, so its worst case ({} units) is booked in the ledger until ledger.sync reconciles it",
+                        e.message, self.provider, call.estimate
+                    );
+                }
+                return Err(e);
+            }
+        };
         let to_store = cache_key.as_ref().map(|_| encode_cached(&reply));
-        let (value, record) = settle(reply)?;
+        let (value, record) = match settle(reply) {
+            Ok(v) => v,
+            Err(e) => {
+                // An answer we cannot use may still have been charged (a cost header said so).
+                if let (Some(units), Some(hold)) = (e.charged.filter(|u| *u > 0), reservation) {
+                    hold.commit_or_journal(&Record { report: call.report.to_string(), units, ..Default::default() }, self.budget.as_ref())?;
+                }
+                return Err(e.provider(self.provider));
+            }
+        };
         if let (Some(key), Some(bytes), Some(ttl)) = (&cache_key, to_store, self.cache_ttl) {
-            if let Err(e) = self.ledger.backend().cache_put(key, &bytes, ttl) {
+            if crate::secrets::contains_secret(&bytes) {
+                log::warn!(target: "seowire", "{}: the answer echoes a credential; not stored in the response cache", self.provider);
+            } else if let Err(e) = self.ledger.backend().cache_put(key, &bytes, ttl) {
                 log::warn!(target: "seowire", "{}: could not store the answer in the response cache: {}", self.provider, e.message);
             }
         }
         let committed = match reservation {
-            Some(r) => Some(r.commit(&Record { report: call.report.to_string(), ..record }, self.budget.as_ref())?),
+            Some(r) => Some(r.commit_or_journal(&Record { report: call.report.to_string(), ..record }, self.budget.as_ref())?),
             None => None,
         };
         Ok((value, committed))
     }
 
     /// Send with retries. The reservation (held by the caller) stays in place across retries;
-    /// limits are taken per attempt so a sleeping retry does not hold a slot.
-    pub async fn send(&self, request: &Request, check: &impl Fn(&Reply) -> Result<()>) -> Result<Reply> {
+    /// limits are taken per attempt so a sleeping retry does not hold a slot. The deadline
+    /// bounds everything: waiting for limits, each attempt (its timeout is the smaller of the
+    /// client's and the time left) and the waits between attempts.
+    pub async fn send(&self, request: &Request, check: &impl Fn(&Reply) -> Result<()>, billed: bool) -> Result<Reply> {
         let started = Instant::now();
+        let until = self.retry.deadline.map(|d| started + d);
+        let left = || until.map(|u| u.saturating_duration_since(Instant::now()));
+        let past_deadline = |last: Option<&Error>| {
+            let d = self.retry.deadline.unwrap_or_default().as_secs_f64();
+            let mut e = Error::new(Kind::Transport, match last {
+                Some(l) => format!("{} (deadline of {d:.2}s reached)", l.message),
+                None => format!("{}: deadline of {d:.2}s reached before the request could be sent", request.shown),
+            })
+            .provider(self.provider);
+            if let Some(l) = last {
+                e.status = l.status;
+                e.code = l.code.clone();
+                e.before_send = l.before_send;
+                e.kind = l.kind;
+            } else {
+                e.before_send = true;
+            }
+            e
+        };
         let mut rng = rand::rngs::SmallRng::from_os_rng();
         let mut retry = 0u32;
         loop {
             let outcome = {
-                let _slot = self.limits.acquire().await.map_err(|e| e.provider(self.provider))?;
+                let slot = match left() {
+                    Some(l) if l.is_zero() => return Err(past_deadline(None)),
+                    Some(l) => tokio::time::timeout(l, self.limits.acquire()).await.map_err(|_| past_deadline(None))?,
+                    None => self.limits.acquire().await,
+                };
+                let _slot = slot.map_err(|e| e.provider(self.provider))?;
+                let timeout = left().map_or(self.timeout, |l| l.min(self.timeout)).max(Duration::from_millis(1));
                 log::debug!(target: "seowire", "{} {} {}", self.provider, request.method, request.shown);
-                match self.attempt(request).await {
+                match self.attempt(request, timeout).await {
                     Ok(reply) => check(&reply).map(|_| reply),
                     Err(e) => Err(e),
                 }
@@ -169,9 +242,13 @@ impl Engine {
             if !error.retryable || retry >= self.retry.max_retries {
                 return Err(exhausted(error, retry));
             }
+            if billed && may_have_arrived(&error) && !self.retry.retry_billed_timeouts {
+                // A retry could pay twice; RetryPolicy(retry_billed_timeouts=True) allows it.
+                return Err(exhausted(error, retry));
+            }
             let delay = self.retry.delay(retry, &error, &mut rng);
-            if let Some(deadline) = self.retry.deadline {
-                if started.elapsed() + delay >= deadline {
+            if let Some(l) = left() {
+                if delay >= l {
                     return Err(exhausted(error, retry));
                 }
             }
@@ -194,21 +271,76 @@ impl Engine {
         }
     }
 
-    async fn attempt(&self, request: &Request) -> Result<Reply> {
+    /// One attempt: the request and any same-origin redirects. Credentials never leave the
+    /// origin: a redirect elsewhere is an error and is not followed.
+    async fn attempt(&self, request: &Request, timeout: Duration) -> Result<Reply> {
         let client = http();
-        let mut builder = client.request(request.method.clone(), &request.url).timeout(self.timeout);
-        for (name, value) in &request.headers {
-            builder = builder.header(*name, value);
+        let started = Instant::now();
+        let mut method = request.method.clone();
+        let mut body = request.body.clone();
+        let mut url = request.url.clone();
+        let mut shown = request.shown.clone();
+        for hop in 0..=MAX_REDIRECTS {
+            let left = timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+            let mut builder = client.request(method.clone(), &url).timeout(left);
+            for (name, value) in &request.headers {
+                builder = builder.header(*name, value);
+            }
+            if let Some(b) = &body {
+                builder = builder.body(b.clone());
+            }
+            let response = builder.send().await.map_err(|e| transport(e, &shown))?;
+            let status = response.status().as_u16();
+            if matches!(status, 301 | 302 | 303 | 307 | 308) {
+                let location = response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let here = url::Url::parse(&url).map_err(|e| Error::invalid(format!("bad URL {shown}: {e}")))?;
+                let next = here.join(&location).map_err(|_| {
+                    Error::new(Kind::Provider, format!("HTTP {status} redirect with an unreadable location {:?}", crate::secrets::scrub(&location))).status(status)
+                })?;
+                if next.origin() != here.origin() {
+                    return Err(Error::new(
+                        Kind::Provider,
+                        format!(
+                            "HTTP {status}: the server redirected to another origin ({}); seowire follows no cross-origin redirect, so no credential was sent there",
+                            crate::secrets::scrub(next.as_str())
+                        ),
+                    )
+                    .status(status));
+                }
+                if hop == MAX_REDIRECTS {
+                    return Err(Error::new(Kind::Provider, format!("more than {MAX_REDIRECTS} redirects from {shown}")).status(status));
+                }
+                if status == 303 || (matches!(status, 301 | 302) && method == reqwest::Method::POST) {
+                    method = reqwest::Method::GET;
+                    body = None;
+                }
+                url = next.to_string();
+                shown = crate::secrets::scrub(&url);
+                continue;
+            }
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(|e| transport(e, &shown))?;
+            return Ok(Reply { status, headers, body, cached: false });
         }
-        if let Some(body) = &request.body {
-            builder = builder.body(body.clone());
-        }
-        let response = builder.send().await.map_err(|e| transport(e, &request.shown))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| transport(e, &request.shown))?;
-        Ok(Reply { status, headers, body, cached: false })
+        unreachable!("the loop returns")
     }
+}
+
+/// Same-origin redirects followed per attempt.
+const MAX_REDIRECTS: usize = 5;
+
+/// A transport failure after the connection was made: the server may have the request.
+fn may_have_arrived(e: &Error) -> bool {
+    e.kind == Kind::Transport && !e.before_send
+}
+
+/// A ledger failure before sending says so: nothing was sent, nothing spent.
+fn nothing_sent(mut e: Error) -> Error {
+    if e.kind == Kind::LedgerUnavailable {
+        e.message = format!("{}; nothing was sent, so no unit goes uncounted", e.message);
+        e.before_send = true;
+    }
+    e
 }
 
 impl Engine {
@@ -267,6 +399,12 @@ fn exhausted(mut error: Error, retries: u32) -> Error {
 
 /// A transport failure, described without the URL (reqwest's message would include the key).
 fn transport(e: reqwest::Error, shown: &str) -> Error {
+    if e.is_builder() {
+        // Our request could not be built (a header value, a URL): retrying cannot help.
+        let mut err = Error::invalid(format!("the request to {shown} could not be built"));
+        err.before_send = true;
+        return err;
+    }
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -295,35 +433,9 @@ pub fn encode(s: &str) -> percent_encoding::PercentEncode<'_> {
     percent_encoding::utf8_percent_encode(s, SET)
 }
 
-/// Names of query parameters that carry secrets.
-const SECRET_PARAMS: &[&str] = &["key", "api_key", "apikey", "token", "access_token", "secret", "secret_key", "signature", "client_secret", "code_verifier"];
-
-/// Replace the values of secret query parameters with `***` anywhere in `text`.
+/// Scrub server or library text of every secret (see `secrets`).
 pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < text.len() {
-        let at_param = i == 0 || matches!(bytes[i - 1], b'?' | b'&' | b' ' | b'(');
-        if at_param {
-            if let Some(name) = SECRET_PARAMS.iter().find(|n| {
-                let end = i + n.len();
-                end < text.len() && text[i..end].eq_ignore_ascii_case(n) && bytes[end] == b'='
-            }) {
-                out.push_str(&text[i..i + name.len() + 1]);
-                out.push_str("***");
-                i += name.len() + 1;
-                while i < text.len() && !matches!(bytes[i], b'&' | b' ' | b'#' | b')' | b'"' | b'\'') {
-                    i += 1;
-                }
-                continue;
-            }
-        }
-        let ch = text[i..].chars().next().expect("in bounds");
-        out.push(ch);
-        i += ch.len_utf8();
-    }
-    out
+    crate::secrets::scrub(text)
 }
 
 /// `Retry-After` of a reply, if it has one we can read.
@@ -341,18 +453,6 @@ pub fn account_hash(provider: &str, secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_keys_in_urls_and_text() {
-        assert_eq!(
-            redact("http://h/?type=x&key=abc123&database=us"),
-            "http://h/?type=x&key=***&database=us"
-        );
-        assert_eq!(redact("GET http://h/?key=abc"), "GET http://h/?key=***");
-        assert_eq!(redact("http://h/?monkey=1&key=s"), "http://h/?monkey=1&key=***");
-        assert_eq!(redact("no secrets here"), "no secrets here");
-        assert_eq!(redact("ünïcode?token=x y"), "ünïcode?token=*** y");
-    }
 
     #[test]
     fn account_hash_is_stable_and_not_the_key() {

@@ -14,14 +14,17 @@ pub mod providers;
 pub mod py;
 pub mod retry;
 pub mod runtime;
+pub mod secrets;
 pub mod tape;
+pub mod units;
 
 use pyo3::prelude::*;
 
 #[pymodule(gil_used = false)]
 fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // Rust `log` records to Python `logging` (logger "seowire"); levels are cached per target.
-    let _ = pyo3_log::try_init();
+    // Rust `log` records to Python `logging` (logger "seowire"), gated and scrubbed.
+    py::gate::install_logger(m.py());
+    m.add_function(wrap_pyfunction!(py::gate::_close_gate, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("build_profile", if cfg!(debug_assertions) { "debug" } else { "release" })?;
     m.add_class::<py::retry::RetryPolicy>()?;

@@ -32,9 +32,18 @@ impl Rate {
     }
 }
 
+/// One entry of the in-process sliding log: in flight (counts regardless) until its answer
+/// arrives, then it counts for one window from the answer's time, the same rule as the
+/// shared log: the server saw the request no later than we saw its answer.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    id: u64,
+    answered: Option<Instant>,
+}
+
 pub struct Limits {
     rate: Option<Rate>,
-    sent: Mutex<VecDeque<Instant>>,
+    sent: Mutex<(u64, VecDeque<Sent>)>,
     /// For one-per-interval rates: the next free send slot (GCRA's theoretical arrival time).
     next_slot: Mutex<Option<Instant>>,
     slots: Option<Arc<Semaphore>>,
@@ -49,10 +58,21 @@ pub struct Slot {
     shared: Option<(Arc<Ledger>, String, u64)>,
     /// The shared rate-log entry to stamp with the answer's time.
     rate_entry: Option<(Arc<Ledger>, String, u64)>,
+    /// The in-process rate-log entry to stamp with the answer's time.
+    local_entry: Option<(Arc<Limits>, u64)>,
+    /// Lease renewals of the shared holds above.
+    _kept: Vec<crate::ledger::keeper::Kept>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if let Some((limits, id)) = self.local_entry.take() {
+            let mut sent = limits.sent.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if let Some(e) = sent.1.iter_mut().find(|e| e.id == id) {
+                e.answered = Some(now);
+            }
+        }
         // Best effort: leases free both anyway.
         if let Some((ledger, key, id)) = self.rate_entry.take() {
             let _ = ledger.backend().complete_rate(&key, id);
@@ -63,9 +83,6 @@ impl Drop for Slot {
     }
 }
 
-/// A shared concurrency slot is held at most this long if its process dies mid-request.
-const SLOT_LEASE: Duration = Duration::from_secs(300);
-
 // A request's send time is not its arrival time: a fresh connection (TCP setup) can delay one
 // request more than the next, so the server would see count+1 in its window. Keep this much air.
 const MARGIN: Duration = Duration::from_millis(25);
@@ -74,7 +91,7 @@ impl Limits {
     pub fn new(rate: Option<Rate>, concurrency: Option<usize>) -> Self {
         Limits {
             rate: rate.filter(|r| r.count > 0),
-            sent: Mutex::new(VecDeque::new()),
+            sent: Mutex::new((0, VecDeque::new())),
             next_slot: Mutex::new(None),
             slots: concurrency.filter(|c| *c > 0).map(|c| Arc::new(Semaphore::new(c))),
             concurrency: concurrency.filter(|c| *c > 0).map(|c| c as u32),
@@ -98,7 +115,7 @@ impl Limits {
     }
 
     /// Wait for a concurrency slot, then for a place in the rate window.
-    pub async fn acquire(&self) -> Result<Slot> {
+    pub async fn acquire(self: &Arc<Self>) -> Result<Slot> {
         let permit = match &self.slots {
             Some(s) => Some(s.clone().acquire_owned().await.expect("semaphore never closed")),
             None => None,
@@ -125,38 +142,42 @@ impl Limits {
             let window = rate.window();
             loop {
                 let wait = {
-                    let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut guard = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+                    let (next, sent) = &mut *guard;
                     let now = Instant::now();
-                    while sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
-                        sent.pop_front();
-                    }
+                    sent.retain(|e| e.answered.is_none_or(|t| now.duration_since(t) < window));
                     if sent.len() < rate.count as usize {
-                        sent.push_back(now);
-                        None
+                        *next += 1;
+                        sent.push_back(Sent { id: *next, answered: None });
+                        Err(*next)
                     } else {
-                        Some(window - now.duration_since(*sent.front().expect("non-empty")))
+                        // The earliest answered entry leaves first; if all are in flight, one
+                        // leaves no sooner than a window after its answer: poll.
+                        let first = sent.iter().filter_map(|e| e.answered).min();
+                        Ok(first.map_or(Duration::from_millis(10), |t| (window - now.duration_since(t)).max(Duration::from_millis(1))))
                     }
                 };
                 match wait {
-                    None => break,
-                    Some(d) => {
+                    Err(id) => return Ok(Slot { _permit: permit, shared: None, rate_entry: None, local_entry: Some((self.clone(), id)), _kept: Vec::new() }),
+                    Ok(d) => {
                         log::debug!(target: "seowire", "throttled for {:.0} ms by the client-side rate limit", d.as_secs_f64() * 1e3);
                         tokio::time::sleep(d).await
                     }
                 }
             }
         }
-        Ok(Slot { _permit: permit, shared: None, rate_entry: None })
+        Ok(Slot { _permit: permit, shared: None, rate_entry: None, local_entry: None, _kept: Vec::new() })
     }
 
     async fn acquire_shared(&self, permit: Option<OwnedSemaphorePermit>, ledger: &Arc<Ledger>, key: &str) -> Result<Slot> {
-        let mut slot = Slot { _permit: permit, shared: None, rate_entry: None };
+        let mut slot = Slot { _permit: permit, shared: None, rate_entry: None, local_entry: None, _kept: Vec::new() };
         if let Some(limit) = self.concurrency {
             let mut wait = Duration::from_millis(2);
             loop {
                 let backend = ledger.backend();
-                if let Some(id) = backend.take_slot(key, limit, SLOT_LEASE)? {
+                if let Some(id) = backend.take_slot(key, limit, ledger.lease)? {
                     slot.shared = Some((ledger.clone(), key.to_string(), id));
+                    slot._kept.push(ledger.keep(crate::ledger::Hold::Slot(key.to_string(), id)));
                     break;
                 }
                 // Another process holds every slot: poll, backing off to 50 ms.
@@ -167,9 +188,10 @@ impl Limits {
         if let Some(rate) = self.rate {
             let window = rate.window();
             loop {
-                let (taken, wait, id) = ledger.backend().take_rate(key, rate.count, window)?;
+                let (taken, wait, id) = ledger.backend().take_rate(key, rate.count, window, ledger.lease)?;
                 if taken && id > 0 {
                     slot.rate_entry = Some((ledger.clone(), key.to_string(), id));
+                    slot._kept.push(ledger.keep(crate::ledger::Hold::Rate(key.to_string(), id)));
                 }
                 if !wait.is_zero() {
                     log::debug!(target: "seowire", "throttled for {:.0} ms by the shared rate limit", wait.as_secs_f64() * 1e3);

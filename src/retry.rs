@@ -18,6 +18,9 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
     /// Total time allowed for all attempts and waits.
     pub deadline: Option<Duration>,
+    /// Retry a billed request whose answer was lost after it was sent (timeout, reset, cut
+    /// body). Off by default: the provider may have charged it, so a retry could pay twice.
+    pub retry_billed_timeouts: bool,
 }
 
 impl Default for RetryPolicy {
@@ -30,6 +33,7 @@ impl Default for RetryPolicy {
             respect_retry_after: true,
             max_retry_after: Duration::from_secs(60),
             deadline: None,
+            retry_billed_timeouts: false,
         }
     }
 }
@@ -60,17 +64,26 @@ impl RetryPolicy {
     }
 }
 
-/// Parse a `Retry-After` value: delta-seconds or an HTTP-date.
+/// Longest wait a server can direct: anything longer is read as this (the policy caps it
+/// further with `max_retry_after`). A day is beyond any provider's window.
+pub const RETRY_AFTER_CEILING: Duration = Duration::from_secs(86_400);
+
+/// Parse a `Retry-After` value: delta-seconds or an HTTP-date. A server's value is untrusted:
+/// negative, NaN or unreadable values are ignored (`None`), huge ones are capped.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
-        }
+    if value.len() > 64 {
         return None;
     }
+    if value.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+') {
+        let secs = value.parse::<f64>().ok()?;
+        if !secs.is_finite() || secs < 0.0 {
+            return None;
+        }
+        return Some(Duration::try_from_secs_f64(secs.min(RETRY_AFTER_CEILING.as_secs_f64())).unwrap_or(RETRY_AFTER_CEILING));
+    }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO).min(RETRY_AFTER_CEILING))
 }
 
 /// A retry budget as in botocore's standard mode: retries drain a token bucket, successes refill
@@ -151,6 +164,14 @@ mod tests {
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+        for huge in ["1e20", "18446744073709551616", "1e400", "99999999999999999999999"] {
+            assert_eq!(parse_retry_after(huge, now), Some(RETRY_AFTER_CEILING), "{huge}");
+        }
+        for junk in ["NaN", "nan", "inf", "-inf", "-5", "", "1e", "++1", "\u{0}"] {
+            assert_eq!(parse_retry_after(junk, now), None, "{junk}");
+        }
+        let far = httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_000));
+        assert_eq!(parse_retry_after(&far, now), Some(RETRY_AFTER_CEILING));
     }
 
     #[test]

@@ -4,8 +4,6 @@
 //! threads in the child; using it hangs. We key the runtime by PID and, on a mismatch, leak the
 //! old one (dropping it would try to join threads that do not exist) and build a new one.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use tokio::runtime::Runtime;
@@ -66,48 +64,6 @@ pub fn runtime() -> Arc<Runtime> {
 pub fn runtime_started() -> bool {
     let pid = std::process::id();
     RUNTIME.slot.read().map(|g| matches!(g.as_ref(), Some((p, _)) if *p == pid)).unwrap_or(false)
-}
-
-tokio::task_local! {
-    static TASK_LOCALS: std::cell::OnceCell<pyo3_async_runtimes::TaskLocals>;
-}
-
-/// Our runtime plugged into pyo3-async-runtimes' generic API (its own runtime cannot be reset
-/// after fork).
-pub struct ForkAwareTokio;
-
-impl pyo3_async_runtimes::generic::Runtime for ForkAwareTokio {
-    type JoinError = tokio::task::JoinError;
-    type JoinHandle = tokio::task::JoinHandle<()>;
-
-    fn spawn<F>(fut: F) -> Self::JoinHandle
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        runtime().spawn(fut)
-    }
-
-    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        runtime().spawn_blocking(f)
-    }
-}
-
-impl pyo3_async_runtimes::generic::ContextExt for ForkAwareTokio {
-    fn scope<F, R>(locals: pyo3_async_runtimes::TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
-    where
-        F: Future<Output = R> + Send + 'static,
-    {
-        let cell = std::cell::OnceCell::new();
-        let _ = cell.set(locals);
-        Box::pin(TASK_LOCALS.scope(cell, fut))
-    }
-
-    fn get_task_locals() -> Option<pyo3_async_runtimes::TaskLocals> {
-        TASK_LOCALS.try_with(|c| c.get().cloned()).unwrap_or_default()
-    }
 }
 
 /// Process-wide registry of values keyed by a string, reset in a forked child.

@@ -348,9 +348,23 @@ def test_still_throttled_after_retries_is_rate_limited(moz, emu):
 def test_emulator_enforces_plan_concurrency_with_429(moz, emu):
     emu.configure(latency_ms=50, moz_concurrency=2)
     m = moz(concurrency=6, retry=seowire.RetryPolicy(max_retries=0))
-    with pytest.raises(seowire.RateLimited):
-        m.url_metrics([f"s{i}.com" for i in range(300)])
+    targets = [f"s{i}.com" for i in range(300)]
+    with pytest.raises(seowire.BulkError) as info:
+        m.url_metrics(targets)
     assert emu.stats()["rejected_concurrency"] >= 1
+    # Fan-out accounts for every answered request: its rows are returned, its units booked.
+    err = info.value
+    assert isinstance(err.__cause__, seowire.RateLimited)
+    assert len(err.rows) == 300 and err.failed
+    arrived = [i for i, r in enumerate(err.rows) if r is not None]
+    assert arrived and set(arrived).isdisjoint(err.failed) and len(arrived) + len(err.failed) == 300
+    assert all(err.rows[i]["page"] == f"{targets[i]}/" for i in arrived)
+    usage = m.ledger.usage()[0]
+    assert usage["reserved"] == 0 and usage["spent"] == emu.stats()["units_charged"] == len(arrived)
+    # Retrying only the failed positions completes the job.
+    emu.configure(latency_ms=0, moz_concurrency=6)
+    rest = m.url_metrics([targets[i] for i in err.failed])
+    assert len(rest) == len(err.failed)
 
 
 # -- 7. legacy v1 ---------------------------------------------------------------------------

@@ -63,6 +63,37 @@ def test_stubs_match_the_native_module(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+BLOCK_EXTRAS = r"""
+import importlib.abc, sys
+BLOCKED = {"polars", "pandas", "pyarrow", "airflow", "pytest", "_pytest", "tqdm", "dlt", "duckdb", "pyspark"}
+class _Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is blocked: seowire is installed without extras here")
+sys.meta_path.insert(0, _Block())
+"""
+
+
+def test_stubs_match_without_the_optional_extras(tmp_path):
+    """A user who type-checks with seowire installed alone (no polars, pandas, pyarrow, Airflow,
+    pytest, tqdm) gets a clean stubtest run: the extras are blocked at import and, for mypy,
+    absent from the search path."""
+    pytest.importorskip("mypy")
+    import os
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCK_EXTRAS)
+    pkg_root = pathlib.Path(seowire.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{pkg_root}"}
+    check = subprocess.run([sys.executable, "-c", "import polars"], env=env, capture_output=True, text=True)
+    assert check.returncode != 0 and "blocked" in check.stderr  # the blocker works
+    (tmp_path / "mypy.ini").write_text("[mypy]\nno_site_packages = True\n")
+    out = subprocess.run([sys.executable, "-m", "mypy.stubtest", "--mypy-config-file", str(tmp_path / "mypy.ini"), "seowire"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_typed_example_passes_mypy_strict(tmp_path):
     pytest.importorskip("mypy")
     import os

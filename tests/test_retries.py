@@ -30,7 +30,9 @@ def test_policy_defaults_and_deterministic_schedule():
     {"kind": "status", "status": 429},
 ])
 def test_transient_faults_are_retried(semrush, emu, fault):
-    sr = semrush(retry=FAST)
+    # Resets and cut bodies happen after the request was sent: retried only when the policy
+    # allows billed retries (the default does not; see test_billed_transport_failures_*).
+    sr = semrush(retry=seowire.RetryPolicy(max_retries=3, base_delay=0.01, retry_billed_timeouts=True))
     kind = fault.pop("kind")
     emu.fault(kind, count=2, **fault)
     rows = sr.domain_organic("x.com", database="us", display_limit=3)
@@ -39,10 +41,28 @@ def test_transient_faults_are_retried(semrush, emu, fault):
     spent = sr.ledger.usage()[0]["spent"]
     if kind == "truncate":
         # The server charged for two answers that broke mid-body; the client only saw one.
-        # Known gap: such spend is only seen by reconciling with the provider's balance.
+        # Such spend is seen by reconciling with the provider's balance (ledger.sync).
         assert spent == 30 and emu.stats()["units_charged"] == 90
     else:
         assert spent == 30 == emu.stats()["units_charged"]
+
+
+@pytest.mark.parametrize("kind", ["reset", "truncate", "latency"])
+def test_billed_transport_failures_are_booked_not_retried(semrush, emu, kind):
+    """A billed request lost after it was sent may have been charged: by default it is not
+    retried (no paying twice) and its worst case is booked, never silently 0."""
+    sr = semrush(retry=seowire.RetryPolicy(max_retries=2, base_delay=0.01), timeout=0.3)
+    if kind == "latency":
+        emu.configure(latency_ms=1500)
+    else:
+        emu.fault(kind, count=5)
+    with pytest.raises(seowire.TransportError) as info:
+        sr.domain_organic("x.com", database="us", display_limit=10)
+    assert emu.stats()["requests"] == 1  # one attempt, no re-billing
+    assert "may have reached semrush" in str(info.value)
+    usage = sr.ledger.usage()[0]
+    assert usage["reserved"] == 0 and usage["spent"] == 100  # the estimate, until ledger.sync
+    assert usage["spent"] >= emu.stats()["units_charged"]
 
 
 def test_slow_body_still_arrives(semrush, emu):
@@ -65,7 +85,9 @@ def test_retries_exhausted_raise_typed_errors(semrush, emu):
     emu.fault("reset", count=10)
     with pytest.raises(seowire.TransportError):
         sr.domain_organic("x.com", database="us", display_limit=3)
-    assert sr.ledger.usage()[0]["reserved"] == 0 and sr.ledger.usage()[0]["spent"] == 0
+    # Not retried (billed), and booked at its estimate: it may have been charged.
+    assert emu.stats()["requests"] == 1
+    assert sr.ledger.usage()[0]["reserved"] == 0 and sr.ledger.usage()[0]["spent"] == 30
 
 
 @pytest.mark.parametrize("code,exc", [(46, seowire.InvalidRequest), (120, seowire.AuthenticationError),
@@ -131,7 +153,7 @@ def test_key_not_in_transport_errors(semrush, emu):
 
 def test_spend_on_broken_answers_shows_up_as_drift_after_sync(semrush, emu):
     """SEMrush charged for answers that broke mid-body; ledger.sync against the balance records it."""
-    sr = semrush(retry=FAST)
+    sr = semrush(retry=seowire.RetryPolicy(max_retries=3, base_delay=0.01, retry_billed_timeouts=True))
     sr.ledger.sync(sr)  # baseline balance
     emu.fault("truncate", count=2)
     sr.domain_organic("x.com", database="us", display_limit=3)

@@ -220,7 +220,7 @@ def test_async_gather(semrush, emu):
 
 
 def test_secrets_never_shown(semrush, emu, caplog):
-    sr = semrush()
+    sr = semrush(retry=seowire.RetryPolicy(base_delay=0.01, retry_billed_timeouts=True))
     assert SECRET not in repr(sr) and SECRET not in str(vars(sr))
     url = sr.url("domain_organic", domain="x.com", database="us")
     assert "key=***" in url and SECRET not in url

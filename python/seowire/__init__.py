@@ -6,9 +6,13 @@ estimate before calling, reserve, reconcile, and refuse before a budget is cross
 
 from __future__ import annotations
 
+import atexit
 import warnings
 
 from . import _seowire
+
+# At exit, before the interpreter finalizes: seowire's threads stop calling into Python.
+atexit.register(_seowire._close_gate)
 from ._common import Budget, BudgetAlert, Rows
 from ._progress import Progress
 from ._seowire import Ledger, RetryPolicy
@@ -21,6 +25,8 @@ from .exceptions import (
     LedgerUnavailable,
     MissingExtra,
     NotSupported,
+    InternalError,
+    BulkError,
     ProviderError,
     RateLimited,
     ResponseFormatError,
@@ -66,6 +72,8 @@ __all__ = [
     "LedgerError",
     "LedgerUnavailable",
     "NotSupported",
+    "InternalError",
+    "BulkError",
     "__version__",
 ]
 

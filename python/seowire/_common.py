@@ -67,6 +67,22 @@ class BudgetAlert:
     budget: int
 
 
+MAX_UNITS = 2**53 - 1
+"""The largest unit figure seowire books: every ledger backend holds it exactly."""
+
+
+def unsigned(name: str, value: Any, maximum: int, *, provider: str | None = None, optional: bool = False) -> Any:
+    """Check an unsigned setting (page sizes, row caps, limits, budgets) before it reaches the
+    core: an int in 0..=maximum, else ``InvalidRequest`` naming it, never a bare OverflowError."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(f"{name} must be an int, not {type(value).__name__}", provider=provider)
+    if not 0 <= value <= maximum:
+        raise InvalidRequest(f"{name} must be in 0..{maximum}, not {value}", provider=provider)
+    return value
+
+
 @dataclass(frozen=True)
 class Budget:
     """A spending cap per provider account and period (calendar month by default, UTC).
@@ -82,8 +98,8 @@ class Budget:
     on_alert: Callable[[BudgetAlert], None] | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.units, bool) or not isinstance(self.units, int) or self.units < 0:
-            raise InvalidRequest(f"budget units must be a non-negative int, not {self.units!r}")
+        if isinstance(self.units, bool) or not isinstance(self.units, int) or not 0 <= self.units <= MAX_UNITS:
+            raise InvalidRequest(f"budget units must be an int in 0..{MAX_UNITS}, not {self.units!r}")
         if self.period not in ("month", "day", "total"):
             raise InvalidRequest(f"budget period must be 'month', 'day' or 'total', not {self.period!r}")
         for a in self.alerts:

@@ -107,7 +107,7 @@ def start(progress: ProgressArg, total: int | None, description: str) -> _Tracke
         return _Off()
     if progress is True:
         try:
-            from tqdm.auto import tqdm  # type: ignore[import-untyped]
+            from tqdm.auto import tqdm  # type: ignore[import-untyped, import-not-found, unused-ignore]
         except ImportError:
             return _Tracker(description, total, _Line())
         return _Tracker(description, total, None, tqdm(total=total, desc=description, unit="rows", leave=True))

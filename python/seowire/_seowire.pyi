@@ -13,6 +13,7 @@ __all__ = [
     "ScimCore",
     "SemrushCore",
     "__version__",
+    "_close_gate",
     "build_profile",
     "loads",
     "moz_sign_v1",
@@ -30,6 +31,8 @@ __version__: str
 build_profile: str
 
 def runtime_started() -> bool: ...
+def _close_gate() -> None:
+    """Called at exit: seowire's threads stop calling into Python before it finalizes."""
 def parse_semrush_csv(data: bytes, columns: list[str] | None = None, *, frame: bool = False) -> Any: ...
 def rows_table(rows: list[dict[str, Any]] | dict[str, Any], names: list[str] | None = None) -> Any:
     """Rows as a typed Arrow table (an object with ``__arrow_c_stream__``)."""
@@ -51,14 +54,19 @@ class RetryPolicy:
 
     def __new__(
         cls,
-        max_retries: int = 3,
+        max_retries: int | None = None,
         base_delay: float = 0.5,
         max_delay: float = 30.0,
         jitter: bool = True,
         respect_retry_after: bool = True,
         deadline: float | None = None,
         max_retry_after: float = 60.0,
-    ) -> RetryPolicy: ...
+        retry_billed_timeouts: bool = False,
+    ) -> RetryPolicy:
+        """``max_retries`` defaults to 3. ``retry_billed_timeouts`` allows retrying a billed
+        request whose answer was lost after sending (it may have been charged)."""
+    @property
+    def retry_billed_timeouts(self) -> bool: ...
     @property
     def max_retries(self) -> int: ...
     @property

@@ -20,13 +20,22 @@ from typing import Any
 from ._common import Budget
 from .exceptions import InvalidRequest, MissingExtra
 
+
+class _NoAirflowHook:
+    """Stands in for BaseHook without Airflow: the module imports (type checkers, docs), but a
+    hook cannot be built."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise MissingExtra("seowire.airflow needs Apache Airflow: pip install 'seowire[airflow]'")
+
+
 try:
-    from airflow.sdk import BaseHook
+    from airflow.sdk import BaseHook  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # Airflow 2.x
     try:
-        from airflow.hooks.base import BaseHook  # type: ignore[no-redef, attr-defined, unused-ignore]
+        from airflow.hooks.base import BaseHook  # type: ignore[no-redef, attr-defined, import-not-found, unused-ignore]
     except ImportError:
-        raise MissingExtra("seowire.airflow needs Apache Airflow: pip install 'seowire[airflow]'") from None
+        BaseHook = _NoAirflowHook  # type: ignore[misc, assignment, unused-ignore]
 
 __all__ = ["SeowireHook", "SemrushHook", "MozHook", "AhrefsHook", "get_provider_info"]
 

@@ -20,6 +20,8 @@ __all__ = [
     "LedgerError",
     "LedgerUnavailable",
     "NotSupported",
+    "InternalError",
+    "BulkError",
     "MissingExtra",
 ]
 
@@ -108,6 +110,28 @@ class LedgerUnavailable(LedgerError):
 
 class NotSupported(SeowireError, NotImplementedError):
     """The provider offers no API for this operation."""
+
+
+class BulkError(SeowireError):
+    """Part of a fan-out (bulk ``url_metrics``, ``batch_analysis``) failed. Every request that
+    was answered is committed; ``rows`` holds one entry per input (``None`` where no result
+    arrived), ``failed`` the input positions to retry (answered ones come from the cache), and
+    ``__cause__`` the first failure as its own class."""
+
+    rows: list
+    failed: list[int]
+    meta: dict
+
+    def __init__(self, message: str, *, rows: list | None = None, failed: list[int] | None = None, meta: dict | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.rows = rows if rows is not None else []
+        self.failed = failed if failed is not None else []
+        self.meta = meta if meta is not None else {}
+
+
+class InternalError(SeowireError):
+    """A bug in seowire, caught at its boundary (it names the provider and call). Nothing is
+    returned that could be wrong; units already charged stay in the ledger."""
 
 
 class MissingExtra(SeowireError, ImportError):

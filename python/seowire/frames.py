@@ -44,7 +44,7 @@ def convert(data: Any, output: str, meta: dict[str, Any] | None = None, names: l
         import polars
 
         return polars.DataFrame(table)
-    import pyarrow  # type: ignore[import-untyped]
+    import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     result = pyarrow.table(table)
     if cost:
@@ -58,7 +58,7 @@ def convert(data: Any, output: str, meta: dict[str, Any] | None = None, names: l
 
 
 def _lists_as_arrow(arrow_type: Any) -> Any:
-    import pandas  # type: ignore[import-untyped]
-    import pyarrow  # type: ignore[import-untyped]
+    import pandas  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     return pandas.ArrowDtype(arrow_type) if pyarrow.types.is_list(arrow_type) else None

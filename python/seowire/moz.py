@@ -11,7 +11,7 @@ from . import _progress, _seowire, frames
 from ._progress import ProgressArg
 from .frames import Output
 from .lifecycle import not_supported
-from ._common import Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger
+from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, unsigned
 from .exceptions import InvalidRequest
 
 __all__ = ["Moz", "sign_v1", "PLANS"]
@@ -177,6 +177,8 @@ class Moz(Client):
         """Pages of a ``next_token`` endpoint (``for`` or ``async for``), each row once; each page
         a :class:`Rows`, or a frame with ``output=``."""
         frames.check(output)
+        unsigned("page_size", page_size, 50, provider="moz")
+        unsigned("max_rows", max_rows, MAX_UNITS, provider="moz", optional=True)
         return Pages(self._core.pages(endpoint, page_size, max_rows, **self._fields(fields)), self, output, progress, max_rows)
 
     def rows(self, endpoint: str, *, page_size: int = 50, max_rows: int | None = None, **fields: Any) -> RowStream:

@@ -9,7 +9,7 @@ from . import _seowire, frames
 from ._progress import ProgressArg
 from .frames import Output
 from .lifecycle import not_supported
-from ._common import Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger
+from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, unsigned
 from .exceptions import AuthenticationError
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class Semrush(Client):
         if not key:
             raise AuthenticationError("no SEMrush API key: pass api_key= or set SEMRUSH_API_KEY", provider="semrush")
         self._budget = Budget.coerce(budget)
+        unsigned("max_in_flight", max_in_flight, 10_000, provider="semrush", optional=True)
         self._core = _seowire.SemrushCore(
             key,
             base_url=base_url or os.environ.get("SEOWIRE_SEMRUSH_URL") or None,
@@ -140,6 +141,8 @@ class Semrush(Client):
         """Pages of a report via ``display_offset``, each row once; stops at ``max_rows``.
         Each page is a :class:`Rows`, or a frame with ``output=``."""
         frame = frames.check(output)
+        unsigned("page_size", page_size, 100_000, provider="semrush")
+        unsigned("max_rows", max_rows, MAX_UNITS, provider="semrush", optional=True)
         return Pages(self._core.pages(report, page_size, max_rows, frame=frame, **params), self, output, progress, max_rows)
 
     def rows(self, report: str, *, page_size: int = 10_000, max_rows: int | None = None, **params: Any) -> RowStream:

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{now_secs, refuse, Backend, Record, Scope, SyncRow, UsageRow};
+use super::{now_secs, refuse, Backend, Hold, Record, Scope, SyncRow, UsageRow};
 use crate::error::Result;
 
 #[derive(Default)]
@@ -33,10 +33,11 @@ impl Backend for MemoryBackend {
         if budget.is_some() {
             s.budget = budget;
         }
-        let reserved: u64 = s.holds.values().map(|(u, _)| u).sum();
+        // Exact in u128: no sum of bounded figures can wrap there.
+        let reserved: u128 = s.holds.values().map(|(u, _)| *u as u128).sum();
         if let Some(b) = budget {
-            if s.spent + reserved + units > b {
-                return Err(refuse(scope, units, s.spent, reserved, b));
+            if s.spent as u128 + reserved + units as u128 > b as u128 {
+                return Err(refuse(scope, units, s.spent, reserved.min(u64::MAX as u128) as u64, b));
             }
         }
         *next_id += 1;
@@ -49,9 +50,19 @@ impl Backend for MemoryBackend {
         let s = guard.1.entry(scope.clone()).or_default();
         s.holds.remove(&id);
         let before = s.spent;
-        s.spent += record.units;
+        s.spent = crate::units::add(s.spent, record.units, "the ledger's spent units")?;
         s.requests += 1;
         Ok((before, s.spent))
+    }
+
+    fn renew(&self, hold: &Hold, lease: Duration) -> Result<()> {
+        if let Hold::Units(scope, id) = hold {
+            let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((_, expires)) = guard.1.get_mut(scope).and_then(|s| s.holds.get_mut(id)) {
+                *expires = now_secs() + lease.as_secs_f64();
+            }
+        }
+        Ok(())
     }
 
     fn release(&self, scope: &Scope, id: u64) -> Result<()> {
@@ -72,7 +83,7 @@ impl Backend for MemoryBackend {
                 provider: scope.provider.clone(),
                 account: scope.account.clone(),
                 period: scope.period.clone(),
-                reserved: s.holds.values().filter(|(_, e)| *e > now).map(|(u, _)| u).sum(),
+                reserved: s.holds.values().filter(|(_, e)| *e > now).fold(0u64, |a, (u, _)| a.saturating_add(*u)),
                 spent: s.spent,
                 requests: s.requests,
                 budget: s.budget,

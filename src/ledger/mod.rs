@@ -5,6 +5,8 @@
 //! scope (provider + account + period) is refused and nothing is sent. The ledger knows costs,
 //! not wire formats.
 
+mod journal;
+pub mod keeper;
 mod memory;
 mod redis;
 mod sqlite;
@@ -103,6 +105,17 @@ impl UsageRow {
     }
 }
 
+/// A shared hold that lives on a lease (see `keeper`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hold {
+    /// A reservation of units.
+    Units(Scope, u64),
+    /// An in-flight entry of a shared rate log.
+    Rate(String, u64),
+    /// A shared concurrency slot.
+    Slot(String, u64),
+}
+
 /// Storage behind a ledger. Each method is one atomic step; implementations must be safe for
 /// several threads (and, for shared stores, several processes).
 pub trait Backend: Send + Sync {
@@ -126,8 +139,12 @@ pub trait Backend: Send + Sync {
     /// waiting) and the entry to complete when the answer is in. A sliding-log entry counts
     /// from when its answer arrived (an upper bound on when the server saw it), and while the
     /// request is in flight it counts regardless, so send delays can never let count+1 in.
-    fn take_rate(&self, _key: &str, _count: u32, _window: Duration) -> Result<(bool, Duration, u64)> {
+    fn take_rate(&self, _key: &str, _count: u32, _window: Duration, _lease: Duration) -> Result<(bool, Duration, u64)> {
         Ok((true, Duration::ZERO, 0))
+    }
+    /// Extend a live hold by `lease` from now. Holds not renewed end when their lease does.
+    fn renew(&self, _hold: &Hold, _lease: Duration) -> Result<()> {
+        Ok(())
     }
     fn complete_rate(&self, _key: &str, _id: u64) -> Result<()> {
         Ok(())
@@ -182,6 +199,10 @@ pub(crate) fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64()
 }
 
+/// Holds are renewed while their request lives, so a short lease only bounds how long a
+/// killed worker's holds linger.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
 pub struct Ledger {
     /// The URL with any password removed, for display.
     pub url: String,
@@ -191,7 +212,7 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(url: String, backend: Box<dyn Backend>) -> Ledger {
-        Ledger { url, backend, lease: Duration::from_secs(15 * 60) }
+        Ledger { url, backend, lease: DEFAULT_LEASE }
     }
 
     /// `memory://`, `sqlite:///path/to/file`, or `sqlite://` for the default file.
@@ -235,8 +256,19 @@ impl Ledger {
     }
 
     pub fn reserve(self: &Arc<Self>, scope: Scope, units: u64, budget: Option<&Budget>) -> Result<Reservation> {
+        crate::units::bounded(units, "this request")?;
+        if let Some(b) = budget {
+            crate::units::bounded(b.units, "the budget")?;
+        }
+        journal::replay(self);
         let id = self.backend.reserve(&scope, units, budget.map(|b| b.units), self.lease)?;
-        Ok(Reservation { ledger: self.clone(), scope, id, units, open: true })
+        let kept = keeper::keep(self, Hold::Units(scope.clone(), id));
+        Ok(Reservation { ledger: self.clone(), scope, id, units, open: true, _kept: Some(kept) })
+    }
+
+    /// Keep a shared rate entry or slot alive while the guard lives.
+    pub fn keep(self: &Arc<Self>, hold: Hold) -> keeper::Kept {
+        keeper::keep(self, hold)
     }
 
     pub fn usage(&self) -> Result<Vec<UsageRow>> {
@@ -330,8 +362,20 @@ impl Backend for Fallback {
     fn shares_limits(&self) -> bool {
         self.primary.shares_limits()
     }
-    fn take_rate(&self, key: &str, count: u32, window: Duration) -> Result<(bool, Duration, u64)> {
-        self.on(self.primary.take_rate(key, count, window), || self.local.take_rate(key, count, window).map(|(t, w, id)| (t, w, id | LOCAL_HOLD)))
+    fn take_rate(&self, key: &str, count: u32, window: Duration, lease: Duration) -> Result<(bool, Duration, u64)> {
+        self.on(self.primary.take_rate(key, count, window, lease), || self.local.take_rate(key, count, window, lease).map(|(t, w, id)| (t, w, id | LOCAL_HOLD)))
+    }
+    fn renew(&self, hold: &Hold, lease: Duration) -> Result<()> {
+        let local = match hold {
+            Hold::Units(s, id) if id & LOCAL_HOLD != 0 => Some(Hold::Units(s.clone(), id & !LOCAL_HOLD)),
+            Hold::Rate(k, id) if id & LOCAL_HOLD != 0 => Some(Hold::Rate(k.clone(), id & !LOCAL_HOLD)),
+            Hold::Slot(k, id) if id & LOCAL_HOLD != 0 => Some(Hold::Slot(k.clone(), id & !LOCAL_HOLD)),
+            _ => None,
+        };
+        match local {
+            Some(h) => self.local.renew(&h, lease),
+            None => self.on(self.primary.renew(hold, lease), || Ok(())),
+        }
     }
     fn complete_rate(&self, key: &str, id: u64) -> Result<()> {
         if id & LOCAL_HOLD != 0 {
@@ -363,6 +407,7 @@ pub struct Reservation {
     id: u64,
     pub units: u64,
     open: bool,
+    _kept: Option<keeper::Kept>,
 }
 
 /// The outcome of a commit: spent before and after, and the alert thresholds it crossed.
@@ -371,12 +416,23 @@ pub struct Committed {
     pub spent: u64,
     pub budget: Option<u64>,
     pub alerts: Vec<f64>,
+    /// The ledger was unreachable: the commit waits in the local journal.
+    pub journaled: bool,
 }
 
 impl Reservation {
     pub fn commit(mut self, record: &Record, budget: Option<&Budget>) -> Result<Committed> {
-        self.open = false;
-        let (before, after) = self.ledger.backend.commit(&self.scope, self.id, record)?;
+        crate::units::bounded(record.units, "the answer").map_err(|e| Error::format(e.message))?;
+        let (before, after) = match self.ledger.backend.commit(&self.scope, self.id, record) {
+            Ok(v) => {
+                self.open = false;
+                v
+            }
+            Err(e) => {
+                // The hold stays open for `commit_or_journal` to decide.
+                return Err(e);
+            }
+        };
         let alerts = match budget {
             Some(b) if b.units > 0 => b
                 .thresholds
@@ -389,12 +445,32 @@ impl Reservation {
                 .collect(),
             _ => Vec::new(),
         };
-        Ok(Committed { spent: after, budget: budget.map(|b| b.units), alerts })
+        Ok(Committed { spent: after, budget: budget.map(|b| b.units), alerts, journaled: false })
     }
 
     pub fn release(mut self) -> Result<()> {
         self.open = false;
         self.ledger.backend.release(&self.scope, self.id)
+    }
+
+    /// Commit an answer that has already arrived. If the ledger cannot take it now (Redis
+    /// gone), the commit goes to the local journal, replayed idempotently when the ledger is
+    /// back, and the caller keeps the data: a charged answer is never thrown away.
+    pub fn commit_or_journal(self, record: &Record, budget: Option<&Budget>) -> Result<Committed> {
+        let (ledger, scope, id) = (self.ledger.clone(), self.scope.clone(), self.id);
+        match self.commit(record, budget) {
+            Ok(c) => Ok(c),
+            Err(e) if matches!(e.kind, Kind::LedgerUnavailable | Kind::Ledger) => {
+                journal::write(&ledger, &scope, id, record)?;
+                log::warn!(
+                    target: "seowire",
+                    "{}: the answer arrived but the ledger could not record its {} units ({}); kept in the local journal {} and replayed when the ledger is back",
+                    scope.provider, record.units, e.message, journal::path().display()
+                );
+                Ok(Committed { spent: 0, budget: budget.map(|b| b.units), alerts: Vec::new(), journaled: true })
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -415,16 +491,7 @@ pub fn default_sqlite_path() -> String {
     base.join("seowire").join("ledger.sqlite3").to_string_lossy().into_owned()
 }
 
-/// `redis://user:secret@host` -> `redis://user:***@host`.
-pub fn redact_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
+pub use crate::secrets::redact_password;
 
 #[cfg(test)]
 mod tests {

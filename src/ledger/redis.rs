@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::Script;
 
-use super::{now_secs, refuse, Backend, Record, Scope, SyncRow, UsageRow};
+use super::{now_secs, refuse, Backend, Hold, Record, Scope, SyncRow, UsageRow};
 use crate::error::{Error, Kind, Result};
 
 const PREFIX: &str = "seowire:v1";
@@ -91,6 +91,18 @@ redis.call('ZADD', KEYS[1], 'XX', tonumber(t[1]) + tonumber(t[2]) / 1e6, ARGV[1]
 return 1
 "#;
 
+// Renew an in-flight rate entry (only while unanswered) or a slot, by server time.
+const RENEW: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and (ARGV[3] == '0' or tonumber(score) > now) then
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 1000) + 60000)
+end
+return 1
+"#;
+
 const SLOT: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -116,6 +128,7 @@ pub struct RedisBackend {
     rate: Script,
     complete: Script,
     slot: Script,
+    renew: Script,
 }
 
 fn scope_key(s: &Scope) -> String {
@@ -144,6 +157,7 @@ impl RedisBackend {
             rate: Script::new(RATE),
             complete: Script::new(COMPLETE),
             slot: Script::new(SLOT),
+            renew: Script::new(RENEW),
         };
         // Fail at construction if Redis is not there, rather than at the first paid call.
         backend.with(|c| redis::cmd("PING").query::<String>(c).map(|_| ()))?;
@@ -153,7 +167,7 @@ impl RedisBackend {
     fn unavailable(&self, e: &redis::RedisError) -> Error {
         Error::new(
             Kind::LedgerUnavailable,
-            format!("the Redis ledger at {} is unavailable ({}); nothing was sent, so no unit goes uncounted", self.shown, crate::http::redact(&e.to_string())),
+            format!("the Redis ledger at {} is unavailable ({})", self.shown, crate::http::redact(&e.to_string())),
         )
     }
 
@@ -318,7 +332,23 @@ impl Backend for RedisBackend {
         true
     }
 
-    fn take_rate(&self, key: &str, count: u32, window: Duration) -> Result<(bool, Duration, u64)> {
+    fn renew(&self, hold: &Hold, lease: Duration) -> Result<()> {
+        match hold {
+            Hold::Units(scope, id) => {
+                // Reservations are scored by client time (as `reserve` does).
+                let key = format!("{}:holds", scope_key(scope));
+                self.with(|c| redis::cmd("ZADD").arg(&key).arg("XX").arg(now_secs() + lease.as_secs_f64()).arg(*id).query::<i64>(c)).map(|_| ())
+            }
+            Hold::Rate(key, id) => self
+                .with(|c| self.renew.key(format!("{PREFIX}:rate:{key}")).arg(*id).arg(lease.as_secs_f64()).arg(1).invoke::<i64>(c))
+                .map(|_| ()),
+            Hold::Slot(key, id) => self
+                .with(|c| self.renew.key(format!("{PREFIX}:slots:{key}")).arg(*id).arg(lease.as_secs_f64()).arg(0).invoke::<i64>(c))
+                .map(|_| ()),
+        }
+    }
+
+    fn take_rate(&self, key: &str, count: u32, window: Duration, lease: Duration) -> Result<(bool, Duration, u64)> {
         let (taken, wait, id): (i64, String, i64) = self.with(|c| {
             self.rate
                 .key(format!("{PREFIX}:rate:{key}"))
@@ -326,7 +356,7 @@ impl Backend for RedisBackend {
                 .key(format!("{PREFIX}:ids"))
                 .arg(count)
                 .arg(window.as_secs_f64())
-                .arg(300)
+                .arg(lease.as_secs_f64())
                 .invoke(c)
         })?;
         Ok((taken == 1, Duration::from_secs_f64(wait.parse::<f64>().unwrap_or(0.0).max(0.0)), id.max(0) as u64))

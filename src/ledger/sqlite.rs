@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::{now_secs, refuse, Backend, Record, Scope, SyncRow, UsageRow};
+use super::{now_secs, refuse, Backend, Hold, Record, Scope, SyncRow, UsageRow};
 use crate::error::{Error, Result};
 
 const SCHEMA: &str = "
@@ -38,8 +38,37 @@ CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, exp
 CREATE TABLE IF NOT EXISTS slots (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, expires REAL NOT NULL);
 ";
 
-/// How long an unanswered request counts against a shared rate limit if its process died.
-const IN_FLIGHT_LEASE: f64 = 300.0;
+/// Holds carry the pid of their process: on one machine, a hold whose process is gone is
+/// freed at once instead of at the end of its lease. (Added to files of earlier versions.)
+const PID_COLUMNS: &[&str] = &["reservations", "rate_entries", "slots"];
+
+/// Whether process `pid` is alive on this machine.
+fn alive(pid: i64) -> bool {
+    pid <= 0 || std::path::Path::new(&format!("/proc/{pid}")).exists() || !std::path::Path::new("/proc/self").exists()
+}
+
+/// Free the holds of processes that no longer exist (killed workers).
+fn free_dead(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    for table in PID_COLUMNS {
+        let pids: Vec<i64> = tx
+            .prepare(&format!("SELECT DISTINCT pid FROM {table} WHERE pid IS NOT NULL"))?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for pid in pids.into_iter().filter(|p| !alive(*p)) {
+            if *table == "rate_entries" {
+                // An unanswered request of a dead process still counts for one window, from now.
+                tx.execute("UPDATE rate_entries SET t = MIN(t, ?2), pid = NULL WHERE pid = ?1", params![pid, now_secs()])?;
+            } else {
+                tx.execute(&format!("DELETE FROM {table} WHERE pid = ?1"), params![pid])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn pid() -> i64 {
+    std::process::id() as i64
+}
 
 pub struct SqliteBackend {
     path: PathBuf,
@@ -74,6 +103,14 @@ impl SqliteBackend {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        for table in PID_COLUMNS {
+            let has: bool = conn
+                .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'pid'"))?
+                .exists([])?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN pid INTEGER"))?;
+            }
+        }
         Ok(conn)
     }
 }
@@ -84,6 +121,7 @@ impl Backend for SqliteBackend {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_secs();
             tx.execute("DELETE FROM reservations WHERE expires <= ?1", params![now])?;
+            free_dead(&tx)?;
             tx.execute(
                 "INSERT OR IGNORE INTO scopes (provider, account, period) VALUES (?1, ?2, ?3)",
                 params![scope.provider, scope.account, scope.period],
@@ -103,13 +141,13 @@ impl Backend for SqliteBackend {
                     params![scope.provider, scope.account, scope.period],
                     |r| r.get(0),
                 )?;
-                if spent as u64 + reserved as u64 + units > b {
+                if spent as u128 + reserved.max(0) as u128 + units as u128 > b as u128 {
                     return Err(refuse(scope, units, spent as u64, reserved as u64, b));
                 }
             }
             tx.execute(
-                "INSERT INTO reservations (provider, account, period, units, expires) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![scope.provider, scope.account, scope.period, units as i64, now + lease.as_secs_f64()],
+                "INSERT INTO reservations (provider, account, period, units, expires, pid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![scope.provider, scope.account, scope.period, units as i64, now + lease.as_secs_f64(), pid()],
             )?;
             let id = tx.last_insert_rowid() as u64;
             tx.commit()?;
@@ -147,7 +185,8 @@ impl Backend for SqliteBackend {
                 ],
             )?;
             tx.commit()?;
-            Ok((before as u64, before as u64 + record.units))
+            let after = crate::units::add(before.max(0) as u64, record.units, "the ledger's spent units")?;
+            Ok((before.max(0) as u64, after))
         })
     }
 
@@ -228,10 +267,24 @@ impl Backend for SqliteBackend {
         true
     }
 
-    fn take_rate(&self, key: &str, count: u32, window: Duration) -> Result<(bool, Duration, u64)> {
+    fn renew(&self, hold: &Hold, lease: Duration) -> Result<()> {
+        let until = now_secs() + lease.as_secs_f64();
+        self.with(|conn| {
+            match hold {
+                Hold::Units(_, id) => conn.execute("UPDATE reservations SET expires = ?2 WHERE id = ?1", params![*id as i64, until])?,
+                // Only while unanswered (t in the future); an answered entry keeps its answer time.
+                Hold::Rate(_, id) => conn.execute("UPDATE rate_entries SET t = ?2 WHERE id = ?1 AND t > ?3", params![*id as i64, until, now_secs()])?,
+                Hold::Slot(_, id) => conn.execute("UPDATE slots SET expires = ?2 WHERE id = ?1", params![*id as i64, until])?,
+            };
+            Ok(())
+        })
+    }
+
+    fn take_rate(&self, key: &str, count: u32, window: Duration, lease: Duration) -> Result<(bool, Duration, u64)> {
         self.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_secs();
+            free_dead(&tx)?;
             let w = window.as_secs_f64();
             let out = if count == 1 {
                 // Even pacing: hand out the next slot (GCRA's theoretical arrival time).
@@ -245,7 +298,7 @@ impl Backend for SqliteBackend {
                     tx.query_row("SELECT COUNT(*), MIN(t) FROM rate_entries WHERE key = ?1", params![key], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 if (n as u32) < count {
                     // In flight: counted until its answer is in (or its lease ends, if the process died).
-                    tx.execute("INSERT INTO rate_entries (key, t) VALUES (?1, ?2)", params![key, now + IN_FLIGHT_LEASE])?;
+                    tx.execute("INSERT INTO rate_entries (key, t, pid) VALUES (?1, ?2, ?3)", params![key, now + lease.as_secs_f64(), pid()])?;
                     (true, Duration::ZERO, tx.last_insert_rowid() as u64)
                 } else {
                     let wait = (oldest.unwrap_or(now) + w - now).clamp(0.001, 0.05);
@@ -259,7 +312,7 @@ impl Backend for SqliteBackend {
 
     fn complete_rate(&self, _key: &str, id: u64) -> Result<()> {
         self.with(|conn| {
-            conn.execute("UPDATE rate_entries SET t = ?2 WHERE id = ?1", params![id as i64, now_secs()])?;
+            conn.execute("UPDATE rate_entries SET t = ?2, pid = NULL WHERE id = ?1", params![id as i64, now_secs()])?;
             Ok(())
         })
     }
@@ -269,9 +322,10 @@ impl Backend for SqliteBackend {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now_secs();
             tx.execute("DELETE FROM slots WHERE expires <= ?1", params![now])?;
+            free_dead(&tx)?;
             let n: i64 = tx.query_row("SELECT COUNT(*) FROM slots WHERE key = ?1", params![key], |r| r.get(0))?;
             let out = if (n as u32) < limit {
-                tx.execute("INSERT INTO slots (key, expires) VALUES (?1, ?2)", params![key, now + lease.as_secs_f64()])?;
+                tx.execute("INSERT INTO slots (key, expires, pid) VALUES (?1, ?2, ?3)", params![key, now + lease.as_secs_f64(), pid()])?;
                 Some(tx.last_insert_rowid() as u64)
             } else {
                 None

@@ -452,7 +452,7 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
     used.dedup();
     let per_row: u64 = match def {
         Some(d) if !has_select && !d.list => d.all_fields().map(|(_, c)| c).sum(),
-        Some(d) => used.iter().map(|f| d.field_cost(f).unwrap_or(1)).sum(),
+        Some(d) => used.iter().map(|f| d.field_cost(f).unwrap_or(1)).fold(0u64, u64::saturating_add),
         None => used.len() as u64,
     };
     let family_free = FREE_FAMILIES.iter().any(|f| path.starts_with(f)) || path == "site-audit/projects";
@@ -485,7 +485,7 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
     } else {
         match def.map(|d| d.pricing) {
             Some(Pricing::Fixed(n)) => n,
-            _ => BASE_COST.max(per_row * rows),
+            _ => BASE_COST.max(crate::units::mul(per_row, rows, &format!("Ahrefs {path} with limit {rows}")).map_err(|e| e.provider(PROVIDER))?),
         }
     };
     Ok(Prepared { path, def, query, json: json_body, estimate, per_row, free: is_free, rows, cache: true })
@@ -495,8 +495,15 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
 // ---------------------------------------------------------------------------------------------
 // Replies
 
-fn header_u64(reply: &Reply, name: &str) -> Option<u64> {
-    reply.headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<f64>().ok()).map(|f| f.max(0.0).round() as u64)
+/// A count header: absent is `None`; present but not a plain count is `ResponseFormatError`.
+fn header_u64(reply: &Reply, name: &str) -> Result<Option<u64>> {
+    match reply.headers.get(name) {
+        None => Ok(None),
+        Some(v) => {
+            let text = v.to_str().map_err(|_| Error::format(format!("the server sent a {name} header that is not text")).provider(PROVIDER))?;
+            crate::units::parse_count(text, name).map(Some).map_err(|e| e.provider(PROVIDER))
+        }
+    }
 }
 
 fn exhausted(text: &str) -> bool {
@@ -527,7 +534,7 @@ pub fn check(reply: &Reply) -> Result<()> {
 
 /// Rows in a reply: `x-api-rows` when sent, else the length of the single top-level list.
 pub fn count_rows(reply: &Reply) -> Result<u64> {
-    if let Some(n) = header_u64(reply, "x-api-rows") {
+    if let Some(n) = header_u64(reply, "x-api-rows")? {
         return Ok(n);
     }
     let v: Map<String, Value> = serde_json::from_slice(&reply.body)
@@ -541,25 +548,25 @@ pub fn count_rows(reply: &Reply) -> Result<u64> {
 
 /// What a reply cost: the `x-api-units-cost-total-actual` header, else the model; 0 on a cache
 /// hit or a free call.
-pub fn units_of(reply: &Reply, p: &Prepared, rows: u64) -> (u64, bool) {
+pub fn units_of(reply: &Reply, p: &Prepared, rows: u64) -> Result<(u64, bool)> {
     if reply.cached {
-        return (0, true); // our own response cache
+        return Ok((0, true)); // our own response cache
     }
     let cached = reply.headers.get("x-api-cache").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("hit"));
-    if let Some(actual) = header_u64(reply, "x-api-units-cost-total-actual") {
-        return (actual, cached);
+    if let Some(actual) = header_u64(reply, "x-api-units-cost-total-actual")? {
+        return Ok((actual, cached));
     }
-    if cached || p.free {
-        return (0, cached);
+    if cached {
+        return Ok((0, cached));
     }
     let units = match p.def.map(|d| d.pricing) {
         Some(Pricing::Fixed(n)) => n,
         _ => {
-            let per_row = header_u64(reply, "x-api-units-cost-row").unwrap_or(p.per_row);
-            BASE_COST.max(per_row * rows)
+            let per_row = header_u64(reply, "x-api-units-cost-row")?.unwrap_or(p.per_row);
+            BASE_COST.max(crate::units::mul(per_row, rows, "the answer's rows").map_err(|e| Error::format(e.message).provider(PROVIDER))?)
         }
     };
-    (units, cached)
+    Ok((units, cached))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,9 +596,7 @@ impl Client {
         if s.key.trim().is_empty() {
             return Err(Error::new(Kind::Authentication, "no Ahrefs API key: pass api_key= or set AHREFS_API_KEY").provider(PROVIDER));
         }
-        if s.key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(bad("the Ahrefs API key contains whitespace"));
-        }
+        crate::secrets::credential(PROVIDER, "Ahrefs API key", &s.key)?;
         let base = s.base_url.unwrap_or_else(|| DEFAULT_BASE.to_string());
         let parsed = url::Url::parse(&base).map_err(|e| bad(format!("base_url is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -639,7 +644,7 @@ impl Client {
             .engine
             .call(call, check, |reply| {
                 let rows = count_rows(&reply)?;
-                let (units, cached) = units_of(&reply, p, rows);
+                let (units, cached) = units_of(&reply, p, rows)?;
                 let page = JsonPage {
                     provider: PROVIDER,
                     report: p.path.clone(),

@@ -51,6 +51,13 @@ impl JsonPage {
     }
 }
 
+/// The current UTC month as (year, month).
+pub fn current_month() -> (i64, u32) {
+    let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400;
+    let (y, m, _) = crate::ledger::civil_from_days(days as i64);
+    (y as i64, m as u32)
+}
+
 /// A calendar date as the APIs write it: `YYYY-MM-DD`.
 pub fn is_date(s: &str) -> bool {
     let b = s.as_bytes();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -447,6 +447,14 @@ impl Client {
             Auth::Basic { access_id, secret_key } if !access_id.trim().is_empty() && !secret_key.is_empty() => access_id.clone(),
             _ => return Err(Error::new(Kind::Authentication, "no Moz credentials: pass token= (or MOZ_TOKEN), or access_id= and secret_key=").provider(PROVIDER)),
         };
+        match &s.auth {
+            Auth::Token(t) => crate::secrets::credential(PROVIDER, "Moz token", t)?,
+            Auth::Basic { access_id, secret_key } => {
+                crate::secrets::check(PROVIDER, "Moz access ID", access_id)?;
+                crate::secrets::credential(PROVIDER, "Moz secret key", secret_key)?;
+                crate::secrets::register_basic(access_id, secret_key);
+            }
+        }
         let base = s.base_url.unwrap_or_else(|| DEFAULT_BASE.to_string());
         let parsed = url::Url::parse(&base).map_err(|e| bad(format!("base_url is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -562,40 +570,81 @@ impl Client {
             requests.push(p);
         }
         let total: u64 = requests.iter().map(|r| r.estimate).sum();
+        let chunks = requests.len();
         let (unique, first_seen) = (&unique, &first_seen);
         let decode = &decode;
-        let mut pages: Vec<(usize, tokio::task::JoinHandle<(JsonPage, Result<T>)>)> = futures::stream::iter(requests.into_iter().enumerate().map(|(c, p)| async move {
-            let page = self.fetch(&p).await.map_err(|mut e| {
-                let (lo, hi) = (c * MAX_TARGETS, ((c + 1) * MAX_TARGETS).min(unique.len()) - 1);
-                e.message = format!(
-                    "url_metrics chunk {c} (unique targets {lo}..={hi}, input positions {}..={}) failed: {}",
-                    first_seen[lo], first_seen[hi], e.message
-                );
-                e
-            })?;
-            let expected = p.body.get("targets").and_then(|t| t.as_array()).map_or(0, |a| a.len() as u64);
-            if page.rows != expected {
-                return Err(Error::format(format!("Moz url_metrics returned {} results for {expected} targets", page.rows)).provider(PROVIDER));
-            }
-            let decode = decode.clone();
-            let decoding = tokio::task::spawn_blocking(move || {
-                let decoded = decode(&page);
-                (JsonPage { body: bytes::Bytes::new(), ..page }, decoded)
-            });
-            Ok((c, decoding))
-        }))
-        // Unordered: a slow chunk must not hold finished ones in the buffer and stall new ones.
-        .buffer_unordered(self.concurrency.max(1))
-        .try_collect()
-        .await?;
-        pages.sort_unstable_by_key(|(c, _)| *c);
-        let (mut done, mut decoded) = (Vec::with_capacity(pages.len()), Vec::with_capacity(pages.len()));
-        for (_, decoding) in pages {
-            let (page, value) = decoding.await.map_err(|e| Error::format(format!("decoding a url_metrics page failed: {e}")).provider(PROVIDER))?;
-            done.push(page);
-            decoded.push(value?);
+        // After a failure no new chunk is sent, but the ones in flight finish and are committed:
+        // dropping them would lose answers the provider has already charged.
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let stop = &stop;
+        type Decoding<T> = tokio::task::JoinHandle<(JsonPage, Result<T>)>;
+        let outcomes: Vec<(usize, std::result::Result<Decoding<T>, Option<Error>>)> =
+            futures::stream::iter(requests.into_iter().enumerate().map(|(c, p)| async move {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return (c, Err(None));
+                }
+                let page = match self.fetch(&p).await {
+                    Ok(page) => page,
+                    Err(mut e) => {
+                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        let (lo, hi) = (c * MAX_TARGETS, ((c + 1) * MAX_TARGETS).min(unique.len()) - 1);
+                        e.message = format!(
+                            "url_metrics chunk {c} (unique targets {lo}..={hi}, input positions {}..={}) failed: {}",
+                            first_seen[lo], first_seen[hi], e.message
+                        );
+                        return (c, Err(Some(e)));
+                    }
+                };
+                let expected = p.body.get("targets").and_then(|t| t.as_array()).map_or(0, |a| a.len() as u64);
+                if page.rows != expected {
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return (c, Err(Some(Error::format(format!("Moz url_metrics returned {} results for {expected} targets", page.rows)).provider(PROVIDER))));
+                }
+                let decode = decode.clone();
+                let decoding = tokio::task::spawn_blocking(move || {
+                    let decoded = decode(&page);
+                    (JsonPage { body: bytes::Bytes::new(), ..page }, decoded)
+                });
+                (c, Ok(decoding))
+            }))
+            // Unordered: a slow chunk must not hold finished ones in the buffer and stall new ones.
+            .buffer_unordered(self.concurrency.max(1))
+            .collect()
+            .await;
+        let mut by_chunk: Vec<Option<std::result::Result<Decoding<T>, Option<Error>>>> = (0..chunks).map(|_| None).collect();
+        for (c, o) in outcomes {
+            by_chunk[c] = Some(o);
         }
-        Ok(Bulk { pages: done, decoded, slots, estimate: total })
+        let (mut done, mut decoded) = (Vec::with_capacity(chunks), Vec::with_capacity(chunks));
+        let mut failed_chunks = vec![false; chunks];
+        let mut error: Option<Error> = None;
+        for (c, outcome) in by_chunk.into_iter().enumerate() {
+            let value = match outcome {
+                Some(Ok(decoding)) => match decoding.await {
+                    Ok((page, value)) => {
+                        done.push(page);
+                        value.map(Some)
+                    }
+                    Err(e) => Err(Error::format(format!("decoding a url_metrics page failed: {e}")).provider(PROVIDER)),
+                },
+                Some(Err(Some(e))) => Err(e),
+                Some(Err(None)) | None => Ok(None),
+            };
+            match value {
+                Ok(Some(v)) => decoded.push(Some(v)),
+                Ok(None) => {
+                    failed_chunks[c] = true;
+                    decoded.push(None);
+                }
+                Err(e) => {
+                    failed_chunks[c] = true;
+                    decoded.push(None);
+                    error.get_or_insert(e);
+                }
+            }
+        }
+        let failed: Vec<usize> = slots.iter().enumerate().filter(|(_, s)| failed_chunks[**s / MAX_TARGETS]).map(|(i, _)| i).collect();
+        Ok(Bulk { pages: done, decoded, slots, estimate: total, failed, error })
     }
 
     /// Rows consumed in the billing period, as Moz counts them (free).
@@ -622,13 +671,23 @@ impl Client {
 pub type Decoder<T> = std::sync::Arc<dyn Fn(&JsonPage) -> Result<T> + Send + Sync>;
 
 pub struct Bulk<T = ()> {
-    /// Pages in chunk order (bodies dropped once `decode` has read them).
+    /// Answered pages in chunk order (bodies dropped once `decode` has read them).
     pub pages: Vec<JsonPage>,
-    /// What `decode` made of each page, in the same order.
-    pub decoded: Vec<T>,
+    /// What `decode` made of each chunk's page, by chunk (`None`: failed or not sent).
+    pub decoded: Vec<Option<T>>,
     /// For each input position, the unique-target index (chunk = i / 50, offset = i % 50).
     pub slots: Vec<usize>,
     pub estimate: u64,
+    /// Input positions without a result (their chunk failed or was not sent after a failure).
+    pub failed: Vec<usize>,
+    /// The first failure, when there was one.
+    pub error: Option<Error>,
+}
+
+impl<T> Bulk<T> {
+    pub fn empty() -> Self {
+        Bulk { pages: Vec::new(), decoded: Vec::new(), slots: Vec::new(), estimate: 0, failed: Vec::new(), error: None }
+    }
 }
 
 /// Standard base64 (RFC 4648) with padding.

@@ -42,6 +42,11 @@ pub fn authorize_query(pairs: &[(&str, &str)]) -> String {
 
 /// POST the form to the token endpoint; the JSON answer on success.
 pub async fn exchange(token_url: &str, form: &[(&str, &str)], timeout: Duration, provider: &'static str) -> Result<bytes::Bytes> {
+    for (k, v) in form {
+        if matches!(*k, "client_secret" | "code" | "code_verifier" | "refresh_token") {
+            crate::secrets::register(v);
+        }
+    }
     let body = authorize_query(form);
     let response = http()
         .post(token_url)
@@ -57,6 +62,14 @@ pub async fn exchange(token_url: &str, form: &[(&str, &str)], timeout: Duration,
     if !(200..300).contains(&status) {
         let kind = if matches!(status, 400 | 401 | 403) { Kind::Authentication } else { Kind::Provider };
         return Err(Error::new(kind, format!("token exchange refused (HTTP {status}): {}", error_text(&bytes))).provider(provider).status(status));
+    }
+    // The tokens we were given are secrets of this process from now on.
+    if let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        for k in ["access_token", "refresh_token", "id_token"] {
+            if let Some(t) = m.get(k).and_then(|v| v.as_str()) {
+                crate::secrets::register(t);
+            }
+        }
     }
     Ok(bytes)
 }

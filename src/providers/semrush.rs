@@ -22,6 +22,11 @@ const MAX_DATABASES: u64 = 160;
 const MAX_HISTORY_LINES: u64 = 240;
 /// Default (and `0`) display_limit. [C for domain_organic; I elsewhere]
 const DEFAULT_LIMIT: u64 = 10_000;
+/// Most rows one Analytics call may ask for (domain_organic [C]; the other Analytics lists
+/// assumed alike [I]); more is SEMrush `ERROR 613`.
+const MAX_ANALYTICS_LIMIT: u64 = 100_000;
+/// Backlinks lists: `display_limit` 0..1,000,000 [C].
+const MAX_BACKLINKS_LIMIT: u64 = 1_000_000;
 
 // ---------------------------------------------------------------------------------------------
 // Columns
@@ -110,8 +115,55 @@ pub fn column(code: &str) -> Column {
     Column { code: code.into(), name: snake(code), ty: Ty::Auto }
 }
 
-/// The columns of a CSV body: the requested ones (checked against the header's width), else
-/// resolved from the header itself (codes, or header text made snake_case).
+/// Header names SEMrush has been seen to write for a column besides its usual one [C SILK].
+const HEADER_VARIANTS: &[(&str, &[&str])] = &[("Po", &["Pos"]), ("Nq", &["Average vol."]), ("Ac", &["Adwords Cost"]), ("Or", &["Organic Keywords"])];
+
+/// Whether a header cell names `col`: its code, its usual header or a seen variant.
+/// `None` when the column has no known header (P0..P4 carry domain names; unknown codes).
+fn header_names(col: &Column, cell: &str) -> Option<bool> {
+    let cell = cell.trim();
+    let def = column_def(&col.code).filter(|d| !d.code.starts_with('P') || d.code.len() != 2 || !d.code[1..].bytes().all(|b| b.is_ascii_digit()))?;
+    let variants = HEADER_VARIANTS.iter().find(|(c, _)| *c == def.code).map_or(&[][..], |(_, v)| *v);
+    Some(cell.eq_ignore_ascii_case(def.code) || cell.eq_ignore_ascii_case(def.header) || variants.iter().any(|v| cell.eq_ignore_ascii_case(v)))
+}
+
+/// How a body's header lines up with the requested columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// The body's columns in header order.
+    pub columns: Vec<Column>,
+    /// Requested columns the body does not have (names).
+    pub missing: Vec<String>,
+}
+
+/// Line the header up with the requested columns: in order (by code or known header name), or
+/// reordered/short where every header cell names exactly one requested column. Anything else
+/// is not the requested report (a proxy page, another report): an error, never rows.
+pub fn match_header(header: &[std::borrow::Cow<'_, str>], requested: &[Column]) -> std::result::Result<Layout, String> {
+    let shown = || {
+        let h: String = header.iter().map(|c| c.as_ref()).collect::<Vec<_>>().join(";").chars().filter(|c| !c.is_control()).take(120).collect();
+        format!("SEMrush answered with header {h:?}, which is not the requested columns ({})", requested.iter().map(|c| c.code.as_str()).collect::<Vec<_>>().join(","))
+    };
+    if header.len() == requested.len() && header.iter().zip(requested).all(|(h, c)| header_names(c, h) != Some(false)) {
+        return Ok(Layout { columns: requested.to_vec(), missing: Vec::new() });
+    }
+    if header.len() > requested.len() || requested.iter().any(|c| header_names(c, "").is_none()) {
+        return Err(shown());
+    }
+    let mut used = vec![false; requested.len()];
+    let mut columns = Vec::with_capacity(header.len());
+    for cell in header {
+        let hits: Vec<usize> = (0..requested.len()).filter(|&i| !used[i] && header_names(&requested[i], cell) == Some(true)).collect();
+        let [i] = hits[..] else { return Err(shown()) };
+        used[i] = true;
+        columns.push(requested[i].clone());
+    }
+    let missing = requested.iter().zip(&used).filter(|(_, u)| !**u).map(|(c, _)| c.name.clone()).collect();
+    Ok(Layout { columns, missing })
+}
+
+/// The columns of a CSV body: the requested ones lined up with the header (`match_header`),
+/// else resolved from the header itself (codes, or header text made snake_case).
 pub fn header_columns(header: &[std::borrow::Cow<'_, str>], requested: Option<&[Column]>) -> std::result::Result<Vec<Column>, String> {
     let Some(requested) = requested else {
         return Ok(header
@@ -129,10 +181,7 @@ pub fn header_columns(header: &[std::borrow::Cow<'_, str>], requested: Option<&[
             })
             .collect());
     };
-    if header.len() != requested.len() {
-        return Err(format!("header has {} columns but {} were requested", header.len(), requested.len()));
-    }
-    Ok(requested.to_vec())
+    match_header(header, requested).map(|l| l.columns)
 }
 
 /// "Traffic (%)" -> "traffic"; "Average vol." -> "average_vol"; "domains_num" stays.
@@ -271,12 +320,20 @@ impl ReportDef {
         }
     }
 
-    /// Units per line (or per request) for live or historical data.
+    /// Units per line (or per request) for live or historical data. A report with no
+    /// historical price ("–" in the table) charges its live price whatever the date.
     pub fn price(&self, historical: bool) -> u64 {
-        if historical {
-            self.hist.unwrap_or(self.live * 5)
-        } else {
-            self.live
+        match self.hist {
+            Some(h) if historical => h,
+            _ => self.live,
+        }
+    }
+
+    /// Most rows one call may ask for.
+    pub fn max_limit(&self) -> u64 {
+        match self.host {
+            Host::Analytics => MAX_ANALYTICS_LIMIT,
+            Host::Backlinks => MAX_BACKLINKS_LIMIT,
         }
     }
 
@@ -368,10 +425,14 @@ pub fn prepare(report: &str, params: Vec<(String, Param)>) -> Result<Prepared> {
             "display_offset" => offset = int_param(&name, &value)?,
             "display_date" => {
                 let s = value.render("");
-                if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                let month = (s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| (s[..4].parse::<i64>().unwrap_or(0), s[4..6].parse::<u32>().unwrap_or(0)))
+                    .filter(|(_, m)| (1..=12).contains(m));
+                let Some(month) = month else {
                     return Err(bad(format!("display_date must be YYYYMMDD (YYYYMM15 for a month), not {s:?}")));
-                }
-                historical = true;
+                };
+                // Only a past month is historical data; the current month is live.
+                historical = month < crate::providers::current_month();
             }
             "database" => {
                 let s = value.render("");
@@ -418,6 +479,13 @@ pub fn prepare(report: &str, params: Vec<(String, Param)>) -> Result<Prepared> {
         return Err(bad(format!("{} needs database (e.g. database='us')", def.name)));
     }
     if let Some(l) = limit {
+        if def.lines == Lines::Limit && l > def.max_limit() {
+            return Err(bad(format!(
+                "display_limit {l} is above the {} rows one {} call may return (SEMrush ERROR 613); page with pages() or rows() instead",
+                def.max_limit(),
+                def.name
+            )));
+        }
         if offset >= l {
             return Err(bad(format!(
                 "display_offset ({offset}) must be below display_limit ({l}): display_limit is the index of the last row, \
@@ -433,7 +501,7 @@ pub fn prepare(report: &str, params: Vec<(String, Param)>) -> Result<Prepared> {
         Lines::Limit => limit.unwrap_or(DEFAULT_LIMIT).saturating_sub(offset),
     };
     let price = def.price(historical);
-    let estimate = if def.per_request { price } else { price * max_lines };
+    let estimate = if def.per_request { price } else { crate::units::mul(price, max_lines, def.name).map_err(|e| e.provider(PROVIDER))? };
     let codes: Option<Vec<String>> =
         columns.or_else(|| (!def.columns.is_empty()).then(|| def.columns.split(',').map(String::from).collect()));
     if let Some(c) = &codes {
@@ -574,6 +642,8 @@ pub struct Page {
     pub estimate: u64,
     pub units: u64,
     pub partial: bool,
+    /// Requested columns the answer lacked (mapped by header name; flagged, not failed).
+    pub missing: Vec<String>,
     pub cached: bool,
     pub spent: Option<u64>,
     pub budget: Option<u64>,
@@ -589,25 +659,37 @@ impl Page {
     }
 }
 
-/// Lines in a reply body (0 for `ERROR 50`), with a header check against the requested columns.
-pub fn count_lines(body: &[u8], columns: Option<&[Column]>) -> Result<u64> {
+/// What a report body holds: its lines and the requested columns it lacks.
+#[derive(Debug, Clone, Default)]
+pub struct BodyShape {
+    pub lines: u64,
+    pub missing: Vec<String>,
+}
+
+/// Check that a 200 body is the requested report (CSV whose header lines up with the requested
+/// columns; not HTML, not JSON) and count its lines (0 for `ERROR 50`).
+pub fn count_lines(body: &[u8], content_type: Option<&str>, columns: Option<&[Column]>) -> Result<BodyShape> {
     if parse_error_body(body).is_some() {
-        return Ok(0);
+        return Ok(BodyShape::default());
     }
     let bad = |m: String| Error::format(m).provider(PROVIDER);
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    if matches!(first, Some(b'<' | b'{' | b'[')) || ct.contains("json") || ct.contains("xml") {
+        let what = if first == Some(b'<') { "an HTML page (a proxy or CDN page?)" } else { "JSON or XML" };
+        let snippet: String = String::from_utf8_lossy(&body[..body.len().min(80)]).chars().filter(|c| !c.is_control()).collect();
+        return Err(bad(format!("SEMrush answered HTTP 200 with {what}, not report CSV: {snippet:?}")));
+    }
+    let mut missing = Vec::new();
     if let Some(cols) = columns {
         let mut r = Records::new(body, b';');
         let mut header = Vec::new();
-        if r.next_into(&mut header).map_err(bad)? && header.len() != cols.len() {
-            return Err(bad(format!(
-                "SEMrush returned {} columns ({}) but {} were requested",
-                header.len(),
-                header.join(";"),
-                cols.len()
-            )));
+        if r.next_into(&mut header).map_err(bad)? {
+            missing = match_header(&header, cols).map_err(bad)?.missing;
         }
     }
-    count_records(body, b';').map(|n| n as u64).map_err(bad)
+    let lines = count_records(body, b';').map(|n| n as u64).map_err(bad)?;
+    Ok(BodyShape { lines, missing })
 }
 
 /// `1,000` or `1000` -> 1000. A JSON body is the bad-key answer.
@@ -655,9 +737,7 @@ impl Client {
         if s.key.trim().is_empty() {
             return Err(Error::new(Kind::Authentication, "no SEMrush API key: pass api_key= or set SEMRUSH_API_KEY").provider(PROVIDER));
         }
-        if s.key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::invalid("the SEMrush API key contains whitespace").provider(PROVIDER));
-        }
+        crate::secrets::credential(PROVIDER, "SEMrush API key", &s.key)?;
         if s.cache_ttl.is_some_and(|t| t > MAX_CACHE_TTL) {
             return Err(Error::invalid("SEMrush's terms forbid keeping its data longer than a month: cache at most 30 days").provider(PROVIDER));
         }
@@ -704,8 +784,13 @@ impl Client {
         let (mut page, committed) = self
             .engine
             .call(call, check, |reply| {
-                let lines = count_lines(&reply.body, columns.as_deref().map(|c| c.as_slice()))?;
-                let units = if lines == 0 || reply.cached { 0 } else if per_request { price } else { price * lines };
+                let content_type = reply.headers.get("content-type").and_then(|v| v.to_str().ok());
+                let shape = count_lines(&reply.body, content_type, columns.as_deref().map(|c| c.as_slice()))?;
+                let lines = shape.lines;
+                if !shape.missing.is_empty() {
+                    log::warn!(target: "seowire", "semrush {}: the answer lacks the requested column(s) {}", p.report.name, shape.missing.join(", "));
+                }
+                let units = if lines == 0 || reply.cached { 0 } else if per_request { price } else { crate::units::mul(price, lines, p.report.name)? };
                 let page = Page {
                     report: p.report.name,
                     body: reply.body,
@@ -716,6 +801,7 @@ impl Client {
                     estimate: p.estimate,
                     units,
                     partial: false,
+                    missing: shape.missing,
                     cached: reply.cached,
                     spent: None,
                     budget: None,

@@ -17,7 +17,8 @@ pub struct AhrefsCore {
 }
 
 /// batch-analysis over any number of targets: pages of 100, merged in input order.
-struct PyBatch(Vec<JsonPage>, u64);
+/// Answered pages in chunk order, the estimate, failed input positions and the first failure.
+struct PyBatch(Vec<JsonPage>, u64, Vec<usize>, Option<crate::error::Error>, usize);
 
 impl<'py> IntoPyObject<'py> for PyBatch {
     type Target = PyTuple;
@@ -27,12 +28,30 @@ impl<'py> IntoPyObject<'py> for PyBatch {
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
         let _gc = super::GcPause::new(py, self.0.iter().map(|p| p.rows as usize).sum::<usize>() * 8);
         let out = PyList::empty(py);
-        for page in &self.0 {
-            for row in value(py, page)?.try_iter()? {
-                out.append(row?)?;
+        let mut pages = self.0.iter();
+        let failed: std::collections::HashSet<usize> = self.2.iter().copied().collect();
+        let mut position = 0;
+        while position < self.4 {
+            // Chunks are MAX_BATCH inputs each; a failed chunk leaves None in its places.
+            let end = (position + ahrefs::MAX_BATCH).min(self.4);
+            if failed.contains(&position) {
+                for _ in position..end {
+                    out.append(py.None())?;
+                }
+            } else if let Some(page) = pages.next() {
+                for row in value(py, page)?.try_iter()? {
+                    out.append(row?)?;
+                }
             }
+            position = end;
         }
-        let m = super::page::merged_meta(py, &self.0, ahrefs::PROVIDER, "batch-analysis/batch-analysis", self.1, out.len())?;
+        let m = super::page::merged_meta(py, &self.0, ahrefs::PROVIDER, "batch-analysis/batch-analysis", self.1, out.len() - self.2.len())?;
+        if let Some(e) = self.3.filter(|_| !self.2.is_empty()) {
+            if self.0.is_empty() {
+                return Err(super::to_pyerr(py, e));
+            }
+            return Err(super::bulk_error(py, e, out.into_any(), self.2, m));
+        }
         PyTuple::new(py, [out.into_any(), m.into_any()])
     }
 }
@@ -156,17 +175,43 @@ impl AhrefsCore {
 }
 
 async fn run_batches(client: Arc<Client>, chunks: Vec<Prepared>, progress: super::Progress) -> Result<PyBatch> {
-    use futures::{StreamExt, TryStreamExt};
+    use futures::StreamExt;
     let estimate = chunks.iter().map(|c| c.estimate).sum();
+    let sizes: Vec<usize> = chunks.iter().map(|c| c.rows as usize).collect();
+    let inputs = sizes.iter().sum();
+    // After a failure no new chunk is sent; those in flight finish and are committed.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // The rate limit paces them; order is kept by `buffered`.
-    let pages = futures::stream::iter(chunks.into_iter().map(|c| {
-        let (client, progress) = (client.clone(), progress.clone());
-        async move { client.fetch(&c).await.inspect(|p| progress.tick(p.rows, p.units)) }
+    let outcomes: Vec<Option<Result<JsonPage>>> = futures::stream::iter(chunks.into_iter().map(|c| {
+        let (client, progress, stop) = (client.clone(), progress.clone(), stop.clone());
+        async move {
+            if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                return None;
+            }
+            let r = client.fetch(&c).await.inspect(|p| progress.tick(p.rows, p.units));
+            if r.is_err() {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            Some(r)
+        }
     }))
     .buffered(4)
-    .try_collect()
-    .await?;
-    Ok(PyBatch(pages, estimate))
+    .collect()
+    .await;
+    let (mut pages, mut failed, mut error) = (Vec::new(), Vec::new(), None);
+    let mut position = 0;
+    for (outcome, size) in outcomes.into_iter().zip(sizes) {
+        match outcome {
+            Some(Ok(p)) => pages.push(p),
+            Some(Err(e)) => {
+                error.get_or_insert(e);
+                failed.extend(position..position + size);
+            }
+            None => failed.extend(position..position + size),
+        }
+        position += size;
+    }
+    Ok(PyBatch(pages, estimate, failed, error, inputs))
 }
 
 impl AhrefsCore {

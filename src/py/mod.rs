@@ -3,6 +3,7 @@
 pub mod ahrefs;
 pub mod emulator;
 pub mod frame;
+pub mod gate;
 pub mod json;
 pub mod moz;
 pub mod page;
@@ -21,7 +22,7 @@ use pyo3::types::{PyDict, PyModule};
 use pyo3::IntoPyObjectExt;
 
 use crate::error::{Error, Kind};
-use crate::runtime::{runtime, ForkAwareTokio};
+use crate::runtime::runtime;
 
 static EXCEPTIONS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
@@ -41,6 +42,33 @@ pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
     build().unwrap_or_else(|err| err)
 }
 
+/// A fan-out that failed part-way: `BulkError` carries the rows that arrived (None where
+/// none did), the input positions that failed, and the meta of what was spent; its cause is
+/// the first failure as its own class.
+pub fn bulk_error(py: Python<'_>, first: Error, rows: Bound<'_, PyAny>, failed: Vec<usize>, meta: Bound<'_, PyDict>) -> PyErr {
+    let provider = first.provider;
+    let message = format!(
+        "{} of {} inputs failed (first: {}); the rows that arrived are in .rows and were charged, and retrying only .failed costs nothing for the rest",
+        failed.len(),
+        rows.len().unwrap_or(0),
+        first.message
+    );
+    let cause = to_pyerr(py, first);
+    let build = || -> PyResult<PyErr> {
+        let module = EXCEPTIONS.get_or_try_init(py, || py.import("seowire.exceptions").map(|m| m.unbind()))?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("provider", provider)?;
+        kwargs.set_item("rows", rows)?;
+        kwargs.set_item("failed", failed)?;
+        kwargs.set_item("meta", meta)?;
+        let value = module.bind(py).getattr("BulkError")?.call((message,), Some(&kwargs))?;
+        let err = PyErr::from_value(value);
+        err.set_cause(py, Some(cause));
+        Ok(err)
+    };
+    build().unwrap_or_else(|e| e)
+}
+
 enum Stop {
     Core(Error),
     Py(PyErr),
@@ -48,25 +76,32 @@ enum Stop {
 
 /// Every blocking call goes through here: release the GIL, drive the future on this process's
 /// runtime, poll for signals every 100 ms (Ctrl-C drops the future, which cancels the request
-/// and releases its reservation), and map errors.
+/// and releases its reservation), turn a panic into `InternalError`, and map errors.
 pub fn block_on<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
 where
     F: Future<Output = crate::error::Result<T>> + Send,
     T: Send,
 {
+    use futures::FutureExt;
     let rt = runtime();
     let out = py.detach(|| {
-        rt.block_on(async {
+        let out = rt.block_on(async {
+            let fut = std::panic::AssertUnwindSafe(fut).catch_unwind();
             tokio::pin!(fut);
             loop {
                 tokio::select! {
-                    r = &mut fut => return r.map_err(Stop::Core),
+                    r = &mut fut => return r.unwrap_or_else(|p| Err(crate::error::panicked(p, None, "a call"))).map_err(Stop::Core),
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {
-                        Python::attach(|py| py.check_signals()).map_err(Stop::Py)?;
+                        // Finalizing: no signals to poll, and the GIL is not ours to take.
+                        if let Some(r) = gate::attach(|py| py.check_signals()) {
+                            r.map_err(Stop::Py)?;
+                        }
                     }
                 }
             }
-        })
+        });
+        gate::park_if_closed();
+        out
     });
     out.map_err(|s| match s {
         Stop::Core(e) => to_pyerr(py, e),
@@ -93,22 +128,109 @@ where
     }
 }
 
-/// The async sibling: the same core future, awaited from asyncio. Cancelling the asyncio task
-/// drops the future (cancelling the request and releasing its reservation).
+/// The async sibling: the same core future, spawned on the runtime and awaited from asyncio
+/// through an `asyncio.Future` of the running loop. Cancelling the asyncio task aborts the
+/// tokio task (dropping the future cancels the request and releases its reservation); the
+/// result crosses back through the gate, so nothing touches a finalizing interpreter.
 pub fn future<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = crate::error::Result<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    pyo3_async_runtimes::generic::future_into_py::<ForkAwareTokio, _, Done<T>>(py, async move { Ok(Done(fut.await)) })
+    use futures::FutureExt;
+    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+    let py_future = event_loop.call_method0("create_future")?;
+    let (target_loop, target) = (event_loop.unbind(), py_future.clone().unbind());
+    let task = runtime().spawn(async move {
+        let out = std::panic::AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|p| Err(crate::error::panicked(p, None, "an async call")));
+        let mut parts = Some((out, target_loop, target));
+        let delivered = gate::attach(|py| {
+            let Some((out, target_loop, target)) = parts.take() else { return };
+            let result = Done(out).into_pyobject(py).map(|v| v.unbind());
+            let resolve = Resolve { future: target, result: std::sync::Mutex::new(Some(result)) };
+            // A closed loop (the caller gave up) has nobody to tell.
+            let _ = target_loop.call_method1(py, "call_soon_threadsafe", (resolve,));
+        });
+        if delivered.is_none() {
+            // Finalizing: leak rather than drop Python objects without the GIL.
+            std::mem::forget(parts);
+        }
+    });
+    py_future.call_method1("add_done_callback", (CancelTask(task.abort_handle()),))?;
+    Ok(py_future)
+}
+
+/// Sets the asyncio future's outcome on its loop's thread (unless it was cancelled).
+#[pyclass(frozen)]
+struct Resolve {
+    future: Py<PyAny>,
+    result: std::sync::Mutex<Option<PyResult<Py<PyAny>>>>,
+}
+
+#[pymethods]
+impl Resolve {
+    fn __call__(&self, py: Python<'_>) -> PyResult<()> {
+        let future = self.future.bind(py);
+        if future.call_method0("done")?.is_truthy()? {
+            return Ok(());
+        }
+        match self.result.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Some(Ok(value)) => future.call_method1("set_result", (value,))?,
+            Some(Err(e)) => future.call_method1("set_exception", (e.into_value(py),))?,
+            None => return Ok(()),
+        };
+        Ok(())
+    }
+}
+
+/// Done-callback of the asyncio future: a cancelled await aborts the Rust task.
+#[pyclass(frozen)]
+struct CancelTask(tokio::task::AbortHandle);
+
+#[pymethods]
+impl CancelTask {
+    fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0("cancelled")?.is_truthy()? {
+            self.0.abort();
+        }
+        Ok(())
+    }
 }
 
 /// A client's `timeout=` seconds, checked.
 pub fn timeout(seconds: f64) -> crate::error::Result<Duration> {
-    if seconds.is_finite() && seconds > 0.0 {
-        Ok(Duration::from_secs_f64(seconds))
+    if seconds > 0.0 {
+        seconds_in("timeout", seconds)
     } else {
         Err(invalid(format!("timeout must be a positive number of seconds, not {seconds}")))
+    }
+}
+
+/// A non-negative number of seconds from Python (at most a year: beyond that it is a mistake).
+pub fn seconds(name: &str, v: f64) -> crate::error::Result<Duration> {
+    seconds_in(name, v)
+}
+
+fn seconds_in(name: &str, v: f64) -> crate::error::Result<Duration> {
+    const YEAR: f64 = 366.0 * 86_400.0;
+    if v.is_finite() && (0.0..=YEAR).contains(&v) {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(invalid(format!("{name} must be a number of seconds in 0..{YEAR}, not {v}")))
+    }
+}
+
+/// An unsigned setting from Python (`page_size`, `max_rows`, `max_retries`, `max_in_flight`,
+/// `budget`): an int in 0..=max, else `InvalidRequest` naming it (never a bare OverflowError).
+pub fn unsigned(name: &str, v: &Bound<'_, PyAny>, max: u64) -> crate::error::Result<u64> {
+    use pyo3::types::{PyBool, PyInt};
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        let ty = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        return Err(invalid(format!("{name} must be an int, not {ty}")));
+    }
+    match v.extract::<i128>() {
+        Ok(n) if n >= 0 && n as u128 <= max as u128 => Ok(n as u64),
+        _ => Err(invalid(format!("{name} must be an integer in 0..={max}, not {v}"))),
     }
 }
 
@@ -156,7 +278,7 @@ impl Progress {
 
     pub fn tick(&self, rows: u64, units: u64) {
         if let Some(cb) = &self.0 {
-            Python::attach(|py| {
+            gate::attach(|py| {
                 if let Err(e) = cb.call1(py, (rows, units)) {
                     e.write_unraisable(py, Some(cb.bind(py)));
                 }

@@ -42,11 +42,12 @@ struct PyBulk(Bulk<Py<PyAny>>);
 /// Decode a page to Python as soon as it arrives, on the runtime thread that received it, so
 /// decoding overlaps the requests still in flight instead of following them.
 fn decode_page(page: &JsonPage) -> Result<Py<PyAny>> {
-    Python::attach(|py| {
+    super::gate::attach(|py| {
         value(py, page)
             .map(|v| v.unbind())
             .map_err(|e| crate::error::Error::format(format!("could not decode a Moz url_metrics page: {e}")).provider(moz::PROVIDER))
     })
+    .unwrap_or_else(|| Err(crate::error::Error::new(crate::error::Kind::Transport, "the interpreter is shutting down").provider(moz::PROVIDER)))
 }
 
 impl<'py> IntoPyObject<'py> for PyBulk {
@@ -58,16 +59,25 @@ impl<'py> IntoPyObject<'py> for PyBulk {
         let bulk = self.0;
         // Many pages of rows: keep the cyclic GC out of the whole conversion, not page by page.
         let _gc = super::GcPause::new(py, bulk.slots.len() * 8);
-        let mut unique: Vec<Bound<'py, PyAny>> = Vec::new();
+        // Rows by unique-target index; a failed chunk leaves its 50 places empty.
+        let mut unique: Vec<Option<Bound<'py, PyAny>>> = Vec::new();
         for rows in &bulk.decoded {
-            for row in rows.bind(py).try_iter()? {
-                unique.push(row?);
+            match rows {
+                Some(rows) => {
+                    for row in rows.bind(py).try_iter()? {
+                        unique.push(Some(row?));
+                    }
+                }
+                None => unique.extend((0..moz::MAX_TARGETS).map(|_| None)),
             }
         }
         let out = PyList::empty(py);
         let mut used = vec![false; unique.len()];
         for slot in &bulk.slots {
-            let row = &unique[*slot];
+            let Some(row) = unique.get(*slot).and_then(|r| r.as_ref()) else {
+                out.append(py.None())?;
+                continue;
+            };
             if std::mem::replace(&mut used[*slot], true) {
                 // A repeated target gets its own copy: editing one row must not change another.
                 out.append(row.cast::<PyDict>().map(|d| d.copy()).map_or_else(|_| Ok(row.clone()), |c| c.map(|c| c.into_any()))?)?;
@@ -75,7 +85,14 @@ impl<'py> IntoPyObject<'py> for PyBulk {
                 out.append(row)?;
             }
         }
-        let m = merged_meta(py, &bulk.pages, moz::PROVIDER, "url_metrics", bulk.estimate, out.len())?;
+        let m = merged_meta(py, &bulk.pages, moz::PROVIDER, "url_metrics", bulk.estimate, out.len() - bulk.failed.len())?;
+        if let Some(e) = bulk.error.filter(|_| !bulk.failed.is_empty()) {
+            // Nothing arrived: the failure itself, as its own class.
+            if bulk.pages.is_empty() {
+                return Err(super::to_pyerr(py, e));
+            }
+            return Err(super::bulk_error(py, e, out.into_any(), bulk.failed, m));
+        }
         PyTuple::new(py, [out.into_any(), m.into_any()])
     }
 }
@@ -205,7 +222,7 @@ impl MozCore {
     fn url_metrics(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, progress: Option<Bound<'_, PyAny>>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
         let (list, extra) = self.bulk_args(py, targets, kwargs)?;
         if list.is_empty() {
-            return Ok(PyBulk(Bulk { pages: vec![], decoded: vec![], slots: vec![], estimate: 0 }).into_pyobject(py)?.into_any().unbind());
+            return Ok(PyBulk(Bulk::empty()).into_pyobject(py)?.into_any().unbind());
         }
         let client = self.client.clone();
         // Pages are decoded while the rest are in flight; keep the cyclic GC out of that stretch.
@@ -229,7 +246,7 @@ impl MozCore {
         let client = self.client.clone();
         future(py, async move {
             if list.is_empty() {
-                return Ok(PyBulk(Bulk { pages: vec![], decoded: vec![], slots: vec![], estimate: 0 }));
+                return Ok(PyBulk(Bulk::empty()));
             }
             let decode: Decoder<Py<PyAny>> = Arc::new(move |page: &JsonPage| decode_page(page).inspect(|_| progress.tick(page.rows, page.units)));
             client.url_metrics_bulk(list, extra.0, extra.1, decode).await.map(PyBulk)

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
 use super::json::decode_body;
-use super::{block_on, Done};
+use super::block_on;
 use crate::error::Result;
 use crate::providers::{JsonPage, Unwrap};
 
@@ -120,9 +120,7 @@ impl JsonPages {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let pager = self.pager.clone();
-        pyo3_async_runtimes::generic::future_into_py::<crate::runtime::ForkAwareTokio, _, Done<AsyncNext>>(py, async move {
-            Ok(Done(pager.next().await.map(AsyncNext)))
-        })
+        super::future(py, async move { pager.next().await.map(AsyncNext) })
     }
 }
 
@@ -190,6 +188,9 @@ pub fn to_json(name: &str, v: &Bound<'_, PyAny>) -> Result<serde_json::Value> {
             m.insert(key.clone(), to_json(&format!("{name}.{key}"), &item)?);
         }
         return Ok(Value::Object(m));
+    }
+    if v.is_instance_of::<pyo3::types::PyBytes>() || v.is_instance_of::<pyo3::types::PyByteArray>() {
+        return Err(super::invalid(format!("{name} must be a str, not bytes (decode it first)")));
     }
     if let Ok(iter) = v.try_iter() {
         let mut items = Vec::new();

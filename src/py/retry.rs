@@ -11,38 +11,47 @@ pub struct RetryPolicy {
     pub inner: Core,
 }
 
-fn secs(name: &str, v: f64) -> PyResult<Duration> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(Duration::from_secs_f64(v))
-    } else {
-        Err(pyo3::exceptions::PyValueError::new_err(format!("{name} must be a non-negative number of seconds, not {v}")))
-    }
+fn secs(py: Python<'_>, name: &str, v: f64) -> PyResult<Duration> {
+    super::seconds(name, v).map_err(|e| super::to_pyerr(py, e))
 }
 
 #[pymethods]
 impl RetryPolicy {
     #[new]
-    #[pyo3(signature = (max_retries=3, base_delay=0.5, max_delay=30.0, jitter=true, respect_retry_after=true, deadline=None, max_retry_after=60.0))]
+    #[pyo3(signature = (max_retries=None, base_delay=0.5, max_delay=30.0, jitter=true, respect_retry_after=true, deadline=None, max_retry_after=60.0, retry_billed_timeouts=false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
-        max_retries: u32,
+        py: Python<'_>,
+        max_retries: Option<&Bound<'_, PyAny>>,
         base_delay: f64,
         max_delay: f64,
         jitter: bool,
         respect_retry_after: bool,
         deadline: Option<f64>,
         max_retry_after: f64,
+        retry_billed_timeouts: bool,
     ) -> PyResult<Self> {
+        let max_retries = match max_retries {
+            Some(v) => super::unsigned("max_retries", v, 100).map_err(|e| super::to_pyerr(py, e))? as u32,
+            None => 3,
+        };
         Ok(RetryPolicy {
             inner: Core {
                 max_retries,
-                base_delay: secs("base_delay", base_delay)?,
-                max_delay: secs("max_delay", max_delay)?,
+                base_delay: secs(py, "base_delay", base_delay)?,
+                max_delay: secs(py, "max_delay", max_delay)?,
                 jitter,
                 respect_retry_after,
-                max_retry_after: secs("max_retry_after", max_retry_after)?,
-                deadline: deadline.map(|d| secs("deadline", d)).transpose()?,
+                max_retry_after: secs(py, "max_retry_after", max_retry_after)?,
+                deadline: deadline.map(|d| secs(py, "deadline", d)).transpose()?,
+                retry_billed_timeouts,
             },
         })
+    }
+
+    #[getter]
+    fn retry_billed_timeouts(&self) -> bool {
+        self.inner.retry_billed_timeouts
     }
 
     #[getter]

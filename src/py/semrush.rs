@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use super::values::ValueCache;
-use super::{block_on, future, to_pyerr, Done, GcPause};
+use super::{block_on, future, to_pyerr, GcPause};
 use crate::error::{Error, Result};
 use crate::limits::Rate;
 use crate::providers::csv::Records;
@@ -45,6 +45,11 @@ fn scalar(name: &str, v: &Bound<'_, PyAny>) -> Result<Param> {
 fn param(name: &str, v: &Bound<'_, PyAny>) -> Result<Param> {
     if v.is_instance_of::<PyString>() || v.is_instance_of::<PyInt>() || v.is_instance_of::<PyFloat>() {
         return scalar(name, v);
+    }
+    // Bytes iterate as integers and a dict as its keys: neither is what the caller meant.
+    if v.is_instance_of::<PyBytes>() || v.is_instance_of::<PyByteArray>() || v.is_instance_of::<PyDict>() {
+        let ty = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        return Err(super::invalid(format!("{name} must be a str, int, float, bool or a list of them, not {ty}")));
     }
     if let Ok(iter) = v.try_iter() {
         let mut items = Vec::new();
@@ -147,6 +152,7 @@ impl<'py> IntoPyObject<'py> for PyPage {
         meta.set_item("requested", p.requested)?;
         meta.set_item("offset", p.offset)?;
         meta.set_item("partial", p.partial)?;
+        meta.set_item("missing", p.missing)?;
         meta.set_item("cached", p.cached)?;
         meta.set_item("spent", p.spent)?;
         meta.set_item("budget", p.budget)?;
@@ -410,8 +416,6 @@ impl PageStream {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let (client, cursor) = (self.client.clone(), self.cursor.clone());
-        pyo3_async_runtimes::generic::future_into_py::<crate::runtime::ForkAwareTokio, _, Done<AsyncNext>>(py, async move {
-            Ok(Done(next_page(client, cursor).await.map(AsyncNext)))
-        })
+        future(py, async move { next_page(client, cursor).await.map(AsyncNext) })
     }
 }

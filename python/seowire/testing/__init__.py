@@ -167,15 +167,15 @@ def _emulator_server(port: int, config: dict[str, Any]) -> Any:
     return _seowire.EmulatorServer(port, json.dumps(config) if config else None)
 
 
-try:  # the fixture exists only where pytest does
-    import pytest
+def _emulator_fixture() -> Iterator[Emulator]:
+    """A fresh in-process emulator for one test."""
+    with Emulator() as emu:
+        yield emu
 
-    @pytest.fixture
-    def seowire_emulator() -> Iterator[Emulator]:
-        """A fresh in-process emulator for one test."""
-        with Emulator() as emu:
-            yield emu
 
+try:  # a pytest fixture where pytest is installed; the plain generator elsewhere
+    import pytest  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # pragma: no cover
-    pass
-
+    seowire_emulator = _emulator_fixture
+else:
+    seowire_emulator = pytest.fixture(_emulator_fixture, name="seowire_emulator")
