@@ -98,4 +98,33 @@ mod tests {
         assert!(json_count(&serde_json::json!(1.5), "n").is_err());
         assert!(json_count(&serde_json::json!(u64::MAX), "n").is_err());
     }
+
+    proptest::proptest! {
+        /// Any header text: a count or a typed error, never a panic, and a count is exact.
+        #[test]
+        fn any_header_text_is_a_count_or_an_error(text in "\\PC{0,40}") {
+            if let Ok(n) = parse_count(&text, "h") {
+                proptest::prop_assert!(n <= MAX_UNITS);
+                proptest::prop_assert_eq!(n, text.trim().split('.').next().unwrap().parse::<u64>().unwrap());
+            }
+        }
+
+        #[test]
+        fn numeric_header_text_round_trips(n in 0u64..=MAX_UNITS) {
+            proptest::prop_assert_eq!(parse_count(&n.to_string(), "h").unwrap(), n);
+        }
+
+        /// Checked arithmetic is exact or refuses: never a wrapped or saturated figure.
+        #[test]
+        fn arithmetic_is_exact_or_refused(a in proptest::num::u64::ANY, b in proptest::num::u64::ANY) {
+            match mul(a, b, "x") {
+                Ok(p) => proptest::prop_assert_eq!(p as u128, a as u128 * b as u128),
+                Err(_) => proptest::prop_assert!(a as u128 * b as u128 > MAX_UNITS as u128),
+            }
+            match add(a, b, "x") {
+                Ok(s) => proptest::prop_assert_eq!(s as u128, a as u128 + b as u128),
+                Err(_) => proptest::prop_assert!(a as u128 + b as u128 > MAX_UNITS as u128),
+            }
+        }
+    }
 }

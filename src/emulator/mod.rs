@@ -111,7 +111,10 @@ impl Default for Config {
 pub struct Fault {
     /// `status` (HTTP status with a generic body), `error` (provider error body, e.g. SEMrush
     /// `ERROR nn`), `reset` (close the connection, no answer), `truncate` (body shorter than
-    /// Content-Length), `slow_body` (body trickles out), `latency` (extra delay).
+    /// Content-Length), `slow_body` (body trickles out), `stall` (headers, then a body that
+    /// never ends), `latency` (extra delay), `html` (a proxy/CDN challenge page under 200),
+    /// `echo` (an error body quoting the credential the request carried), `redirect` (to
+    /// `location`), `headers` (the normal answer with `headers` added).
     pub kind: String,
     #[serde(default)]
     pub status: Option<u16>,
@@ -124,6 +127,13 @@ pub struct Fault {
     /// Body of a `status` fault (default: a short text).
     #[serde(default)]
     pub body: Option<String>,
+    /// Where a `redirect` fault points (any URL, e.g. another origin).
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Headers set on the answer, whatever the fault (hostile values: `Retry-After: 1e20`,
+    /// `x-api-units-cost-total-actual: 1e400`).
+    #[serde(default)]
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
     /// How many requests it hits (default 1).
     #[serde(default = "one")]
     pub count: u32,
@@ -356,6 +366,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         return Ok(control_api(&state, &control, &body));
     }
     let provider = path.trim_start_matches('/').split('/').next().unwrap_or("").to_string();
+    // What an `echo` fault quotes back: the credential the request carried.
+    let credential = {
+        let h = req.headers();
+        let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        header("x-moz-token").or_else(|| header("authorization")).or_else(|| {
+            url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).find(|(k, _)| k == "key").map(|(_, v)| v.into_owned())
+        })
+    };
     let _flight = InFlight::new(state.clone());
     let (fault, latency) = {
         let mut g = state.lock();
@@ -374,12 +392,33 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     // Latency is the server's response time, its own work included, as a real API's would be:
     // handlers build the reply first and then wait out what is left of it.
     let ready_at = tokio::time::Instant::now() + delay;
-    let is_fault = fault.as_ref().is_some_and(|f| matches!(f.kind.as_str(), "reset" | "status" | "error"));
+    let is_fault = fault.as_ref().is_some_and(|f| matches!(f.kind.as_str(), "reset" | "status" | "error" | "html" | "echo" | "redirect"));
     if is_fault {
         wait_until(ready_at).await;
     }
     let answer = match fault.as_ref().map(|f| f.kind.as_str()) {
         Some("reset") => Answer::Reset,
+        Some("html") => Answer::Reply(full(
+            fault.as_ref().and_then(|f| f.status).unwrap_or(200),
+            "text/html; charset=UTF-8",
+            "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>Checking your browser before accessing the site.</body></html>",
+        )),
+        Some("echo") => {
+            let f = fault.as_ref().expect("matched");
+            let shown = credential.clone().unwrap_or_default();
+            match provider.as_str() {
+                "semrush" => Answer::Reply(full(200, "text/html; charset=UTF-8", format!("ERROR 120 :: WRONG KEY - ID PAIR {shown}"))),
+                _ => Answer::Reply(json_response(f.status.unwrap_or(401), json!({"error": format!("invalid credentials: {shown}")}))),
+            }
+        }
+        Some("redirect") => {
+            let f = fault.as_ref().expect("matched");
+            let mut r = full(f.status.unwrap_or(307), "text/plain", "moved");
+            if let Some(Ok(loc)) = f.location.as_deref().map(|l| l.parse()) {
+                r.headers_mut().insert("location", loc);
+            }
+            Answer::Reply(r)
+        }
         Some("status") => {
             let f = fault.as_ref().expect("matched");
             let status = f.status.unwrap_or(503);
@@ -409,13 +448,19 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             _ => Answer::Reply(json_response(404, json!({"error": format!("no emulated provider at {path}")}))),
         },
     };
-    let response = match answer {
+    let mut response = match answer {
         Answer::Reset => return Err(Closed),
         Answer::Reply(r) => r,
     };
+    for (name, value) in fault.as_ref().and_then(|f| f.headers.as_ref()).into_iter().flatten() {
+        if let (Ok(n), Ok(v)) = (hyper::header::HeaderName::from_bytes(name.as_bytes()), hyper::header::HeaderValue::from_str(value)) {
+            response.headers_mut().insert(n, v);
+        }
+    }
     Ok(match fault.as_ref().map(|f| f.kind.as_str()) {
         Some("truncate") => truncate(response).await,
         Some("slow_body") => slow(response, fault.as_ref().and_then(|f| f.delay_ms).unwrap_or(200)).await,
+        Some("stall") => stall(response).await,
         _ => response,
     })
 }
@@ -429,6 +474,15 @@ async fn truncate(response: Response<Body>) -> Response<Body> {
         Ok::<_, std::io::Error>(Frame::data(cut)),
         Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "truncated by emulator fault")),
     ]);
+    Response::from_parts(parts, StreamBody::new(stream).boxed())
+}
+
+/// Headers and the first bytes, then nothing: a body that never ends.
+async fn stall(response: Response<Body>) -> Response<Body> {
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let first = bytes.slice(..bytes.len().min(8));
+    let stream = futures::StreamExt::chain(futures::stream::iter(vec![Ok::<_, std::io::Error>(Frame::data(first))]), futures::stream::pending());
     Response::from_parts(parts, StreamBody::new(stream).boxed())
 }
 

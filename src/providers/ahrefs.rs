@@ -403,7 +403,8 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
             _ => {
                 if let Some(d) = def {
                     if strict && !d.params.contains(&k.as_str()) {
-                        return Err(bad(format!("Ahrefs {} takes no parameter {k:?} (parameters: {})", d.path, d.params.join(", "))));
+                        let known = d.params.iter().copied().chain(["select", "where", "order_by", "limit", "offset", "date", "date_from", "date_to", "mode", "protocol", "country"]);
+                        return Err(crate::providers::unknown_param(PROVIDER, &format!("Ahrefs {}", d.path), &k, known));
                     }
                 }
                 let s = scalar(&k, &v)?;

@@ -51,6 +51,41 @@ impl JsonPage {
     }
 }
 
+/// The closest of `known` to a misspelled `name`, if one is close (edit distance at most 2,
+/// or one is a prefix of the other).
+pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    let lower = name.to_ascii_lowercase();
+    known
+        .into_iter()
+        .map(|k| (distance(&lower, &k.to_ascii_lowercase()), k))
+        .filter(|(d, k)| *d <= 2.min(name.len() / 2).max(1) || (lower.len() >= 4 && (k.starts_with(&lower) || lower.starts_with(*k))))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// `InvalidRequest` for an unknown parameter, with the closest known one suggested.
+pub fn unknown_param<'a>(provider: &'static str, what: &str, name: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> crate::error::Error {
+    let hint = match closest(name, known.clone()) {
+        Some(k) => format!("; did you mean {k:?}?"),
+        None => format!(" (known: {})", known.into_iter().collect::<Vec<_>>().join(", ")),
+    };
+    crate::error::Error::invalid(format!("{what} takes no parameter {name:?}{hint} Nothing was sent.")).provider(provider)
+}
+
 /// The current UTC month as (year, month).
 pub fn current_month() -> (i64, u32) {
     let days = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs() / 86_400;
@@ -101,6 +136,14 @@ pub fn error_text(body: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn suggests_the_closest_parameter() {
+        let known = ["display_limit", "display_offset", "database", "domain"];
+        assert_eq!(super::closest("display_limt", known), Some("display_limit"));
+        assert_eq!(super::closest("databse", known), Some("database"));
+        assert_eq!(super::closest("zzz", known), None);
+    }
+
     #[test]
     fn error_text_reads_any_shape() {
         assert_eq!(super::error_text(br#"{"error": "bad select"}"#), "bad select");

@@ -242,8 +242,7 @@ pub fn prepare(name: &str, fields: Map<String, Value>, w: Weights) -> Result<Pre
             continue;
         }
         if !def.fields.contains(&k.as_str()) {
-            let allowed = if def.fields.is_empty() { "none".to_string() } else { def.fields.join(", ") };
-            return Err(bad(format!("Moz {name} has no field {k:?} (fields: {allowed})")));
+            return Err(crate::providers::unknown_param(PROVIDER, &format!("Moz {name}"), &k, def.fields.iter().copied()));
         }
         let v = match k.as_str() {
             "target" | "page" | "source_root_domain" => match &v {

@@ -405,9 +405,24 @@ fn int_param(name: &str, p: &Param) -> Result<u64> {
     v.ok_or_else(|| Error::invalid(format!("{name} must be a non-negative integer, not {p}")).provider(PROVIDER))
 }
 
+/// Every parameter of the Analytics and Backlinks APIs (reference §3.3); anything else is a
+/// typo unless the caller passes `strict=False`.
+pub const KNOWN_PARAMS: &[&str] = &[
+    "domain", "domains", "phrase", "url", "target", "target_type", "database", "display_limit", "display_offset",
+    "export_columns", "display_sort", "display_filter", "display_date", "display_daily", "display_positions",
+    "display_positions_type", "export_escape", "export_decode", "timespan",
+];
+
 /// Validate and price a report request. Nothing is sent and nothing reserved here.
-pub fn prepare(report: &str, params: Vec<(String, Param)>) -> Result<Prepared> {
+pub fn prepare(report: &str, mut params: Vec<(String, Param)>) -> Result<Prepared> {
     let def = report_def(report)?;
+    let strict = !params.iter().any(|(k, v)| k == "strict" && *v == Param::Bool(false));
+    params.retain(|(k, _)| k != "strict");
+    if strict {
+        if let Some((k, _)) = params.iter().find(|(k, _)| !KNOWN_PARAMS.contains(&k.as_str()) && k != "key" && k != "type") {
+            return Err(crate::providers::unknown_param(PROVIDER, &format!("SEMrush {}", def.name), k, KNOWN_PARAMS.iter().copied()));
+        }
+    }
     let bad = |m: String| Error::invalid(m).provider(PROVIDER);
     let mut query: Vec<(String, String)> = Vec::with_capacity(params.len() + 3);
     let mut limit = None;

@@ -120,7 +120,11 @@ class Emulator:
     def fault(self, kind: str, *, count: int = 1, provider: str | None = None, after: int = 0, **fields: Any) -> None:
         """Inject a fault into the next ``count`` requests (to ``provider``, after letting ``after``
         pass): ``status`` (``status=503``, ``retry_after="2"``, ``body=...``), ``error`` (provider
-        error body, ``code=132``), ``reset``, ``truncate``, ``slow_body`` or ``latency`` (``delay_ms``)."""
+        error body, ``code=132``), ``reset``, ``truncate``, ``slow_body``, ``stall`` (a body that never
+        ends), ``latency`` (``delay_ms``), ``html`` (a proxy page under 200), ``echo`` (an error
+        quoting the credential sent), ``redirect`` (``location=``), or ``headers`` (the normal
+        answer with ``headers={...}`` set, e.g. hostile ``Retry-After`` or cost values); any fault
+        also sets its ``headers``."""
         self._control("faults", {"kind": kind, "count": count, "provider": provider, "after": after, **fields})
 
     def set_balance(self, key: str, units: int, provider: str = "semrush") -> None:
