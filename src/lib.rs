@@ -25,6 +25,7 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Rust `log` records to Python `logging` (logger "seowire"), gated and scrubbed.
     py::gate::install_logger(m.py());
     m.add_function(wrap_pyfunction!(py::gate::_close_gate, m)?)?;
+    m.add_function(wrap_pyfunction!(py::_selftest_panic, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("build_profile", if cfg!(debug_assertions) { "debug" } else { "release" })?;
     m.add_class::<py::retry::RetryPolicy>()?;

@@ -14,6 +14,7 @@ __all__ = [
     "SemrushCore",
     "__version__",
     "_close_gate",
+    "_selftest_panic",
     "build_profile",
     "loads",
     "moz_sign_v1",
@@ -31,6 +32,8 @@ __version__: str
 build_profile: str
 
 def runtime_started() -> bool: ...
+def _selftest_panic(mode: str) -> Any:
+    """Panics below the FFI boundary on purpose (sync, or ``"async"``: an awaitable)."""
 def _close_gate() -> None:
     """Called at exit: seowire's threads stop calling into Python before it finalizes."""
 def parse_semrush_csv(data: bytes, columns: list[str] | None = None, *, frame: bool = False) -> Any: ...

@@ -302,6 +302,18 @@ impl FreeTests {
     }
 }
 
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "None",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
 fn scalar(name: &str, v: &Value) -> Result<String> {
     match v {
         Value::String(s) => Ok(s.clone()),
@@ -406,6 +418,9 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
                         let known = d.params.iter().copied().chain(["select", "where", "order_by", "limit", "offset", "date", "date_from", "date_to", "mode", "protocol", "country"]);
                         return Err(crate::providers::unknown_param(PROVIDER, &format!("Ahrefs {}", d.path), &k, known));
                     }
+                }
+                if matches!(k.as_str(), "target" | "keyword") && !v.is_string() {
+                    return Err(bad(format!("{k} must be a str, not {}", json_type(&v))));
                 }
                 let s = scalar(&k, &v)?;
                 if matches!(k.as_str(), "target" | "keywords" | "keyword") && s.trim().is_empty() {

@@ -80,10 +80,10 @@ pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
 /// `InvalidRequest` for an unknown parameter, with the closest known one suggested.
 pub fn unknown_param<'a>(provider: &'static str, what: &str, name: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> crate::error::Error {
     let hint = match closest(name, known.clone()) {
-        Some(k) => format!("; did you mean {k:?}?"),
+        Some(k) => format!("; did you mean '{k}'?"),
         None => format!(" (known: {})", known.into_iter().collect::<Vec<_>>().join(", ")),
     };
-    crate::error::Error::invalid(format!("{what} takes no parameter {name:?}{hint} Nothing was sent.")).provider(provider)
+    crate::error::Error::invalid(format!("{what} takes no parameter '{name}'{hint} Nothing was sent.")).provider(provider)
 }
 
 /// The current UTC month as (year, month).

@@ -468,6 +468,19 @@ pub fn prepare(report: &str, mut params: Vec<(String, Param)>) -> Result<Prepare
             }
             _ => {}
         }
+        // Targets and codes are text; a number or a list there is a mistake, not a value.
+        let text_only = matches!(name.as_str(), "domain" | "url" | "target" | "target_type" | "database" | "display_sort")
+            || (name == "phrase" && def.lines != Lines::Phrases);
+        if text_only && !matches!(value, Param::Str(_)) {
+            let ty = match &value {
+                Param::Int(_) => "int",
+                Param::Float(_) => "float",
+                Param::Bool(_) => "bool",
+                Param::List(_) => "list",
+                Param::Str(_) => "str",
+            };
+            return Err(bad(format!("{name} must be a str, not {ty} ({value})")));
+        }
         let sep = if name == "phrase" && def.lines == Lines::Phrases { ";" } else { "," };
         let rendered = value.render(sep);
         if rendered.contains(['\n', '\r']) {

@@ -69,6 +69,20 @@ pub fn bulk_error(py: Python<'_>, first: Error, rows: Bound<'_, PyAny>, failed: 
     build().unwrap_or_else(|e| e)
 }
 
+/// A panic on the call path on purpose, sync or async: proves the boundary turns it into
+/// `InternalError` (a `SeowireError`), never `PanicException`. For seowire's own tests.
+#[pyfunction]
+pub fn _selftest_panic<'py>(py: Python<'py>, mode: &str) -> PyResult<Bound<'py, PyAny>> {
+    async fn boom() -> crate::error::Result<u64> {
+        let n: u64 = std::hint::black_box(u64::MAX);
+        Ok(n.checked_add(1).expect("selftest: a bug below the boundary"))
+    }
+    match mode {
+        "async" => future(py, boom()),
+        _ => block_on(py, boom()).map(|v| v.into_pyobject(py).expect("int").into_any()),
+    }
+}
+
 enum Stop {
     Core(Error),
     Py(PyErr),
