@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS slots (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT
 /// freed at once instead of at the end of its lease. (Added to files of earlier versions.)
 const PID_COLUMNS: &[&str] = &["reservations", "rate_entries", "slots"];
 
+fn e_busy(e: &Error) -> bool {
+    e.message.contains("busy") || e.message.contains("locked")
+}
+
 /// Whether process `pid` is alive on this machine.
 fn alive(pid: i64) -> bool {
     pid <= 0 || std::path::Path::new(&format!("/proc/{pid}")).exists() || !std::path::Path::new("/proc/self").exists()
@@ -93,7 +97,22 @@ impl SqliteBackend {
         f(&mut guard.as_mut().expect("connection just opened").1)
     }
 
+    /// Open, retrying while another process holds a lock that the busy handler does not wait
+    /// for (switching a new file to WAL, adding columns to an old one).
     fn open(&self) -> Result<Connection> {
+        let mut tries = 0;
+        loop {
+            match self.open_once() {
+                Err(e) if tries < 100 && e_busy(&e) => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(&self) -> Result<Connection> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::ledger(format!("cannot create ledger directory {}: {e}", dir.display())))?;
