@@ -154,11 +154,29 @@ def test_estimates_offline():
     assert a.estimate("domain_rating", target="x.com") == 50  # the docs' example: max(50, 2)
     assert a.estimate("all_backlinks", target="x.com", select=["url_from", "traffic"], where={"traffic": ["gt", 0]}, limit=100) == 1100
     assert a.estimate("site-explorer/all-backlinks", target="x.com", select=["url_from", "refdomains_source"], order_by="traffic:desc", limit=10) == 160
-    assert a.estimate("all_backlinks", target="ahrefs.com", select=["url_from", "traffic"], limit=1000) == 0  # free test target
-    assert a.estimate("limits_and_usage") == 0 and a.estimate("rank_tracker_overview", project_id=1, date="2026-01-01") == 0
+    # "Free" is unconfirmed: free test targets and families reserve their model cost.
+    assert a.estimate("all_backlinks", target="ahrefs.com", select=["url_from", "traffic"], limit=1000) == 11_000
+    assert a.estimate("limits_and_usage") == 50 and a.estimate("rank_tracker_overview", project_id=1, date="2026-01-01") == 50
     assert a.estimate("site_audit_issues", project_id=1) == 50
     assert a.estimate("batch_analysis", targets=["a.com"] * 150, select=["url", "org_traffic"]) == max(50, 11 * 100) + max(50, 11 * 50)
-    assert seowire.Ahrefs("k", ledger="memory://", free_targets=["wordcount.com"]).estimate("all_backlinks", target="wordcount.com", select=["url_from"]) == 0
+    assert seowire.Ahrefs("k", ledger="memory://", free_targets=["wordcount.com"]).estimate("all_backlinks", target="wordcount.com", select=["url_from"]) == 1000
+
+
+def test_an_unconfirmed_free_target_never_skips_the_reservation(ahrefs, emu):
+    """The emulator's free set differs from the client's (subdomains are free there, not in
+    the client): the call reserves its model cost, is refused under a small budget, and
+    otherwise commits what the cost header says."""
+    emu.configure(ahrefs_free_subdomains=False, ahrefs_free_targets=["yep.com"])
+    a = ahrefs(budget=100)
+    with pytest.raises(seowire.BudgetExceeded):
+        a.all_backlinks("ahrefs.com", select=["url_from", "traffic"], limit=100)
+    assert emu.stats()["requests"] == 0
+    a = ahrefs(budget=5000)
+    r = a.all_backlinks("ahrefs.com", select=["url_from", "traffic"], limit=100)  # free for the client, not the server
+    assert r.units == 1100 == emu.stats()["units_charged"] == a.ledger.usage()[0]["spent"]
+    emu.configure(ahrefs_free_subdomains=True, ahrefs_free_targets=["ahrefs.com"])
+    r = a.all_backlinks("blog.ahrefs.com", select=["url_from", "traffic"], limit=100)  # free for the server only
+    assert r.units == 0 and a.ledger.usage()[0]["spent"] == 1100
 
 
 def test_commit_uses_the_actual_cost_header_else_rows(ahrefs, emu):

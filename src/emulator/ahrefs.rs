@@ -14,7 +14,7 @@ use hyper::{Request, Response};
 use serde_json::{json, Map, Value};
 
 use super::{full, query_pairs, stable_hash, Admitted, Answer, Body, State};
-use crate::providers::ahrefs::{endpoint, where_fields, EndpointDef, FreeTests, Pricing, Target, BASE_COST, DEFAULT_LIMIT, FREE_LIMIT};
+use crate::providers::ahrefs::{endpoint, where_fields, EndpointDef, Pricing, Target, BASE_COST, DEFAULT_LIMIT, FREE_LIMIT};
 
 const NAME: &str = "ahrefs";
 
@@ -193,10 +193,12 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
     let per_row: u64 = used.iter().map(|f| def.field_cost(f).unwrap_or(1)).sum();
     let target = q.get("target").cloned().unwrap_or_default();
     let keywords = q.get("keywords").or_else(|| q.get("keyword")).cloned().unwrap_or_default();
-    let free = FreeTests { targets: config.ahrefs_free_targets.clone(), keywords: config.ahrefs_free_keywords.clone() };
     let free_test = match def.target {
-        Target::Site => free.is_free_target(&target),
-        Target::Keywords => !q.contains_key("keyword_list_id") && free.are_free_keywords(&keywords),
+        Target::Site => free_target(&config, &target),
+        Target::Keywords => {
+            let list: Vec<&str> = keywords.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+            !q.contains_key("keyword_list_id") && !list.is_empty() && list.iter().all(|k| config.ahrefs_free_keywords.iter().any(|f| f.eq_ignore_ascii_case(k)))
+        }
         Target::None => false,
     };
     let mut limit = match q.get("limit") {
@@ -343,4 +345,12 @@ fn field_value(field: &str, target: &str, i: u64) -> Value {
         // Counts and money (USD cents) as integers.
         _ => json!(h % 1_000_000),
     }
+}
+
+/// The emulator's own reading of the free test targets (see `Config::ahrefs_free_subdomains`).
+fn free_target(config: &super::Config, target: &str) -> bool {
+    let rest = target.split_once("://").map_or(target, |(_, r)| r);
+    let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("").to_ascii_lowercase();
+    let host = host.strip_prefix("www.").unwrap_or(&host);
+    config.ahrefs_free_targets.iter().any(|t| host == t.as_str() || (config.ahrefs_free_subdomains && host.ends_with(&format!(".{t}"))))
 }

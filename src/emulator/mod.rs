@@ -73,6 +73,9 @@ pub struct Config {
     /// Ahrefs: free test targets (host names) and keywords.
     pub ahrefs_free_targets: Vec<String>,
     pub ahrefs_free_keywords: Vec<String>,
+    /// Whether subdomains of a free target are free too ("any URL on them" [C]; subdomains
+    /// are unconfirmed, so a setting; on by default, unlike the client, which assumes not).
+    pub ahrefs_free_subdomains: bool,
     /// SCIM: the most users one ListResponse page carries.
     pub scim_max_count: u64,
 }
@@ -99,8 +102,11 @@ impl Default for Config {
             ahrefs_units_limit: Some(1_000_000),
             ahrefs_cache_hits: false,
             ahrefs_actual_header: true,
-            ahrefs_free_targets: crate::providers::ahrefs::FREE_TARGETS.iter().map(|s| s.to_string()).collect(),
-            ahrefs_free_keywords: crate::providers::ahrefs::FREE_KEYWORDS.iter().map(|s| s.to_string()).collect(),
+            // The emulator's own facts (reference providers.md, free test queries [C via AHEV]),
+            // not the client's table.
+            ahrefs_free_targets: ["ahrefs.com", "yep.com", "firehose.com"].map(String::from).to_vec(),
+            ahrefs_free_keywords: ["ahrefs", "yep", "firehose"].map(String::from).to_vec(),
+            ahrefs_free_subdomains: true,
             scim_max_count: 100,
         }
     }

@@ -294,7 +294,8 @@ impl FreeTests {
         let rest = target.split_once("://").map_or(target, |(_, r)| r);
         let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("").to_ascii_lowercase();
         let host = host.strip_prefix("www.").unwrap_or(&host);
-        self.targets.iter().any(|t| host == t.as_str() || host.ends_with(&format!(".{t}")))
+        // Exact hosts only: a subdomain of a free target is not free unless configured.
+        self.targets.iter().any(|t| host == t.as_str())
     }
     pub fn are_free_keywords(&self, keywords: &str) -> bool {
         let list: Vec<&str> = keywords.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
@@ -477,9 +478,6 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
     let is_free = family_free || def.is_some_and(|d| d.pricing == Pricing::Free) || test_free;
     let list = def.is_none_or(|d| d.list);
     let mut rows = if list { limit.unwrap_or(DEFAULT_LIMIT) } else { 1 };
-    if test_free {
-        rows = rows.min(FREE_LIMIT);
-    }
     if let Some(list) = batch {
         // batch-analysis: the body carries targets, select and the rest.
         let targets = list.as_array().cloned().unwrap_or_default();
@@ -496,10 +494,11 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
         m.entry("output").or_insert_with(|| Value::String("json".into()));
         json_body = Some(Value::Object(m));
     }
-    let estimate = if is_free {
-        0
-    } else {
+    // "Free" is unconfirmed (the free lists are an open question in the reference): a free
+    // call reserves its model cost like any other and commits what the cost headers say.
+    let estimate = {
         match def.map(|d| d.pricing) {
+            Some(Pricing::Free) => BASE_COST,
             Some(Pricing::Fixed(n)) => n,
             _ => BASE_COST.max(crate::units::mul(per_row, rows, &format!("Ahrefs {path} with limit {rows}")).map_err(|e| e.provider(PROVIDER))?),
         }
@@ -572,7 +571,8 @@ pub fn units_of(reply: &Reply, p: &Prepared, rows: u64) -> Result<(u64, bool)> {
     if let Some(actual) = header_u64(reply, "x-api-units-cost-total-actual")? {
         return Ok((actual, cached));
     }
-    if cached {
+    if cached || p.free {
+        // No cost header to say otherwise: a free family or test query costs nothing.
         return Ok((0, cached));
     }
     let units = match p.def.map(|d| d.pricing) {
@@ -707,10 +707,11 @@ mod tests {
         assert_eq!(p.estimate, 17 * 200);
         let p = prep("site-explorer/refdomains", json!({"target": "example.com", "select": "domain", "limit": 10})).unwrap();
         assert_eq!(p.estimate, 50);
-        // Free test target, free family, fixed price.
+        // Free test target and free family: "free" is unconfirmed, so the model cost is reserved.
         let p = prep("site-explorer/all-backlinks", json!({"target": "https://ahrefs.com/blog", "select": ["url_from"], "limit": 1000})).unwrap();
-        assert_eq!((p.estimate, p.rows), (0, 100));
-        assert_eq!(prep("subscription-info/limits-and-usage", json!({})).unwrap().estimate, 0);
+        assert!(p.free);
+        assert_eq!((p.estimate, p.rows), (1000, 1000));
+        assert_eq!(prep("subscription-info/limits-and-usage", json!({})).unwrap().estimate, 50);
         assert_eq!(prep("site-audit/issues", json!({"project_id": 1})).unwrap().estimate, 50);
         let p = prep("keywords-explorer/overview", json!({"keywords": "ahrefs,seo", "country": "us", "select": ["keyword", "volume"], "limit": 10})).unwrap();
         assert_eq!(p.estimate, 110);
