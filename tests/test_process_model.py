@@ -172,3 +172,29 @@ def test_demo_runs():
     assert out.returncode == 0, out.stderr
     assert "keyword" in out.stdout and "search_volume" in out.stdout
     assert "spent" in out.stdout and "emulator charged" in out.stdout
+
+
+def test_rate_window_counts_arrivals_with_the_cpus_saturated(semrush, emu):
+    """Eight busy processes compete for two cores: sends are delayed unevenly, yet no second
+    of the server's arrivals holds more than 10 (entries count from send until the answer,
+    then from the answer's time). Counts events, not wall time."""
+    import subprocess
+    import sys
+
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(8)]
+    try:
+        emu.configure(rate_limit=10, concurrency_limit=10, latency_ms=30)
+        sr = semrush(rate_limit=10.0, max_in_flight=10)
+
+        async def main():
+            return await asyncio.gather(*[sr.phrase_this_async(f"k{i}", database="us") for i in range(35)])
+
+        assert len(asyncio.run(main())) == 35
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    arrivals = sorted(emu.arrivals("semrush"))
+    assert len(arrivals) == 35
+    assert max(sum(1 for b in arrivals if a <= b < a + 1.0) for a in arrivals) <= 10
+    assert emu.stats()["rejected_rate"] == 0

@@ -243,3 +243,41 @@ def test_bad_parameter_messages_show_the_value_as_written(semrush, emu):
     with pytest.raises(seowire.InvalidRequest, match=r"not 'ten'$"):
         semrush().domain_organic("example.com", database="us", display_limit="ten")
     assert emu.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_paging_never_truncates_silently(semrush, emu, mode):
+    """Units running out mid-paging: the rows that arrived are delivered, then iteration raises
+    PartialResult (a UnitsExhausted), unless on_partial="stop" asks to end there quietly."""
+    sr = semrush()
+    emu.set_balance(SECRET, 1235)  # 123 lines at 10 units, of 300 asked
+
+    def collect(**kw):
+        if mode == "sync":
+            return list(sr.rows("domain_organic", domain="x.com", database="us", page_size=100, max_rows=300, **kw))
+
+        async def main():
+            return [r async for r in sr.rows("domain_organic", domain="x.com", database="us", page_size=100, max_rows=300, **kw)]
+
+        import asyncio
+
+        return asyncio.run(main())
+
+    got = []
+    with pytest.raises(seowire.PartialResult) as info:
+        if mode == "sync":
+            for r in sr.rows("domain_organic", domain="x.com", database="us", page_size=100, max_rows=300):
+                got.append(r)
+        else:
+            import asyncio
+
+            async def main():
+                async for r in sr.rows("domain_organic", domain="x.com", database="us", page_size=100, max_rows=300):
+                    got.append(r)
+
+            asyncio.run(main())
+    assert len(got) == 123 == info.value.delivered
+    assert isinstance(info.value, seowire.UnitsExhausted)
+    assert sr.ledger.usage()[0]["spent"] == 1230 == emu.stats()["units_charged"]
+    emu.set_balance(SECRET, 1235)
+    assert len(collect(on_partial="stop")) == 123

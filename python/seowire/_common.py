@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Sequence
 
 from . import _progress, _seowire, frames
-from .exceptions import InvalidRequest
+from .exceptions import InvalidRequest, PartialResult
 
 logger = logging.getLogger("seowire")
 
@@ -217,10 +217,16 @@ class Pages:
     """Report pages, for ``for`` and ``async for``; each page is a :class:`Rows` (or, with
     ``output=``, a frame)."""
 
-    def __init__(self, stream: Any, client: Any, output: str = "dicts", progress: Any = None, total: int | None = None) -> None:
+    def __init__(self, stream: Any, client: Any, output: str = "dicts", progress: Any = None, total: int | None = None,
+                 on_partial: str = "raise") -> None:
+        if on_partial not in ("raise", "stop"):
+            raise InvalidRequest(f"on_partial must be 'raise' or 'stop', not {on_partial!r}")
         self._stream = stream
         self._client = client
         self._output = output
+        self._on_partial = on_partial
+        self._partial: dict[str, Any] | None = None
+        self._delivered = 0
         self._progress = _progress.start(progress, total, f"{client.provider} pages")
 
     def __iter__(self) -> Iterator[Any]:
@@ -228,9 +234,27 @@ class Pages:
 
     def _page(self, rows: Any, meta: dict[str, Any]) -> Any:
         self._progress.update(meta.get("lines") or len(rows), meta.get("units") or 0, 1)
+        self._delivered += meta.get("lines") or len(rows)
+        if meta.get("partial"):
+            # The page is delivered (it was paid for); what follows it is not silence.
+            self._partial = meta
         return self._client._settle(rows, meta, self._output)
 
+    def _after_partial(self) -> None:
+        meta, self._partial = self._partial, None
+        self._progress.close()
+        if meta is not None and self._on_partial == "raise":
+            raise PartialResult(
+                f"{meta.get('provider')} {meta.get('report')}: the unit balance ran out mid-paging after "
+                f"{self._delivered} rows (the last page had {meta.get('lines')} of {meta.get('requested')}); "
+                "the rows delivered were charged. Top up and resume from display_offset, or pass on_partial='stop'",
+                provider=meta.get("provider"), delivered=self._delivered, meta=meta,
+            )
+        raise StopIteration
+
     def __next__(self) -> Any:
+        if self._partial is not None:
+            self._after_partial()
         try:
             rows, meta = next(self._stream)
         except BaseException:
@@ -242,6 +266,11 @@ class Pages:
         return self
 
     async def __anext__(self) -> Any:
+        if self._partial is not None:
+            try:
+                self._after_partial()
+            except StopIteration:
+                raise StopAsyncIteration from None
         try:
             rows, meta = await self._stream.__anext__()
         except BaseException:

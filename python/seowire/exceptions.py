@@ -13,6 +13,7 @@ __all__ = [
     "BudgetExceeded",
     "UnitsExhausted",
     "RateLimited",
+    "PartialResult",
     "ProviderError",
     "ConflictError",
     "TransportError",
@@ -74,6 +75,20 @@ class BudgetExceeded(SeowireError):
 
 class UnitsExhausted(SeowireError):
     """The provider says the unit balance (or quota) is gone."""
+
+
+class PartialResult(UnitsExhausted):
+    """Paging stopped short: the unit balance ran out mid-report. The rows before it were
+    delivered (and charged); ``delivered`` counts them. Iteration raises this by default rather
+    than ending quietly; ``on_partial="stop"`` opts out."""
+
+    delivered: int
+    meta: dict
+
+    def __init__(self, message: str, *, delivered: int = 0, meta: dict | None = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.delivered = delivered
+        self.meta = meta if meta is not None else {}
 
 
 class RateLimited(SeowireError):

@@ -136,18 +136,22 @@ class Semrush(Client):
         max_rows: int | None = None,
         output: Output = "dicts",
         progress: ProgressArg = None,
+        on_partial: str = "raise",
         **params: Any,
     ) -> Pages:
         """Pages of a report via ``display_offset``, each row once; stops at ``max_rows``.
-        Each page is a :class:`Rows`, or a frame with ``output=``."""
+        Each page is a :class:`Rows`, or a frame with ``output=``. If the unit balance runs out
+        mid-report, the short page is delivered (flagged ``partial``) and the next step raises
+        :class:`PartialResult`; ``on_partial="stop"`` ends iteration there instead."""
         frame = frames.check(output)
         unsigned("page_size", page_size, 100_000, provider="semrush")
         unsigned("max_rows", max_rows, MAX_UNITS, provider="semrush", optional=True)
-        return Pages(self._core.pages(report, page_size, max_rows, frame=frame, **params), self, output, progress, max_rows)
+        return Pages(self._core.pages(report, page_size, max_rows, frame=frame, **params), self, output, progress, max_rows, on_partial)
 
-    def rows(self, report: str, *, page_size: int = 10_000, max_rows: int | None = None, **params: Any) -> RowStream:
-        """Rows of a report across pages (``for`` or ``async for``)."""
-        return RowStream(self.pages(report, page_size=page_size, max_rows=max_rows, **params))
+    def rows(self, report: str, *, page_size: int = 10_000, max_rows: int | None = None, on_partial: str = "raise", **params: Any) -> RowStream:
+        """Rows of a report across pages (``for`` or ``async for``); see :meth:`pages` for
+        ``on_partial``."""
+        return RowStream(self.pages(report, page_size=page_size, max_rows=max_rows, on_partial=on_partial, **params))
 
     def balance(self) -> int:
         """Units left on the key (countapiunits; free)."""
