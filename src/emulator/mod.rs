@@ -7,6 +7,7 @@
 //! Each provider lives in its own module; this one holds the server, state and faults.
 
 mod ahrefs;
+pub mod facts;
 mod moz;
 mod scim;
 mod semrush;

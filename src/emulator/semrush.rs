@@ -193,18 +193,23 @@ fn report_answer(g: &mut super::Inner, def: &'static ReportDef, q: &HashMap<Stri
     let num = |k: &str| q.get(k).and_then(|v| v.parse::<u64>().ok());
     let limit = num("display_limit").filter(|l| *l > 0).unwrap_or(10_000);
     let offset = num("display_offset").unwrap_or(0);
+    // Too many rows for one call: display_limit at most 100,000 (domain organic; other
+    // Analytics lists alike), backlinks 1,000,000 (reference §3.3).
+    if limit > if def.name.starts_with("backlinks") { 1_000_000 } else { 100_000 } {
+        return Err(613);
+    }
     if offset >= limit {
         return Err(605);
     }
-    let historical = q.get("display_date").is_some_and(|d| !d.is_empty());
+    let historical = q.get("display_date").is_some_and(|d| super::facts::semrush_is_past_month(d));
     let total = rows_available(&g.config, def, &target, &db, q);
     let wanted = limit.min(total).saturating_sub(offset);
     if wanted == 0 {
         return Err(50);
     }
-    let price = def.price(historical);
+    let Some((price, per_request)) = super::facts::semrush_price(def.name, historical) else { return Err(135) };
     let balance = g.balance(key);
-    let lines = if def.per_request {
+    let lines = if per_request {
         if balance < price {
             return Err(132);
         }
@@ -261,7 +266,7 @@ fn header(def: &ReportDef, code: &str, domains: &[&str]) -> String {
         (_, c) if c.len() == 2 && c.starts_with('P') && c[1..].parse::<usize>().is_ok() => {
             domains.get(c[1..].parse::<usize>().unwrap_or(0)).map(|d| d.to_string()).unwrap_or_else(|| c.into())
         }
-        _ => column_def(code).map(|d| d.header.to_string()).unwrap_or_else(|| code.to_string()),
+        _ => super::facts::semrush_header(code),
     }
 }
 

@@ -1,0 +1,111 @@
+"""Facts pinned to literal values from the reference (providers.md §3.6), checked on both
+sides: the client's estimate and commit, and the emulator's charge. The emulator keeps its own
+tables, so a wrong fact on either side breaks a test here instead of agreeing with itself."""
+
+import datetime as dt
+
+import pytest
+
+import seowire
+
+# type: (live units, historical units or None for "–", charged per request)
+PRICES = {
+    "domain_ranks": (10, 50, False), "domain_rank": (10, 50, False), "domain_rank_history": (10, None, False),
+    "rank_difference": (20, 100, False), "rank": (10, 50, False), "domain_organic": (10, 50, False),
+    "domain_adwords": (20, 100, False), "domain_adwords_unique": (40, None, False),
+    "domain_adwords_historical": (100, None, False), "domain_organic_organic": (40, 200, False),
+    "domain_adwords_adwords": (40, 200, False), "domain_shopping": (30, 150, False),
+    "domain_organic_unique": (10, 50, False), "domain_organic_subdomains": (10, 50, False),
+    "domain_domains": (80, 400, False), "phrase_this": (10, 50, False), "phrase_all": (10, None, False),
+    "phrase_these": (10, 50, False), "phrase_kdi": (50, None, False), "phrase_related": (40, None, False),
+    "phrase_fullsearch": (20, None, False), "phrase_questions": (40, None, False),
+    "phrase_organic": (10, 50, False), "phrase_adwords": (20, 100, False), "url_organic": (10, 50, False),
+    "url_adwords": (20, 100, False), "backlinks_overview": (40, None, True),
+    **{name: (40, None, False) for name in [
+        "backlinks", "backlinks_refdomains", "backlinks_refips", "backlinks_tld", "backlinks_geo", "backlinks_anchors",
+        "backlinks_pages", "backlinks_competitors", "backlinks_comparison", "backlinks_matrix", "backlinks_historical",
+        "backlinks_categories_profile"]},
+    "backlinks_categories": (50, None, True), "backlinks_ascore_profile": (100, None, True),
+}
+
+
+def params_for(report):
+    if report.startswith("backlinks"):
+        return {"target": "example.com"}
+    if report == "domain_domains":
+        return {"domains": "*|or|a.com|*|or|b.com", "database": "us"}
+    if report in ("phrase_these", "phrase_kdi"):
+        return {"phrase": ["seo", "sem"], "database": "us"}
+    if report == "phrase_all":
+        return {"phrase": "seo"}
+    if report.startswith("phrase"):
+        return {"phrase": "seo", "database": "us"}
+    if report.startswith("url"):
+        return {"url": "https://example.com/a", "database": "us"}
+    if report in ("rank", "rank_difference"):
+        return {"database": "us"}
+    if report == "domain_ranks":
+        return {"domain": "example.com"}
+    return {"domain": "example.com", "database": "us"}
+
+
+def last_month():
+    first = dt.date.today().replace(day=1)
+    prev = first - dt.timedelta(days=1)
+    return f"{prev:%Y%m}15"
+
+
+def this_month():
+    return f"{dt.date.today():%Y%m}15"
+
+
+@pytest.mark.parametrize("report", sorted(PRICES))
+@pytest.mark.parametrize("when", ["live", "past", "current"])
+def test_every_price_on_both_sides(semrush, emu, report, when):
+    live, hist, per_request = PRICES[report]
+    sr = semrush()
+    params = params_for(report)
+    if when != "live":
+        params["display_date"] = last_month() if when == "past" else this_month()
+    price = hist if (when == "past" and hist is not None) else live
+    rows = sr.report(report, display_limit=3, **params) if not per_request else sr.report(report, **params)
+    lines = len(rows)
+    assert lines >= 1
+    expected = price if per_request else price * lines
+    assert rows.units == expected, (report, when, rows.units, expected)
+    assert emu.stats()["units_charged"] == expected
+    assert sr.ledger.usage()[0]["spent"] == expected
+    assert rows.estimate >= expected
+
+
+def test_display_limit_above_the_report_maximum_is_refused_on_both_sides(semrush, emu):
+    with pytest.raises(seowire.InvalidRequest, match="613"):
+        semrush().domain_organic("x.com", database="us", display_limit=100_001)
+    assert emu.stats()["requests"] == 0
+    assert semrush().estimate("domain_organic", domain="x.com", database="us", display_limit=100_000) == 1_000_000
+    import urllib.request
+
+    import urllib.error
+
+    url = emu.base_url("semrush") + "/?type=domain_organic&key=k&domain=x.com&database=us&display_limit=100001"
+    try:
+        body = urllib.request.urlopen(url).read().decode()
+    except urllib.error.HTTPError as e:  # the error status is an emulator setting
+        body = e.read().decode()
+    assert body.startswith("ERROR 613")
+
+
+# Header names per column (§3.5), and the variants of domain_adwords (§3.5, SILK).
+HEADERS = {"Ph": "Keyword", "Po": "Position", "Pp": "Previous Position", "Pd": "Position Difference", "Nq": "Search Volume",
+           "Cp": "CPC", "Ur": "Url", "Tr": "Traffic (%)", "Tc": "Traffic Cost (%)", "Co": "Competition",
+           "Nr": "Number of Results", "Td": "Trends"}
+
+
+def test_header_names_are_the_references(emu):
+    import urllib.request
+
+    url = emu.base_url("semrush") + "/?type=domain_organic&key=k&domain=x.com&database=us&display_limit=1&export_columns=" + ",".join(HEADERS)
+    header = urllib.request.urlopen(url).read().decode().splitlines()[0]
+    assert header.split(";") == list(HEADERS.values())
+    url = emu.base_url("semrush") + "/?type=domain_adwords&key=k&domain=x.com&database=us&display_limit=1&export_columns=Ph,Po,Nq"
+    assert urllib.request.urlopen(url).read().decode().splitlines()[0] == "Keyword;Pos;Average vol."
