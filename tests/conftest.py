@@ -85,4 +85,6 @@ def fixtures():
         if os.environ.get("CI"):  # CI has shared/ beside the clone: never skip there
             pytest.fail(f"shared fixtures not found at {FIXTURES}")
         pytest.skip(f"shared fixtures not found at {FIXTURES}")
+    if not any(FIXTURES.iterdir()):  # a folder that exists but holds nothing must not pass tests
+        pytest.fail(f"the shared fixtures folder {FIXTURES} is empty")
     return FIXTURES
