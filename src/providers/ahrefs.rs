@@ -550,10 +550,19 @@ pub fn check(reply: &Reply) -> Result<()> {
 /// Rows in a reply: `x-api-rows` when sent, else the length of the single top-level list.
 pub fn count_rows(reply: &Reply) -> Result<u64> {
     if let Some(n) = header_u64(reply, "x-api-rows")? {
+        // The header counts the rows; the body must still be a JSON object, not a proxy page.
+        if reply.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Error::format("Ahrefs answered HTTP 200 with a body that is not a JSON object").provider(PROVIDER));
+        }
         return Ok(n);
     }
     let v: Map<String, Value> = serde_json::from_slice(&reply.body)
         .map_err(|e| Error::format(format!("Ahrefs answered with a body that is not a JSON object ({e})")).provider(PROVIDER))?;
+    // Every Ahrefs answer has a single top-level key (the report's); anything else is not one.
+    if v.len() != 1 {
+        let keys: Vec<&str> = v.keys().map(String::as_str).take(5).collect();
+        return Err(Error::format(format!("Ahrefs answered with top-level keys {keys:?}; a report answer has exactly one")).provider(PROVIDER));
+    }
     Ok(match v.values().next() {
         Some(Value::Array(a)) => a.len() as u64,
         Some(_) => 1,
@@ -659,7 +668,11 @@ impl Client {
         let (page, committed) = self
             .engine
             .call(call, check, |reply| {
-                let rows = count_rows(&reply)?;
+                let rows = count_rows(&reply).map_err(|mut e| {
+                    // Unusable, but a cost header says what it was charged: that is booked.
+                    e.charged = header_u64(&reply, "x-api-units-cost-total-actual").ok().flatten();
+                    e
+                })?;
                 let (units, cached) = units_of(&reply, p, rows)?;
                 let page = JsonPage {
                     provider: PROVIDER,

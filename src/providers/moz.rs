@@ -403,7 +403,7 @@ pub fn read_shape(def: &EndpointDef, body: &[u8]) -> Result<(u64, Option<String>
     let results = if def.rows {
         shape.results.map(|r| r.len() as u64).ok_or_else(|| Error::format(format!("Moz {} answer has no results", def.name)).provider(PROVIDER))?
     } else if def.name == "link_status" {
-        shape.exists.map(|r| r.len() as u64).unwrap_or(0)
+        shape.exists.map(|r| r.len() as u64).ok_or_else(|| Error::format("Moz link_status answer has no exists list").provider(PROVIDER))?
     } else {
         1
     };
@@ -510,9 +510,9 @@ impl Client {
                 let units = match def.cost {
                     _ if reply.cached => 0,
                     Cost::Free => 0,
-                    Cost::PerResult(n) => n * results,
-                    Cost::PerSource(n) => n * sources,
-                    Cost::UrlMetrics => per_target * results,
+                    Cost::PerResult(n) => crate::units::mul(n, results, def.name)?,
+                    Cost::PerSource(n) => crate::units::mul(n, sources, def.name)?,
+                    Cost::UrlMetrics => crate::units::mul(per_target, results, def.name)?,
                 };
                 let page = JsonPage {
                     provider: PROVIDER,

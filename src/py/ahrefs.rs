@@ -218,7 +218,7 @@ impl AhrefsCore {
     fn prepare(&self, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
         let mut f = fields(kwargs)?;
         let cache = super::page::take_cache(&mut f)?;
-        let mut p = ahrefs::prepare(path, f, strict, &self.client.free)?;
+        let mut p = super::guard(ahrefs::PROVIDER, path, || ahrefs::prepare(path, f, strict, &self.client.free))?;
         p.cache = cache;
         Ok(p)
     }

@@ -83,6 +83,12 @@ pub fn _selftest_panic<'py>(py: Python<'py>, mode: &str) -> PyResult<Bound<'py, 
     }
 }
 
+/// Run pure-Rust validation or pricing with the same guarantee as `block_on`: a panic becomes
+/// `InternalError` naming the provider and call, never `PanicException`.
+pub fn guard<T>(provider: &'static str, call: &str, f: impl FnOnce() -> crate::error::Result<T>) -> crate::error::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| Err(crate::error::panicked(p, Some(provider), call)))
+}
+
 enum Stop {
     Core(Error),
     Py(PyErr),

@@ -278,7 +278,7 @@ impl MozCore {
             return Err(err(super::invalid("pages() sets limit itself: use page_size= and max_rows=").provider(moz::PROVIDER)));
         }
         let token = f.remove("next_token").and_then(|v| v.as_str().map(str::to_string));
-        let mut base = moz::prepare(endpoint, f, self.client.weights).map_err(err)?;
+        let mut base = super::guard(moz::PROVIDER, endpoint, || moz::prepare(endpoint, f, self.client.weights)).map_err(err)?;
         base.cache = cache;
         if !base.endpoint.pageable {
             return Err(err(super::invalid(format!("Moz {endpoint} is not paged; call it directly")).provider(moz::PROVIDER)));
@@ -302,7 +302,7 @@ impl MozCore {
     fn prepare(&self, endpoint: &str, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
         let mut f = fields(kwargs)?;
         let cache = take_cache(&mut f)?;
-        let mut p = moz::prepare(endpoint, f, self.client.weights)?;
+        let mut p = super::guard(moz::PROVIDER, endpoint, || moz::prepare(endpoint, f, self.client.weights))?;
         p.cache = cache;
         Ok(p)
     }

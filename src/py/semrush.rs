@@ -308,7 +308,7 @@ impl SemrushCore {
             .map_err(err)?
             .unwrap_or(0);
         let cache = take_cache(&mut list).map_err(err)?;
-        let mut base = sr::prepare(report, list).map_err(err)?;
+        let mut base = super::guard(sr::PROVIDER, report, || sr::prepare(report, list)).map_err(err)?;
         base.cache = cache;
         Ok(PageStream {
             client: self.client.clone(),
@@ -320,7 +320,7 @@ impl SemrushCore {
 fn prepare(report: &str, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
     let mut list = params(kwargs)?;
     let cache = take_cache(&mut list)?;
-    let mut p = sr::prepare(report, list)?;
+    let mut p = super::guard(sr::PROVIDER, report, || sr::prepare(report, list))?;
     p.cache = cache;
     Ok(p)
 }
