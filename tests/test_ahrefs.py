@@ -379,3 +379,33 @@ def test_state_mismatch_and_wrong_verifier_are_refused(emu):
     with pytest.raises(seowire.AuthenticationError) as e:
         asyncio.run(c.exchange_async(callback, authorization=forged))
     assert "code_verifier" in str(e.value) and other.code_verifier not in str(e.value)
+
+
+def test_emulator_balance_works_for_ahrefs(ahrefs, emu):
+    from conftest import SECRET
+
+    a = ahrefs(retry=seowire.RetryPolicy(max_retries=0))
+    emu.set_balance(SECRET, 60, provider="ahrefs")
+    a.domain_rating("example.com")  # 50 units
+    assert emu.balance(SECRET, provider="ahrefs") == 10
+    with pytest.raises(seowire.UnitsExhausted):
+        a.domain_rating("example.org")
+    assert a.ledger.usage()[0]["spent"] == 50 == emu.stats()["units_charged"]
+    with pytest.raises(ValueError):
+        emu.set_balance(SECRET, 1, provider="nonesuch")
+
+
+@pytest.mark.parametrize("grouping,expected", [
+    (None, ["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01", "2026-05-01", "2026-06-01"]),
+    ("monthly", ["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01", "2026-05-01", "2026-06-01"]),
+    ("weekly", [f"2026-{m:02d}-{d:02d}" for m, d in [(1, 1), (1, 8), (1, 15), (1, 22), (1, 29), (2, 5)]]),
+])
+def test_history_reports_answer_one_row_per_period_in_order(ahrefs, emu, grouping, expected):
+    a = ahrefs()
+    kw = {"date_from": "2026-01-01", "date_to": "2026-06-30" if grouping != "weekly" else "2026-02-05"}
+    if grouping:
+        kw["history_grouping"] = grouping
+    rows = a.domain_rating_history("example.com", select=["date", "domain_rating"], **kw)
+    assert [r["date"] for r in rows] == expected
+    daily = a.domain_rating_history("example.com", select=["date", "domain_rating"], date_from="2026-03-01", date_to="2026-03-10", history_grouping="daily")
+    assert [r["date"] for r in daily] == [f"2026-03-{d:02d}" for d in range(1, 11)]

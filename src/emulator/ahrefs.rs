@@ -237,6 +237,22 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
                 Value::Object(row)
             })
             .collect();
+    } else if let Some(periods) = def.path.ends_with("-history").then(|| history_periods(&q)).flatten() {
+        // History reports: one row per period of the requested range, in date order.
+        value_rows = periods
+            .iter()
+            .enumerate()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(|(i, date)| {
+                let mut row = Map::new();
+                for f in &select {
+                    let v = if f == "date" { json!(date) } else { field_value(f, &target, i as u64) };
+                    row.insert(f.clone(), v);
+                }
+                Value::Object(row)
+            })
+            .collect();
     } else if list {
         let available = match def.path {
             // One row per keyword asked about.
@@ -272,7 +288,9 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
     let actual = if family_free || free_test || cache_hit { 0 } else { model };
     if actual > 0 {
         let used_units = g.ahrefs_usage.get(account).copied().unwrap_or(0);
-        if config.ahrefs_units_limit.is_some_and(|cap| used_units + actual > cap) {
+        // A balance set through the control API (Emulator.set_balance) caps the key as well.
+        let balance_short = g.balances.get(account).is_some_and(|b| *b < actual);
+        if balance_short || config.ahrefs_units_limit.is_some_and(|cap| used_units + actual > cap) {
             return Err((403, "API units limit reached for this key: insufficient units".into()));
         }
         *g.ahrefs_usage.entry(account.to_string()).or_default() += actual;
@@ -353,4 +371,42 @@ fn free_target(config: &super::Config, target: &str) -> bool {
     let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("").to_ascii_lowercase();
     let host = host.strip_prefix("www.").unwrap_or(&host);
     config.ahrefs_free_targets.iter().any(|t| host == t.as_str() || (config.ahrefs_free_subdomains && host.ends_with(&format!(".{t}"))))
+}
+
+/// The periods a history report covers: `date_from`..=`date_to` (default: the year up to
+/// today) by `history_grouping` (`daily`, `weekly`, `monthly`; default monthly, the 1st of
+/// each month). `None` when the dates cannot be read (the request is answered as a list).
+fn history_periods(q: &HashMap<String, String>) -> Option<Vec<String>> {
+    let parse = |s: &str| -> Option<i64> {
+        let (y, rest) = s.split_once('-')?;
+        let (m, d) = rest.split_once('-')?;
+        Some(days_from_civil(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?))
+    };
+    let today = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() / 86_400) as i64;
+    let to = q.get("date_to").map_or(Some(today), |s| parse(s))?;
+    let from = q.get("date_from").map_or(Some(to - 365), |s| parse(s))?;
+    if from > to || to - from > 20 * 366 {
+        return Some(Vec::new());
+    }
+    let fmt = |d: i64| {
+        let (y, m, dd) = crate::ledger::civil_from_days(d);
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    let days: Vec<i64> = match q.get("history_grouping").map(String::as_str).unwrap_or("monthly") {
+        "daily" => (from..=to).collect(),
+        "weekly" => (from..=to).step_by(7).collect(),
+        _ => (from..=to).filter(|d| crate::ledger::civil_from_days(*d).2 == 1).collect(),
+    };
+    Some(days.into_iter().map(fmt).collect())
+}
+
+/// (year, month, day) to days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }

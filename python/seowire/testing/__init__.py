@@ -128,7 +128,8 @@ class Emulator:
         self._control("faults", {"kind": kind, "count": count, "provider": provider, "after": after, **fields})
 
     def set_balance(self, key: str, units: int, provider: str = "semrush") -> None:
-        """Set a key's balance: SEMrush units, or Moz rows (``provider="moz"``, the token or access ID)."""
+        """Set a key's balance: SEMrush units, Moz rows (``provider="moz"``, the token or access ID)
+        or Ahrefs units (``provider="ahrefs"``; a call it cannot pay is refused with 403)."""
         self._control("balance", {"key": _account(provider, key), "units": units})
 
     def balance(self, key: str, provider: str = "semrush") -> int:
@@ -138,6 +139,8 @@ class Emulator:
 def _account(provider: str, key: str) -> str:
     if provider not in PROVIDERS:
         raise ValueError(f"the emulator serves {', '.join(PROVIDERS)}, not {provider!r}")
+    if provider == "scim":
+        raise ValueError("SCIM calls cost no units: there is no balance to set")
     return key if provider == "semrush" else f"{provider}:{key}"
 
 
