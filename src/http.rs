@@ -14,6 +14,7 @@ use crate::ledger::{Budget, Committed, Ledger, Record, Scope};
 use crate::limits::Limits;
 use crate::retry::{parse_retry_after, RetryBudget, RetryPolicy, RETRY_COST, TIMEOUT_RETRY_COST};
 use crate::runtime::{install_crypto, PerProcess};
+use crate::secrets::scrub as redact;
 
 static HTTP: PerProcess<reqwest::Client> = PerProcess::new(build_http);
 
@@ -424,18 +425,6 @@ fn transport(e: reqwest::Error, shown: &str) -> Error {
         .retryable(true);
     err.before_send = e.is_connect();
     err
-}
-
-/// Percent-encode a query component (commas stay: both APIs use them as list separators).
-pub fn encode(s: &str) -> percent_encoding::PercentEncode<'_> {
-    const SET: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b',');
-    percent_encoding::utf8_percent_encode(s, SET)
-}
-
-/// Scrub server or library text of every secret (see `secrets`).
-pub fn redact(text: &str) -> String {
-    crate::secrets::scrub(text)
 }
 
 /// `Retry-After` of a reply, if it has one we can read.

@@ -4,6 +4,7 @@
 //! (reserve, limits, retries, commit); `py` binds it all to Python; `emulator` serves the
 //! providers' wire formats on loopback.
 
+pub mod catalog;
 pub mod emulator;
 pub mod frame;
 pub mod error;
@@ -39,6 +40,7 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::emulator::EmulatorServer>()?;
     m.add_function(wrap_pyfunction!(py::moz::moz_sign_v1, m)?)?;
     m.add_function(wrap_pyfunction!(py::json::loads, m)?)?;
+    m.add_function(wrap_pyfunction!(py::catalog::catalog, m)?)?;
     m.add_function(wrap_pyfunction!(py::ahrefs::oauth_pkce, m)?)?;
     m.add_function(wrap_pyfunction!(py::ahrefs::oauth_challenge, m)?)?;
     m.add_function(wrap_pyfunction!(py::ahrefs::oauth_state, m)?)?;

@@ -32,7 +32,7 @@ pub fn register(secret: &str) {
     forms.push(encoded.clone());
     forms.push(encoded.to_ascii_lowercase());
     forms.push(url::form_urlencoded::byte_serialize(secret.as_bytes()).collect());
-    forms.push(crate::http::encode(secret).to_string());
+    forms.push(encode(secret).to_string());
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
     for f in forms {
         if f.len() >= MIN_LEN && !reg.contains(&f) {
@@ -129,6 +129,15 @@ pub fn redact_password(url: &str) -> String {
         _ => scrub(url),
     }
 }
+
+/// The query-string encoding every provider sends values in. It lives here, the leaf module,
+/// because the scrubber must mask a secret in the very form it went out in.
+pub fn encode(s: &str) -> percent_encoding::PercentEncode<'_> {
+    const SET: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b',');
+    percent_encoding::utf8_percent_encode(s, SET)
+}
+
 
 #[cfg(test)]
 mod tests {

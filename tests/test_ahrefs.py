@@ -53,17 +53,17 @@ NAMED = [
     ("organic_keywords", ("example.com",), {"select": ["keyword", "volume"], "country": "us", "limit": 5}, list),
     ("organic_competitors", ("example.com",), {"select": ["competitor_domain"], "country": "us", "limit": 5}, list),
     ("top_pages", ("example.com",), {"select": ["url", "sum_traffic"], "limit": 5}, list),
-    ("domain_rating_history", ("example.com",), {"date_from": "2026-01-01", "limit": 5}, list),
-    ("metrics_history", ("example.com",), {"date_from": datetime.date(2026, 1, 1), "limit": 5}, list),
+    ("domain_rating_history", ("example.com",), {"date_from": "2026-01-01"}, list),
+    ("metrics_history", ("example.com",), {"date_from": datetime.date(2026, 1, 1)}, list),
     ("keywords_overview", (["seo tools", "backlinks"],), {"country": "us", "select": ["keyword", "volume"]}, list),
     ("matching_terms", ("seo",), {"country": "us", "select": ["keyword", "difficulty"], "limit": 5}, list),
     ("related_terms", ("seo",), {"country": "us", "select": ["keyword"], "limit": 5}, list),
     ("search_suggestions", ("seo",), {"country": "us", "select": ["keyword"], "limit": 5}, list),
-    ("volume_history", ("seo",), {"country": "us", "limit": 5}, list),
-    ("serp_overview", ("seo",), {"country": "us", "select": ["position", "url", "traffic"], "limit": 5}, list),
-    ("site_audit_issues", (7,), {"limit": 5}, list),
+    ("volume_history", ("seo",), {"country": "us"}, list),
+    ("serp_overview", ("seo",), {"country": "us", "select": ["position", "url", "traffic"], "top_positions": 5}, list),
+    ("site_audit_issues", (7,), {}, list),
     ("page_explorer", (7,), {"select": ["url", "http_code"], "limit": 5, "offset": 10}, list),
-    ("rank_tracker_overview", (7,), {"date": "2026-11-01", "limit": 5}, list),
+    ("rank_tracker_overview", (7,), {"date": "2026-11-01", "device": "desktop", "select": ["keyword", "position"], "limit": 5}, list),
 ]
 
 
@@ -73,7 +73,8 @@ def test_named_methods_unwrap_the_single_key(ahrefs, name, args, kw, shape):
     out = getattr(a, name)(*args, **kw)
     assert isinstance(out, shape)
     if shape is list:
-        assert isinstance(out, seowire.Rows) and 1 <= len(out) <= 5 and isinstance(out[0], dict)
+        cap = kw.get("limit", kw.get("top_positions"))
+        assert isinstance(out, seowire.Rows) and 1 <= len(out) <= (cap or 10_000) and isinstance(out[0], dict)
         if "select" in kw:
             assert set(out[0]) == set(kw["select"])
     again = asyncio.run(getattr(a, name + "_async")(*args, **kw))
@@ -83,8 +84,13 @@ def test_named_methods_unwrap_the_single_key(ahrefs, name, args, kw, shape):
 def test_generic_get_and_post_reach_any_path(ahrefs, emu):
     a = ahrefs()
     assert a.get("site-explorer/domain-rating", target="example.com", date="2026-11-01")["domain_rating"] >= 0
+    # Every catalog operation is served, with the spec's fields.
+    pages = a.get("site-explorer/pages-by-traffic", target="example.com")
+    assert isinstance(pages, dict) and len(pages) > 3  # one object of the spec's fields
+    with pytest.raises(seowire.InvalidRequest, match="did you mean 'site-explorer/pages-by-traffic'"):
+        a.get("site-explorer/pages-by-trafic", target="example.com")
     with pytest.raises(seowire.ProviderError) as e:
-        a.get("site-explorer/pages-by-traffic", target="example.com")  # not emulated: a 404 with the hint
+        a.get("site-explorer/pages-by-trafic", target="example.com", strict=False)  # sent: the server says 404
     assert e.value.status == 404 and "may not exist" in str(e.value)
     rows = a.post("batch-analysis/batch-analysis", json={"targets": [{"url": "a.com", "mode": "domain", "protocol": "both"}], "select": ["url", "domain_rating"]})
     assert rows[0]["url"] == "a.com"
@@ -156,7 +162,7 @@ def test_estimates_offline():
     assert a.estimate("site-explorer/all-backlinks", target="x.com", select=["url_from", "refdomains_source"], order_by="traffic:desc", limit=10) == 160
     # "Free" is unconfirmed: free test targets and families reserve their model cost.
     assert a.estimate("all_backlinks", target="ahrefs.com", select=["url_from", "traffic"], limit=1000) == 11_000
-    assert a.estimate("limits_and_usage") == 50 and a.estimate("rank_tracker_overview", project_id=1, date="2026-01-01") == 50
+    assert a.estimate("limits_and_usage") == 50 and a.estimate("rank_tracker_overview", project_id=1, date="2026-01-01", device="desktop", select=["keyword"]) == 50
     assert a.estimate("site_audit_issues", project_id=1) == 50
     assert a.estimate("batch_analysis", targets=["a.com"] * 150, select=["url", "org_traffic"]) == max(50, 11 * 100) + max(50, 11 * 50)
     assert seowire.Ahrefs("k", ledger="memory://", free_targets=["wordcount.com"]).estimate("all_backlinks", target="wordcount.com", select=["url_from"]) == 1000
@@ -216,8 +222,8 @@ def test_mixed_workload_ledger_equals_emulator(ahrefs, emu):
 def test_cache_hit_costs_nothing(ahrefs, emu):
     emu.configure(ahrefs_cache_hits=True)
     a = ahrefs()
-    first = a.refdomains("example.com", select=["domain"], limit=100, date="2026-11-01")
-    second = a.refdomains("example.com", select=["domain"], limit=100, date="2026-11-01")
+    first = a.refdomains("example.com", select=["domain"], limit=100, history="live")
+    second = a.refdomains("example.com", select=["domain"], limit=100, history="live")
     assert (first.units, first.cached, second.units, second.cached) == (100, False, 0, True)
 
 
@@ -405,7 +411,7 @@ def test_history_reports_answer_one_row_per_period_in_order(ahrefs, emu, groupin
     kw = {"date_from": "2026-01-01", "date_to": "2026-06-30" if grouping != "weekly" else "2026-02-05"}
     if grouping:
         kw["history_grouping"] = grouping
-    rows = a.domain_rating_history("example.com", select=["date", "domain_rating"], **kw)
+    rows = a.domain_rating_history("example.com", **kw)
     assert [r["date"] for r in rows] == expected
-    daily = a.domain_rating_history("example.com", select=["date", "domain_rating"], date_from="2026-03-01", date_to="2026-03-10", history_grouping="daily")
+    daily = a.domain_rating_history("example.com", date_from="2026-03-01", date_to="2026-03-10", history_grouping="daily")
     assert [r["date"] for r in daily] == [f"2026-03-{d:02d}" for d in range(1, 11)]

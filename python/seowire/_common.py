@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import inspect
 import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, ParamSpec, Sequence, TypeVar
 
 from . import _progress, _seowire, frames
 from .exceptions import InvalidRequest, PartialResult
@@ -296,3 +299,37 @@ class RowStream:
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._agen()
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def checked(f: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A generated method whose wrong arguments (a misspelled or missing parameter) raise
+    :class:`InvalidRequest` with a close match, like the core's own checks, instead of a bare
+    ``TypeError``. The signature stays the method's own, for IDEs and type checkers."""
+    signature = inspect.signature(f)
+    known = [n for n in signature.parameters if n != "self"]
+
+    @functools.wraps(f)
+    def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return f(*args, **kwargs)
+        except TypeError as e:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as wrong:
+                raise _argument_error(f.__name__, known, args, kwargs, wrong) from None
+            raise e
+
+    return method
+
+
+def _argument_error(name: str, known: list[str], args: Any, kwargs: dict[str, Any], wrong: TypeError) -> InvalidRequest:
+    unknown = [k for k in kwargs if k not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})."
+        return InvalidRequest(f"{name}() takes no parameter '{unknown[0]}'{hint} Nothing was sent.")
+    return InvalidRequest(f"{name}(): {wrong}. Nothing was sent.")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from . import _progress, _seowire, frames
+from . import catalog as _catalog
+from ._ahrefs_reports import AhrefsReports
 from ._progress import ProgressArg
 from .frames import Output
 from .lifecycle import not_supported
@@ -42,7 +44,7 @@ def _select(params: dict[str, Any]) -> list[str] | None:
     return [str(f) for f in select] if isinstance(select, (list, tuple)) else None
 
 
-class Ahrefs(Client):
+class Ahrefs(Client, AhrefsReports):
     """A client for one Ahrefs API v3 key (``api_key=`` or ``AHREFS_API_KEY``), sent only as a
     Bearer header.
 
@@ -50,6 +52,12 @@ class Ahrefs(Client):
     and commits what Ahrefs says it charged (``x-api-units-cost-total-actual``, else the model
     applied to ``x-api-rows``); cache hits, free endpoint families and free test targets cost 0.
     Requests are paced to ``rate_limit`` per minute per key (Ahrefs allows 60).
+
+    Every operation of the v3 spec has a method (``all_backlinks``, ``gsc_keywords``,
+    ``post_management_projects``, ...; see ``seowire endpoints ahrefs``), generated from the
+    catalog with the spec's parameters; ``get``/``post``/``put``/``patch``/``delete`` reach any
+    path. ``plan=`` ("lite", "standard", "advanced", "enterprise") refuses a ``limit`` over the
+    plan's rows per request; ``strict=False`` sends parameters the catalog does not know.
     """
 
     provider = "ahrefs"
@@ -68,8 +76,11 @@ class Ahrefs(Client):
         free_keywords: Iterable[str] | None = None,
         scim: Any = None,
         cache: bool | float = True,
+        plan: str | None = None,
+        strict: bool = True,
     ) -> None:
         self._scim = scim
+        self._strict = bool(strict)
         key = api_key if api_key is not None else os.environ.get("AHREFS_API_KEY", "")
         if not key:
             raise AuthenticationError("no Ahrefs API key: pass api_key= or set AHREFS_API_KEY", provider="ahrefs")
@@ -85,62 +96,100 @@ class Ahrefs(Client):
             free_targets=list(free_targets) if free_targets is not None else None,
             free_keywords=list(free_keywords) if free_keywords is not None else None,
             cache_ttl=cache_ttl(cache),
+            plan=plan,
         )
+
+    @property
+    def plan_rows(self) -> int | None:
+        """Rows per request the client's ``plan=`` allows (Lite 100, Standard 250, Advanced 500), or None."""
+        return self._core.plan_rows
 
     # -- plumbing -------------------------------------------------------------------------------
 
     def _named(self, path: str, **params: Any) -> Any:
-        return self._call(path, True, params)
+        return self._call("GET", path, params)
 
     async def _named_async(self, path: str, **params: Any) -> Any:
-        return await self._call_async(path, True, params)
+        return await self._call_async("GET", path, params)
 
-    def _call(self, path: str, strict: bool, params: dict[str, Any]) -> Any:
+    def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
         output = params.pop("output", "dicts")
         frames.check(output)
-        value, meta = self._core.call(path, strict, **_norm(params))
+        strict = bool(params.pop("strict", self._strict))
+        value, meta = self._core.call(method, path, strict, **_norm(params))
         return self._settle(value, meta, output, _select(params))
 
-    async def _call_async(self, path: str, strict: bool, params: dict[str, Any]) -> Any:
+    async def _call_async(self, method: str, path: str, params: dict[str, Any]) -> Any:
         output = params.pop("output", "dicts")
         frames.check(output)
-        value, meta = await self._core.call_async(path, strict, **_norm(params))
+        strict = bool(params.pop("strict", self._strict))
+        value, meta = await self._core.call_async(method, path, strict, **_norm(params))
         return self._settle(value, meta, output, _select(params))
 
     # -- generic --------------------------------------------------------------------------------
 
     def get(self, path: str, **params: Any) -> Any:
-        """Any v3 GET path, e.g. ``get("site-explorer/pages-by-traffic", target=..., select=[...])``.
-        ``select`` is a list, ``where`` a dict, ``order_by`` a string or list. The single
+        """Any v3 GET operation, e.g. ``get("site-explorer/pages-by-traffic", target=..., select=[...])``.
+        ``select`` is a list, ``where`` a dict, ``order_by`` a string or list. Parameters and
+        fields are checked against the catalog (the v3 spec) before anything is sent;
+        ``strict=False`` (here or on the client) sends what the catalog does not know. The single
         top-level key of the answer is unwrapped. ``output="pandas"`` (or ``"arrow"``,
         ``"polars"``) returns a frame."""
-        return self._call(path, False, params)
+        return self._call("GET", path, params)
 
     async def get_async(self, path: str, **params: Any) -> Any:
-        return await self._call_async(path, False, params)
+        return await self._call_async("GET", path, params)
 
     def post(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
-        """Any v3 POST path with a JSON body."""
-        return self._call(path, False, {"json": json or {}, **params})
+        """Any v3 POST operation with a JSON body (checked against the spec's body)."""
+        return self._call("POST", path, {"json": json or {}, **params})
 
     async def post_async(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
-        return await self._call_async(path, False, {"json": json or {}, **params})
+        return await self._call_async("POST", path, {"json": json or {}, **params})
+
+    def put(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
+        """Any v3 PUT operation with a JSON body (management writes)."""
+        return self._call("PUT", path, {"json": json or {}, **params})
+
+    async def put_async(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
+        return await self._call_async("PUT", path, {"json": json or {}, **params})
+
+    def patch(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
+        """Any v3 PATCH operation with a JSON body."""
+        return self._call("PATCH", path, {"json": json or {}, **params})
+
+    async def patch_async(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
+        return await self._call_async("PATCH", path, {"json": json or {}, **params})
+
+    def delete(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
+        """Any v3 DELETE operation (a JSON body where the spec has one)."""
+        extra = {"json": json} if json is not None else {}
+        return self._call("DELETE", path, {**extra, **params})
+
+    async def delete_async(self, path: str, json: dict[str, Any] | None = None, **params: Any) -> Any:
+        extra = {"json": json} if json is not None else {}
+        return await self._call_async("DELETE", path, {**extra, **params})
 
     def estimate(self, path_or_method: str, **params: Any) -> int:
-        """Worst-case units of a call, offline: ``estimate("all_backlinks", target=..., select=[...], limit=100)``."""
-        path = _PATHS.get(path_or_method, path_or_method)
+        """Worst-case units of a call, offline: ``estimate("all_backlinks", target=..., select=[...], limit=100)``.
+        A path is a GET unless ``method=`` says otherwise; a method name knows its verb."""
+        method, path = _PATHS.get(path_or_method, (params.pop("method", "GET"), path_or_method))
+        params.pop("method", None)
         if path == "batch-analysis/batch-analysis" and "targets" in params:
             targets = list(params.pop("targets"))
             return sum(
-                self._core.estimate(path, True, targets=_batch_targets(targets[i : i + 100]), **_norm(dict(params)))
+                self._core.estimate("POST", path, True, targets=_batch_targets(targets[i : i + 100]), **_norm(dict(params)))
                 for i in range(0, len(targets), 100)
             )
-        return self._core.estimate(path, path_or_method in _PATHS, **_norm(params))
+        if path == "batch-analysis/batch-analysis":
+            method = "POST"
+        return self._core.estimate(method, path, bool(params.pop("strict", self._strict)), **_norm(params))
 
     def url(self, path_or_method: str, **params: Any) -> str:
         """The request URL of a call (the key is never in it)."""
-        path = _PATHS.get(path_or_method, path_or_method)
-        return self._core.url(path, path_or_method in _PATHS, **_norm(params))
+        method, path = _PATHS.get(path_or_method, (params.pop("method", "GET"), path_or_method))
+        params.pop("method", None)
+        return self._core.url(method, path, bool(params.pop("strict", self._strict)), **_norm(params))
 
     # -- batch analysis -------------------------------------------------------------------------
 
@@ -184,13 +233,6 @@ class Ahrefs(Client):
 
     # -- subscription ---------------------------------------------------------------------------
 
-    def limits_and_usage(self) -> dict[str, Any]:
-        """Units limits and usage of the workspace and this key (free)."""
-        return self._named("subscription-info/limits-and-usage")
-
-    async def limits_and_usage_async(self) -> dict[str, Any]:
-        return await self._named_async("subscription-info/limits-and-usage")
-
     def key_budget(self, *, period: str = "month") -> Budget | None:
         """A Budget from this key's unit cap (``units_limit_api_key``), or None when uncapped."""
         limits = self.limits_and_usage()
@@ -223,189 +265,13 @@ class Ahrefs(Client):
         """For ``Ledger.sync``: units Ahrefs counts as used by this key."""
         return ("ahrefs", self.account, "spent", int(self.limits_and_usage().get("units_usage_api_key") or 0))
 
-    # -- named reports --------------------------------------------------------------------------
 
-    def domain_rating(self, target: str, **params: Any) -> dict[str, Any]:
-        """Domain Rating and Ahrefs Rank of a target on ``date`` (default today)."""
-        return self._named("site-explorer/domain-rating", target=target, **params)
-
-    async def domain_rating_async(self, target: str, **params: Any) -> dict[str, Any]:
-        return await self._named_async("site-explorer/domain-rating", target=target, **params)
-
-    def backlinks_stats(self, target: str, **params: Any) -> dict[str, Any]:
-        """Live and all-time backlink and referring-domain counts."""
-        return self._named("site-explorer/backlinks-stats", target=target, **params)
-
-    async def backlinks_stats_async(self, target: str, **params: Any) -> dict[str, Any]:
-        return await self._named_async("site-explorer/backlinks-stats", target=target, **params)
-
-    def metrics(self, target: str, **params: Any) -> dict[str, Any]:
-        """Organic and paid keywords, traffic and cost (USD cents)."""
-        return self._named("site-explorer/metrics", target=target, **params)
-
-    async def metrics_async(self, target: str, **params: Any) -> dict[str, Any]:
-        return await self._named_async("site-explorer/metrics", target=target, **params)
-
-    def all_backlinks(self, target: str, **params: Any) -> Rows:
-        """Backlinks of a target; ``select`` is required."""
-        return self._named("site-explorer/all-backlinks", target=target, **params)
-
-    async def all_backlinks_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/all-backlinks", target=target, **params)
-
-    def broken_backlinks(self, target: str, **params: Any) -> Rows:
-        """Broken backlinks of a target."""
-        return self._named("site-explorer/broken-backlinks", target=target, **params)
-
-    async def broken_backlinks_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/broken-backlinks", target=target, **params)
-
-    def refdomains(self, target: str, **params: Any) -> Rows:
-        """Referring domains."""
-        return self._named("site-explorer/refdomains", target=target, **params)
-
-    async def refdomains_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/refdomains", target=target, **params)
-
-    def anchors(self, target: str, **params: Any) -> Rows:
-        """Anchor texts of backlinks."""
-        return self._named("site-explorer/anchors", target=target, **params)
-
-    async def anchors_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/anchors", target=target, **params)
-
-    def linkeddomains(self, target: str, **params: Any) -> Rows:
-        """Domains the target links to."""
-        return self._named("site-explorer/linkeddomains", target=target, **params)
-
-    async def linkeddomains_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/linkeddomains", target=target, **params)
-
-    def organic_keywords(self, target: str, **params: Any) -> Rows:
-        """Keywords the target ranks for (``date`` defaults to today)."""
-        return self._named("site-explorer/organic-keywords", target=target, **params)
-
-    async def organic_keywords_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/organic-keywords", target=target, **params)
-
-    def organic_competitors(self, target: str, **params: Any) -> Rows:
-        """Organic competitors."""
-        return self._named("site-explorer/organic-competitors", target=target, **params)
-
-    async def organic_competitors_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/organic-competitors", target=target, **params)
-
-    def top_pages(self, target: str, **params: Any) -> Rows:
-        """Top pages by organic traffic."""
-        return self._named("site-explorer/top-pages", target=target, **params)
-
-    async def top_pages_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/top-pages", target=target, **params)
-
-    def domain_rating_history(self, target: str, **params: Any) -> Rows:
-        """Domain Rating over time (``date_from`` required)."""
-        return self._named("site-explorer/domain-rating-history", target=target, **params)
-
-    async def domain_rating_history_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/domain-rating-history", target=target, **params)
-
-    def metrics_history(self, target: str, **params: Any) -> Rows:
-        """Organic/paid metrics over time (``date_from`` required)."""
-        return self._named("site-explorer/metrics-history", target=target, **params)
-
-    async def metrics_history_async(self, target: str, **params: Any) -> Rows:
-        return await self._named_async("site-explorer/metrics-history", target=target, **params)
-
-    def keywords_overview(self, keywords: str | Sequence[str], **params: Any) -> Rows:
-        """Keywords Explorer overview for a list of keywords (``country`` required)."""
-        return self._named("keywords-explorer/overview", keywords=keywords, **params)
-
-    async def keywords_overview_async(self, keywords: str | Sequence[str], **params: Any) -> Rows:
-        return await self._named_async("keywords-explorer/overview", keywords=keywords, **params)
-
-    def matching_terms(self, keywords: str | Sequence[str], **params: Any) -> Rows:
-        """Keyword ideas matching the seed keywords."""
-        return self._named("keywords-explorer/matching-terms", keywords=keywords, **params)
-
-    async def matching_terms_async(self, keywords: str | Sequence[str], **params: Any) -> Rows:
-        return await self._named_async("keywords-explorer/matching-terms", keywords=keywords, **params)
-
-    def related_terms(self, keywords: str | Sequence[str], **params: Any) -> Rows:
-        """Related keyword ideas."""
-        return self._named("keywords-explorer/related-terms", keywords=keywords, **params)
-
-    async def related_terms_async(self, keywords: str | Sequence[str], **params: Any) -> Rows:
-        return await self._named_async("keywords-explorer/related-terms", keywords=keywords, **params)
-
-    def search_suggestions(self, keywords: str | Sequence[str], **params: Any) -> Rows:
-        """Search suggestions for the seed keywords."""
-        return self._named("keywords-explorer/search-suggestions", keywords=keywords, **params)
-
-    async def search_suggestions_async(self, keywords: str | Sequence[str], **params: Any) -> Rows:
-        return await self._named_async("keywords-explorer/search-suggestions", keywords=keywords, **params)
-
-    def volume_history(self, keyword: str, **params: Any) -> Rows:
-        """Search volume of one keyword over time."""
-        return self._named("keywords-explorer/volume-history", keyword=keyword, **params)
-
-    async def volume_history_async(self, keyword: str, **params: Any) -> Rows:
-        return await self._named_async("keywords-explorer/volume-history", keyword=keyword, **params)
-
-    def serp_overview(self, keyword: str, **params: Any) -> Rows:
-        """The SERP of one keyword (``country`` required)."""
-        return self._named("serp-overview/serp-overview", keyword=keyword, **params)
-
-    async def serp_overview_async(self, keyword: str, **params: Any) -> Rows:
-        return await self._named_async("serp-overview/serp-overview", keyword=keyword, **params)
-
-    def site_audit_issues(self, project_id: int, **params: Any) -> Rows:
-        """Site Audit issues of a project (50 units per request)."""
-        return self._named("site-audit/issues", project_id=project_id, **params)
-
-    async def site_audit_issues_async(self, project_id: int, **params: Any) -> Rows:
-        return await self._named_async("site-audit/issues", project_id=project_id, **params)
-
-    def page_explorer(self, project_id: int, **params: Any) -> Rows:
-        """Site Audit pages of a project, with ``offset`` paging (50 units per request)."""
-        return self._named("site-audit/page-explorer", project_id=project_id, **params)
-
-    async def page_explorer_async(self, project_id: int, **params: Any) -> Rows:
-        return await self._named_async("site-audit/page-explorer", project_id=project_id, **params)
-
-    def rank_tracker_overview(self, project_id: int, **params: Any) -> Rows:
-        """Rank Tracker overview of a project (free)."""
-        return self._named("rank-tracker/overview", project_id=project_id, **params)
-
-    async def rank_tracker_overview_async(self, project_id: int, **params: Any) -> Rows:
-        return await self._named_async("rank-tracker/overview", project_id=project_id, **params)
+def _paths() -> dict[str, tuple[str, str]]:
+    """Method name -> (HTTP method, path) of every catalog operation (for estimate() and url())."""
+    return {op["name"]: (op["method"], op["path"]) for op in _catalog.endpoints("ahrefs")}
 
 
-_PATHS: dict[str, str] = {
-    "domain_rating": "site-explorer/domain-rating",
-    "backlinks_stats": "site-explorer/backlinks-stats",
-    "metrics": "site-explorer/metrics",
-    "all_backlinks": "site-explorer/all-backlinks",
-    "broken_backlinks": "site-explorer/broken-backlinks",
-    "refdomains": "site-explorer/refdomains",
-    "anchors": "site-explorer/anchors",
-    "linkeddomains": "site-explorer/linkeddomains",
-    "organic_keywords": "site-explorer/organic-keywords",
-    "organic_competitors": "site-explorer/organic-competitors",
-    "top_pages": "site-explorer/top-pages",
-    "domain_rating_history": "site-explorer/domain-rating-history",
-    "metrics_history": "site-explorer/metrics-history",
-    "keywords_overview": "keywords-explorer/overview",
-    "matching_terms": "keywords-explorer/matching-terms",
-    "related_terms": "keywords-explorer/related-terms",
-    "search_suggestions": "keywords-explorer/search-suggestions",
-    "volume_history": "keywords-explorer/volume-history",
-    "serp_overview": "serp-overview/serp-overview",
-    "site_audit_issues": "site-audit/issues",
-    "page_explorer": "site-audit/page-explorer",
-    "rank_tracker_overview": "rank-tracker/overview",
-    "batch_analysis": "batch-analysis/batch-analysis",
-    "limits_and_usage": "subscription-info/limits-and-usage",
-}
+_PATHS = _paths()
 
 
 def _batch_targets(targets: list[Any]) -> list[Any]:

@@ -14,7 +14,20 @@ use hyper::{Request, Response};
 use serde_json::{json, Map, Value};
 
 use super::{full, query_pairs, stable_hash, Admitted, Answer, Body, State};
-use crate::providers::ahrefs::{endpoint, where_fields, EndpointDef, Pricing, Target, BASE_COST, DEFAULT_LIMIT, FREE_LIMIT};
+use crate::catalog::{self, Operation};
+use crate::providers::ahrefs::where_fields;
+
+// The emulator's own reading of the reference (providers.md §2), not the client's constants.
+const BASE_COST: u64 = 50;
+const DEFAULT_LIMIT: u64 = 1000;
+const FREE_LIMIT: u64 = 100;
+/// Families that cost nothing, and the fixed-price site-audit reports. [C AHOAS]
+const FREE_FAMILIES: &[&str] = &["rank-tracker/", "management/", "public/", "gsc/", "web-analytics/", "social-media/", "subscription-info/", "site-audit/projects"];
+const FIXED: &[&str] = &["site-audit/issues", "site-audit/page-explorer", "site-audit/page-content"];
+
+fn field_units(op: &Operation, name: &str) -> Option<u64> {
+    op.field_units(name).or_else(|| op.params.get("where").and_then(|w| w.fields.as_ref()).filter(|f| f.iter().any(|x| x == name)).map(|_| 1))
+}
 
 const NAME: &str = "ahrefs";
 
@@ -68,7 +81,7 @@ async fn oauth(state: &Arc<State>, req: Request<Incoming>, path: &str) -> Answer
         let code = format!("code-{:016x}", stable_hash(&[&get("code_challenge"), &get("state")]));
         state.lock().oauth_codes.insert(code.clone(), (get("code_challenge"), get("client_id"), get("redirect_uri"), get("scope")));
         let sep = if get("redirect_uri").contains('?') { '&' } else { '?' };
-        let location = format!("{}{sep}code={code}&state={}", get("redirect_uri"), crate::http::encode(&get("state")));
+        let location = format!("{}{sep}code={code}&state={}", get("redirect_uri"), crate::secrets::encode(&get("state")));
         let mut r = full(302, "text/plain", "redirecting");
         r.headers_mut().insert("location", location.parse().unwrap_or_else(|_| "/".parse().expect("static")));
         return Answer::Reply(r);
@@ -122,19 +135,23 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, ready_at: tokio:
     }
     let _slot = Admitted(state, account.clone());
     let q: HashMap<String, String> = query_pairs(req.uri()).into_iter().collect();
-    let post = req.method() == hyper::Method::POST;
+    let method = req.method().as_str().to_string();
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-    let reply = reply(state, &path, q, post, &body, &account);
+    let reply = reply(state, &path, q, &method, &body, &account);
     super::wait_until(ready_at).await;
     reply
 }
 
-fn reply(state: &State, path: &str, mut q: HashMap<String, String>, post: bool, body: &[u8], account: &str) -> Answer {
-    let Some(def) = endpoint(path) else {
+fn reply(state: &State, path: &str, mut q: HashMap<String, String>, method: &str, body: &[u8], account: &str) -> Answer {
+    let spec = catalog::ahrefs();
+    let Some(def) = spec.find(method, path) else {
+        if spec.operations.iter().any(|o| o.path == path) {
+            return Answer::Reply(error(405, &format!("method {method} is not allowed on {path}"), None));
+        }
         return Answer::Reply(error(404, &format!("no such endpoint: {path}"), None));
     };
     let mut batch: Option<Vec<Value>> = None;
-    if post {
+    if method != "GET" && !(method == "DELETE" && body.is_empty()) {
         let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(body) else {
             return Answer::Reply(error(400, "the body must be a JSON object", None));
         };
@@ -157,23 +174,35 @@ fn reply(state: &State, path: &str, mut q: HashMap<String, String>, post: bool, 
     }
 }
 
-fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, batch: Option<Vec<Value>>, account: &str) -> Result<(Value, Cost), (u16, String)> {
+fn answer(g: &mut super::Inner, def: &'static Operation, q: &HashMap<String, String>, batch: Option<Vec<Value>>, account: &str) -> Result<(Value, Cost), (u16, String)> {
     let config = g.config.clone();
     let bad = |m: String| Err((400, m));
-    for r in def.required {
-        let present = q.contains_key(*r) || (*r == "targets" && batch.is_some());
+    let required = def.params.iter().filter(|(_, p)| p.required).map(|(n, _)| n.as_str()).chain(def.body_required.iter().map(String::as_str));
+    for r in required {
+        // A single-object report answers every field when select is left out.
+        let present = q.contains_key(r) || (r == "targets" && batch.is_some()) || (r == "select" && !def.list);
         if !present {
             return bad(format!("missing required parameter: {r}"));
         }
     }
-    if def.needs_date && !q.contains_key("date") {
-        return bad("missing required parameter: date".into());
+    for (k, v) in q {
+        let Some(p) = def.params.get(k) else {
+            if def.body.as_ref().is_some_and(|b| b.contains_key(k)) {
+                continue;
+            }
+            return bad(format!("unknown parameter: {k}"));
+        };
+        if let Some(allowed) = catalog::ahrefs().allowed(p) {
+            if !allowed.contains(&v.as_str()) {
+                return bad(format!("invalid value for {k}: {v}"));
+            }
+        }
     }
     // Fields used: select, where, order_by; each distinct field counted once.
     let mut used: Vec<String> = Vec::new();
     let select: Vec<String> = match q.get("select") {
         Some(s) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
-        None => def.all_fields().map(|(n, _)| n.to_string()).collect(),
+        None => def.fields.keys().cloned().collect(),
     };
     used.extend(select.iter().cloned());
     if let Some(w) = q.get("where") {
@@ -187,21 +216,22 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
     }
     used.sort();
     used.dedup();
-    if let Some(unknown) = used.iter().find(|f| def.field_cost(f).is_none()) {
+    if let Some(unknown) = used.iter().find(|f| field_units(def, f).is_none()) {
         return bad(format!("unknown field: {unknown}"));
     }
-    let per_row: u64 = used.iter().map(|f| def.field_cost(f).unwrap_or(1)).sum();
+    let per_row: u64 = used.iter().map(|f| field_units(def, f).unwrap_or(1)).sum();
+    let path = def.path.as_str();
+    let family_free = FREE_FAMILIES.iter().any(|f| path.starts_with(f));
     let target = q.get("target").cloned().unwrap_or_default();
     let keywords = q.get("keywords").or_else(|| q.get("keyword")).cloned().unwrap_or_default();
-    let free_test = match def.target {
-        Target::Site => free_target(&config, &target),
-        Target::Keywords => {
-            let list: Vec<&str> = keywords.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
-            !q.contains_key("keyword_list_id") && !list.is_empty() && list.iter().all(|k| config.ahrefs_free_keywords.iter().any(|f| f.eq_ignore_ascii_case(k)))
-        }
-        Target::None => false,
+    let free_test = if !keywords.is_empty() {
+        let list: Vec<&str> = keywords.split(',').map(str::trim).filter(|k| !k.is_empty()).collect();
+        !q.contains_key("keyword_list_id") && !list.is_empty() && list.iter().all(|k| config.ahrefs_free_keywords.iter().any(|f| f.eq_ignore_ascii_case(k)))
+    } else {
+        free_target(&config, &target)
     };
-    let mut limit = match q.get("limit") {
+    // serp-overview pages by top_positions, everything else by limit.
+    let mut limit = match q.get("limit").or_else(|| q.get("top_positions")) {
         None => DEFAULT_LIMIT,
         Some(l) => match l.parse::<u64>() {
             Ok(l) if l >= 1 => l,
@@ -213,7 +243,7 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
     }
     let offset = q.get("offset").and_then(|o| o.parse::<u64>().ok()).unwrap_or(0);
     let value_rows: Vec<Value>;
-    let (key, list) = (def.key, def.list);
+    let list = def.list;
     if let Some(targets) = batch {
         if targets.is_empty() || targets.len() > 100 {
             return bad("targets must hold 1 to 100 items".into());
@@ -230,7 +260,7 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
                         "mode" => t.get("mode").cloned().unwrap_or(json!("subdomains")),
                         "protocol" => t.get("protocol").cloned().unwrap_or(json!("both")),
                         "index" => json!(i),
-                        _ => field_value(f, &url, 0),
+                        _ => field_value(def, f, &url, 0),
                     };
                     row.insert(f.clone(), v);
                 }
@@ -247,24 +277,24 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
             .map(|(i, date)| {
                 let mut row = Map::new();
                 for f in &select {
-                    let v = if f == "date" { json!(date) } else { field_value(f, &target, i as u64) };
+                    let v = if f == "date" { json!(date) } else { field_value(def, f, &target, i as u64) };
                     row.insert(f.clone(), v);
                 }
                 Value::Object(row)
             })
             .collect();
     } else if list {
-        let available = match def.path {
+        let available = match path {
             // One row per keyword asked about.
             "keywords-explorer/overview" => keywords.split(',').filter(|k| !k.trim().is_empty()).count() as u64,
-            _ => config.rows_per_target.get(&target).copied().or(config.rows).unwrap_or_else(|| 50 + stable_hash(&[def.path, &target, &keywords]) % 950),
+            _ => config.rows_per_target.get(&target).copied().or(config.rows).unwrap_or_else(|| 50 + stable_hash(&[path, &target, &keywords]) % 950),
         };
         let end = (offset + limit).min(available);
         value_rows = (offset..end)
             .map(|i| {
                 let mut row = Map::new();
                 for f in &select {
-                    row.insert(f.clone(), field_value(f, if target.is_empty() { &keywords } else { &target }, i));
+                    row.insert(f.clone(), field_value(def, f, if target.is_empty() { &keywords } else { &target }, i));
                 }
                 Value::Object(row)
             })
@@ -273,13 +303,14 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
         value_rows = vec![single(g, def, &target, account)];
     }
     let rows = value_rows.len() as u64;
-    let family_free = def.pricing == Pricing::Free;
-    let model = match def.pricing {
-        Pricing::Free => 0,
-        Pricing::Fixed(n) => n,
-        Pricing::Fields => BASE_COST.max(per_row * rows),
+    let model = if family_free {
+        0
+    } else if FIXED.contains(&path) {
+        BASE_COST
+    } else {
+        BASE_COST.max(per_row.saturating_mul(rows))
     };
-    let fingerprint = format!("{account}|{}|{:?}", def.path, {
+    let fingerprint = format!("{account}|{} {path}|{:?}", def.method, {
         let mut v: Vec<_> = q.iter().collect();
         v.sort();
         v
@@ -296,14 +327,15 @@ fn answer(g: &mut super::Inner, def: &EndpointDef, q: &HashMap<String, String>, 
         *g.ahrefs_usage.entry(account.to_string()).or_default() += actual;
         g.charge(NAME, account, actual);
     }
+    let key = def.key.as_deref().unwrap_or("data");
     let value = if list { json!({ key: value_rows }) } else { json!({ key: value_rows.into_iter().next().unwrap_or(Value::Null) }) };
     let cache = if family_free { "no_cache" } else if cache_hit { "hit" } else { "miss" };
     Ok((value, Cost { rows, per_row, total: model, actual, cache }))
 }
 
-fn single(g: &mut super::Inner, def: &EndpointDef, target: &str, account: &str) -> Value {
-    let h = |salt: &str| stable_hash(&[def.path, target, salt]);
-    match def.path {
+fn single(g: &mut super::Inner, def: &Operation, target: &str, account: &str) -> Value {
+    let h = |salt: &str| stable_hash(&[&def.path, target, salt]);
+    match def.path.as_str() {
         "site-explorer/domain-rating" => json!({"domain_rating": (h("dr") % 1000) as f64 / 10.0, "ahrefs_rank": 1 + h("rank") % 50_000_000}),
         "subscription-info/limits-and-usage" => {
             let key_usage = g.ahrefs_usage.get(account).copied().unwrap_or(0);
@@ -321,8 +353,8 @@ fn single(g: &mut super::Inner, def: &EndpointDef, target: &str, account: &str) 
         }
         _ => {
             let mut m = Map::new();
-            for (f, _) in def.all_fields() {
-                m.insert(f.into(), field_value(f, target, 0));
+            for f in def.fields.keys() {
+                m.insert(f.clone(), field_value(def, f, target, 0));
             }
             Value::Object(m)
         }
@@ -336,8 +368,32 @@ fn next_month() -> String {
 
 const WORDS: &[&str] = &["seo", "backlinks", "keyword", "audit", "content", "rank", "tools", "guide", "blog", "agency"];
 
-/// A deterministic value for a field, typed by its name.
-fn field_value(field: &str, target: &str, i: u64) -> Value {
+/// A deterministic value for a field: of the spec's type, made plausible by its name.
+fn field_value(op: &Operation, field: &str, target: &str, i: u64) -> Value {
+    let v = named_value(field, target, i);
+    let Some(spec) = op.fields.get(field) else { return v };
+    let h = stable_hash(&[field, target, &i.to_string(), "typed"]);
+    if spec.nullable && h % 11 == 0 {
+        return Value::Null;
+    }
+    match (spec.ty.as_deref(), &v) {
+        (Some("integer"), Value::Number(n)) if n.is_u64() => v,
+        (Some("integer"), _) => json!(h % 1_000_000),
+        (Some("number"), Value::Number(_)) => v,
+        (Some("number"), _) => json!((h % 100_000) as f64 / 100.0),
+        (Some("boolean"), Value::Bool(_)) => v,
+        (Some("boolean"), _) => json!(h % 3 == 0),
+        (Some("string"), Value::String(_)) => v,
+        (Some("string"), _) => json!(format!("{field}-{}", h % 1000)),
+        (Some("array"), Value::Array(_)) => v,
+        (Some("array"), _) => json!([format!("{field}-{}", h % 100)]),
+        (Some("object"), _) => json!({"id": h % 1000, "name": format!("{field}-{}", h % 100)}),
+        _ => v,
+    }
+}
+
+/// A value typed by the field's name alone (the spec's type is applied over it).
+fn named_value(field: &str, target: &str, i: u64) -> Value {
     let h = stable_hash(&[field, target, &i.to_string()]);
     let host = target.split_once("://").map_or(target, |(_, r)| r).split('/').next().unwrap_or("example.com");
     let word = |n: u64| WORDS[(n % WORDS.len() as u64) as usize];

@@ -167,7 +167,7 @@ impl RedisBackend {
     fn unavailable(&self, e: &redis::RedisError) -> Error {
         Error::new(
             Kind::LedgerUnavailable,
-            format!("the Redis ledger at {} is unavailable ({})", self.shown, crate::http::redact(&e.to_string())),
+            format!("the Redis ledger at {} is unavailable ({})", self.shown, crate::secrets::scrub(&e.to_string())),
         )
     }
 
@@ -195,7 +195,7 @@ impl RedisBackend {
                     *guard = None;
                     return Err(self.unavailable(&e));
                 }
-                Err(e) => return Err(Error::ledger(format!("Redis ledger error: {}", crate::http::redact(&e.to_string())))),
+                Err(e) => return Err(Error::ledger(format!("Redis ledger error: {}", crate::secrets::scrub(&e.to_string())))),
             }
         }
         unreachable!("the loop returns")

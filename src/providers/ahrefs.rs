@@ -8,6 +8,9 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::{error_text, is_date, JsonPage, Unwrap};
+use std::sync::OnceLock;
+
+use crate::catalog::{self, Operation};
 use crate::error::{Error, Kind, Result};
 use crate::http::{account_hash, retry_after, Call, Engine, Reply, Request};
 use crate::ledger::{civil_from_days, Budget, Ledger, Record};
@@ -47,141 +50,107 @@ pub enum Target {
     None,
 }
 
+/// An Ahrefs operation: the catalog's entry (every fact of the spec) and what follows from it.
+/// The spec's facts live once, in `catalog/ahrefs.json`; this adds only what the spec lacks.
 #[derive(Debug)]
 pub struct EndpointDef {
+    pub op: &'static Operation,
+    pub method: &'static str,
     pub path: &'static str,
-    /// The single top-level key of the answer.
+    /// The single top-level key of the answer ("" where the spec names none).
     pub key: &'static str,
     /// Whether the key holds a list (else one object).
     pub list: bool,
-    /// `name[:cost]` for every field the endpoint can return or filter on; cost defaults to 1.
-    pub fields: &'static str,
-    /// Query parameters this endpoint takes besides select/where/order_by/limit.
-    pub params: &'static [&'static str],
-    pub required: &'static [&'static str],
-    /// `date` is required and defaults to today.
+    /// `date` is required and the client fills in today (dated site-explorer reports).
     pub needs_date: bool,
     pub pricing: Pricing,
     pub target: Target,
 }
 
-const SITE_DATED: &[&str] = &["target", "mode", "protocol", "date", "output", "timeout"];
-const BACKLINK_FIELDS: &str = "ahrefs_rank_source anchor broken_at class_c:5 discovered_status domain_rating_source domain_rating_target \
-    drs first_seen first_seen_link http_code http_crawl ip_source is_alternate is_canonical is_content is_dofollow is_form is_frame \
-    is_image is_lost is_nofollow is_redirect is_root_source is_root_target is_rss is_spam is_sponsored is_text is_ugc js_crawl \
-    lang_source last_seen last_visited link_group_count link_type linked_domains_source_domain linked_domains_source_page \
-    links_external links_internal lost_reason name_source name_target noindex page_size positions powered_by redirect_code \
-    refdomains_source:5 refdomains_source_domain:5 refdomains_target_domain:5 root_name_source root_name_target snippet_left \
-    snippet_right title tld_class_source tld_class_target traffic:10 traffic_domain:10 url_from url_rating_source \
-    url_rating_target url_to";
-const KE_FIELDS: &str = "keyword volume:10 volume_monthly:10 global_volume:10 difficulty:10 traffic_potential:10 intents:10 \
-    parent_volume:10 parent_topic cpc cps clicks serp_features first_seen serp_last_update";
-
-macro_rules! ep {
-    ($path:literal, $key:literal, $list:expr, $fields:expr, $params:expr, $req:expr, $date:expr, $pricing:expr, $target:expr) => {
-        EndpointDef { path: $path, key: $key, list: $list, fields: $fields, params: $params, required: $req, needs_date: $date, pricing: $pricing, target: $target }
-    };
+/// Path families that cost nothing, for paths the catalog does not have (strict=False).
+fn free_family(path: &str) -> bool {
+    let families = catalog::ahrefs().fact("free_families").and_then(Value::as_array);
+    families.into_iter().flatten().filter_map(Value::as_str).any(|f| path.starts_with(f))
 }
 
-pub static ENDPOINTS: &[EndpointDef] = &[
-    ep!("site-explorer/domain-rating", "domain_rating", false, "domain_rating ahrefs_rank", SITE_DATED, &["target"], true, Pricing::Fields, Target::Site),
-    ep!("site-explorer/backlinks-stats", "metrics", false, "live all_time live_refdomains:5 all_time_refdomains:5", SITE_DATED, &["target"], true, Pricing::Fields, Target::Site),
-    ep!(
-        "site-explorer/metrics", "metrics", false,
-        "org_keywords org_keywords_1_3 org_traffic:10 org_cost:10 paid_keywords paid_pages paid_traffic:10 paid_cost:10",
-        &["target", "mode", "protocol", "date", "country", "volume_mode", "output", "timeout"], &["target"], true, Pricing::Fields, Target::Site
-    ),
-    ep!("site-explorer/all-backlinks", "backlinks", true, BACKLINK_FIELDS, &["target", "mode", "protocol", "history", "aggregation", "output", "timeout"], &["target", "select"], false, Pricing::Fields, Target::Site),
-    ep!("site-explorer/broken-backlinks", "backlinks", true, BACKLINK_FIELDS, &["target", "mode", "protocol", "aggregation", "output", "timeout"], &["target", "select"], false, Pricing::Fields, Target::Site),
-    ep!(
-        "site-explorer/refdomains", "refdomains", true,
-        "domain domain_rating dofollow_refdomains:5 dofollow_linked_domains dofollow_links first_seen ip_source is_root_domain last_seen \
-         links_to_target lost_links new_links positions_source_domain traffic_domain:10",
-        &["target", "mode", "protocol", "history", "output", "timeout"], &["target", "select"], false, Pricing::Fields, Target::Site
-    ),
-    ep!(
-        "site-explorer/anchors", "anchors", true,
-        "anchor dofollow_links first_seen last_seen links_to_target lost_links new_links refdomains:5 refpages top_domain_rating",
-        &["target", "mode", "protocol", "history", "output", "timeout"], &["target", "select"], false, Pricing::Fields, Target::Site
-    ),
-    ep!(
-        "site-explorer/linkeddomains", "linkeddomains", true,
-        "domain domain_rating dofollow_links dofollow_refdomains:5 first_seen is_root_domain linked_pages links_from_target traffic_domain:10",
-        &["target", "mode", "protocol", "output", "timeout"], &["target", "select"], false, Pricing::Fields, Target::Site
-    ),
-    ep!(
-        "site-explorer/organic-keywords", "keywords", true,
-        "keyword keyword_country best_position best_position_url best_position_kind best_position_diff volume:10 keyword_difficulty:10 \
-         sum_traffic:10 sum_paid_traffic:10 all_positions:5 cpc is_branded is_informational is_commercial is_transactional \
-         is_navigational serp_features last_update language",
-        &["target", "mode", "protocol", "date", "date_compared", "country", "volume_mode", "output", "timeout"], &["target", "select"], true, Pricing::Fields, Target::Site
-    ),
-    ep!(
-        "site-explorer/organic-competitors", "competitors", true,
-        "competitor_domain competitor_url domain_rating keywords_common keywords_competitor keywords_target pages share traffic:10 value:10",
-        &["target", "mode", "protocol", "date", "country", "volume_mode", "output", "timeout"], &["target", "select"], true, Pricing::Fields, Target::Site
-    ),
-    ep!(
-        "site-explorer/top-pages", "pages", true,
-        "url raw_url sum_traffic:10 value:10 top_keyword top_keyword_volume:10 top_keyword_best_position keywords referring_domains:5 ur \
-         ai_responses_count:10",
-        &["target", "mode", "protocol", "date", "date_compared", "country", "volume_mode", "output", "timeout"], &["target", "select"], true, Pricing::Fields, Target::Site
-    ),
-    ep!("site-explorer/domain-rating-history", "domain_ratings", true, "date domain_rating", &["target", "date_from", "date_to", "history_grouping", "output", "timeout"], &["target", "date_from"], false, Pricing::Fields, Target::Site),
-    ep!(
-        "site-explorer/metrics-history", "metrics", true, "date org_traffic:10 org_cost:10 paid_traffic:10 paid_cost:10",
-        &["target", "mode", "protocol", "date_from", "date_to", "history_grouping", "country", "volume_mode", "output", "timeout"], &["target", "date_from"], false, Pricing::Fields, Target::Site
-    ),
-    ep!("keywords-explorer/overview", "keywords", true, KE_FIELDS, &["keywords", "country", "volume_mode", "keyword_list_id", "output", "timeout"], &["country", "select"], false, Pricing::Fields, Target::Keywords),
-    ep!("keywords-explorer/matching-terms", "keywords", true, KE_FIELDS, &["keywords", "country", "terms", "match_mode", "volume_mode", "keyword_list_id", "output", "timeout"], &["country", "select"], false, Pricing::Fields, Target::Keywords),
-    ep!("keywords-explorer/related-terms", "keywords", true, KE_FIELDS, &["keywords", "country", "terms", "view_for", "volume_mode", "keyword_list_id", "output", "timeout"], &["country", "select"], false, Pricing::Fields, Target::Keywords),
-    ep!("keywords-explorer/search-suggestions", "keywords", true, KE_FIELDS, &["keywords", "country", "volume_mode", "keyword_list_id", "output", "timeout"], &["country", "select"], false, Pricing::Fields, Target::Keywords),
-    ep!("keywords-explorer/volume-history", "metrics", true, "date volume", &["keyword", "country", "date_from", "date_to", "output", "timeout"], &["keyword", "country"], false, Pricing::Fields, Target::Keywords),
-    ep!(
-        "serp-overview/serp-overview", "positions", true,
-        "position url title type domain_rating url_rating backlinks refdomains:5 traffic:10 value:10 top_keyword top_keyword_volume:10 keywords",
-        &["keyword", "country", "date", "top_positions", "output", "timeout"], &["keyword", "country", "select"], false, Pricing::Fields, Target::Keywords
-    ),
-    ep!("site-audit/issues", "issues", true, "issue_id name importance category crawled change new removed", &["project_id", "date", "date_compared", "output", "timeout"], &["project_id"], false, Pricing::Fixed(50), Target::None),
-    ep!(
-        "site-audit/page-explorer", "pages", true, "url http_code title depth content_type is_indexable issues",
-        &["project_id", "date", "date_compared", "offset", "output", "timeout"], &["project_id", "select"], false, Pricing::Fixed(50), Target::None
-    ),
-    ep!("rank-tracker/overview", "overviews", true, "keyword position url volume traffic location tags", &["project_id", "date", "date_compared", "device", "volume_mode", "output", "timeout"], &["project_id", "date"], false, Pricing::Free, Target::None),
-    ep!(
-        "subscription-info/limits-and-usage", "limits_and_usage", false,
-        "subscription usage_reset_date units_limit_workspace units_usage_workspace units_limit_api_key units_usage_api_key api_key_expiration_date",
-        &[], &[], false, Pricing::Free, Target::None
-    ),
-    ep!(
-        "batch-analysis/batch-analysis", "targets", true,
-        "url mode protocol index domain_rating url_rating ahrefs_rank backlinks refdomains org_keywords org_traffic:10 org_cost:10 \
-         paid_keywords paid_traffic:10 paid_cost:10",
-        &[], &["targets", "select"], false, Pricing::Fields, Target::None
-    ),
-];
+fn pricing_of(op: Option<&Operation>, path: &str) -> Pricing {
+    match op.map(|o| (o.pricing.rule.as_str(), o.pricing.units)) {
+        Some(("fixed", Some(n))) => Pricing::Fixed(n),
+        Some(("free", _)) => Pricing::Free,
+        Some(_) => Pricing::Fields,
+        None if free_family(path) => Pricing::Free,
+        None => Pricing::Fields,
+    }
+}
 
-/// Path families that cost nothing. [C AHOAS]
-const FREE_FAMILIES: &[&str] = &["rank-tracker/", "management/", "public/", "gsc/", "web-analytics/", "social-media/", "subscription-info/"];
+static DEFS: OnceLock<Vec<EndpointDef>> = OnceLock::new();
 
+/// Every operation of the catalog, in the spec's order.
+pub fn endpoints() -> &'static [EndpointDef] {
+    DEFS.get_or_init(|| {
+        catalog::ahrefs()
+            .operations
+            .iter()
+            .map(|op| {
+                let has = |n: &str| op.params.contains_key(n);
+                EndpointDef {
+                    op,
+                    method: op.method.as_str(),
+                    path: op.path.as_str(),
+                    key: op.key.as_deref().unwrap_or(""),
+                    list: op.list,
+                    needs_date: op.path.starts_with("site-explorer/") && op.params.get("date").is_some_and(|d| d.required),
+                    pricing: pricing_of(Some(op), &op.path),
+                    target: if has("keywords") || has("keyword") {
+                        Target::Keywords
+                    } else if has("target") {
+                        Target::Site
+                    } else {
+                        Target::None
+                    },
+                }
+            })
+            .collect()
+    })
+}
+
+/// The operation at `path` with `method`.
+pub fn endpoint_for(method: &str, path: &str) -> Option<&'static EndpointDef> {
+    let path = path.trim_matches('/');
+    endpoints().iter().find(|e| e.path == path && e.method.eq_ignore_ascii_case(method))
+}
+
+/// The GET operation at `path`, or the path's only operation (batch-analysis is a POST).
 pub fn endpoint(path: &str) -> Option<&'static EndpointDef> {
     let path = path.trim_matches('/');
-    ENDPOINTS.iter().find(|e| e.path == path)
+    endpoint_for("GET", path).or_else(|| {
+        let mut all = endpoints().iter().filter(|e| e.path == path);
+        match (all.next(), all.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    })
 }
 
 impl EndpointDef {
+    /// Units per row of a field the answer has (select/order_by) or a filter may name (where).
     pub fn field_cost(&self, name: &str) -> Option<u64> {
-        self.fields.split_whitespace().find_map(|f| match f.split_once(':') {
-            Some((n, c)) if n == name => c.parse().ok(),
-            None if f == name => Some(1),
-            _ => None,
-        })
+        self.op.field_units(name).or_else(|| self.where_fields().any(|f| f == name).then_some(1))
     }
+    fn where_fields(&self) -> impl Iterator<Item = &'static str> {
+        self.op.params.get("where").and_then(|w| w.fields.as_ref()).into_iter().flatten().map(String::as_str)
+    }
+    /// Every answer field with its units per row.
     pub fn all_fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
-        self.fields.split_whitespace().map(|f| match f.split_once(':') {
-            Some((n, c)) => (n, c.parse().unwrap_or(1)),
-            None => (f, 1),
-        })
+        self.op.fields.iter().map(|(n, f)| (n.as_str(), f.units.unwrap_or(1)))
+    }
+    /// Parameters the spec marks required.
+    pub fn required(&self) -> impl Iterator<Item = &'static str> {
+        self.op.params.iter().filter(|(_, p)| p.required).map(|(n, _)| n.as_str())
+    }
+    /// The spec's parameter names.
+    pub fn params(&self) -> impl Iterator<Item = &'static str> + Clone {
+        self.op.params.keys().map(String::as_str)
     }
 }
 
@@ -263,6 +232,7 @@ fn field_list(name: &str, v: &Value) -> Result<Vec<String>> {
 
 #[derive(Debug, Clone)]
 pub struct Prepared {
+    pub method: String,
     pub path: String,
     pub def: Option<&'static EndpointDef>,
     pub query: Vec<(String, String)>,
@@ -276,20 +246,35 @@ pub struct Prepared {
     pub cache: bool,
 }
 
-/// The free-test settings of a client.
+/// A client's rules beyond the spec: free test targets and keywords, and the plan's row cap.
 #[derive(Debug, Clone)]
-pub struct FreeTests {
+pub struct Rules {
     pub targets: Vec<String>,
     pub keywords: Vec<String>,
+    /// Rows per request the plan allows (Lite 100, Standard 250, Advanced 500 [T]); None: no cap.
+    pub plan_rows: Option<u64>,
 }
 
-impl Default for FreeTests {
-    fn default() -> Self {
-        FreeTests { targets: FREE_TARGETS.iter().map(|s| s.to_string()).collect(), keywords: FREE_KEYWORDS.iter().map(|s| s.to_string()).collect() }
+/// Rows per request of a plan by name (the catalog's `plan_rows` fact, [T AHEV plans]); `Ok(None)`: no cap.
+pub fn plan_rows(plan: &str) -> Result<Option<u64>> {
+    let plans = catalog::ahrefs().fact("plan_rows").and_then(Value::as_object);
+    let name = plan.trim().to_ascii_lowercase();
+    match plans.and_then(|p| p.get(&name)) {
+        Some(rows) => Ok(rows.as_u64()),
+        None => {
+            let names: Vec<&str> = plans.into_iter().flat_map(|p| p.keys().map(String::as_str)).collect();
+            Err(bad(format!("plan must be one of {}, not {plan:?}", names.join(", "))))
+        }
     }
 }
 
-impl FreeTests {
+impl Default for Rules {
+    fn default() -> Self {
+        Rules { targets: FREE_TARGETS.iter().map(|s| s.to_string()).collect(), keywords: FREE_KEYWORDS.iter().map(|s| s.to_string()).collect(), plan_rows: None }
+    }
+}
+
+impl Rules {
     pub fn is_free_target(&self, target: &str) -> bool {
         let rest = target.split_once("://").map_or(target, |(_, r)| r);
         let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("").to_ascii_lowercase();
@@ -325,25 +310,118 @@ fn scalar(name: &str, v: &Value) -> Result<String> {
     }
 }
 
-/// Validate a GET report call and price it. `strict` (named methods) rejects unknown fields.
-pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &FreeTests) -> Result<Prepared> {
+/// Check a value against the catalog's type of a parameter; `Ok(text)` is what goes on the wire.
+fn typed(path: &str, name: &str, spec: &catalog::Param, v: &Value) -> Result<String> {
+    let wrong = |want: &str| bad(format!("Ahrefs {path}: {name} must be {want}, not {} {v}", json_type(v)));
+    match (spec.ty.as_deref(), v) {
+        (Some("integer"), Value::Number(n)) => match n.as_u64() {
+            Some(i) if i <= crate::units::MAX_UNITS => Ok(i.to_string()),
+            _ => Err(wrong("a non-negative integer up to 2^53-1")),
+        },
+        (Some("integer"), _) => Err(wrong("an int")),
+        (Some("boolean"), Value::Bool(b)) => Ok(b.to_string()),
+        (Some("boolean"), _) => Err(wrong("a bool")),
+        (_, Value::Bool(_)) if spec.ty.as_deref() == Some("string") => Err(wrong("a str")),
+        _ => {
+            let s = scalar(name, v)?;
+            if spec.format.as_deref() == Some("date") && !is_date(&s) {
+                return Err(bad(format!("Ahrefs {path}: {name} must be 'YYYY-MM-DD', not {s:?}")));
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// A request body against the spec's: known fields, required fields, enum values.
+fn check_body(d: &EndpointDef, body: &Map<String, Value>) -> Result<()> {
+    let Some(spec) = d.op.body.as_ref() else {
+        return Err(bad(format!("Ahrefs {} {} takes no request body", d.method, d.path)));
+    };
+    for (k, v) in body {
+        let Some(field) = spec.get(k) else {
+            return Err(crate::providers::unknown_param(PROVIDER, &format!("the body of Ahrefs {} {}", d.method, d.path), k, spec.keys().map(String::as_str)));
+        };
+        let allowed: Option<Vec<&str>> = match field.get("enum") {
+            Some(Value::String(name)) => catalog::ahrefs().enums.get(name).map(|v| v.iter().map(String::as_str).collect()),
+            Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect()),
+            _ => None,
+        };
+        if let (Some(allowed), Value::String(s)) = (allowed, v) {
+            if !allowed.contains(&s.as_str()) {
+                let hint = crate::providers::closest(s, allowed.iter().copied()).map(|a| format!("; did you mean '{a}'?")).unwrap_or_default();
+                return Err(bad(format!("Ahrefs {} body: {k} must be one of the spec's values, not {s:?}{hint}", d.path)));
+            }
+        }
+    }
+    if let Some(missing) = d.op.body_required.iter().find(|r| !body.contains_key(*r)) {
+        return Err(bad(format!("the body of Ahrefs {} {} needs {missing}", d.method, d.path)));
+    }
+    Ok(())
+}
+
+/// Validate a call and price it. Every operation of the catalog is checked against the spec
+/// (parameter names, types, enums, required parameters, field names); `strict=false` sends
+/// what the catalog does not know (an operation or a parameter newer than the catalog).
+pub fn prepare(method: &str, path: &str, params: Map<String, Value>, strict: bool, rules: &Rules) -> Result<Prepared> {
     let path = path.trim_matches('/').to_string();
     if path.is_empty() || path.contains("..") || path.contains('?') || path.split('/').count() < 2 {
         return Err(bad(format!("{path:?} is not an Ahrefs v3 path like 'site-explorer/domain-rating'")));
     }
-    let def = endpoint(&path);
-    if strict && def.is_none() {
-        return Err(bad(format!("unknown Ahrefs endpoint {path:?}; use get() for paths without a named method")));
+    let method = method.to_ascii_uppercase();
+    if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "PATCH" | "DELETE") {
+        return Err(bad(format!("{method:?} is not an HTTP method of the Ahrefs API")));
     }
+    let mut params = params;
+    let strict = match params.remove("strict") {
+        Some(Value::Bool(b)) => b,
+        None | Some(Value::Null) => strict,
+        Some(other) => return Err(bad(format!("strict must be a bool, not {other}"))),
+    };
+    let def = endpoint_for(&method, &path);
+    if strict && def.is_none() {
+        let known: Vec<&str> = endpoints().iter().filter(|e| e.method == method).map(|e| e.path).collect();
+        let hint = crate::providers::closest(&path, known.iter().copied()).map(|p| format!("; did you mean '{p}'?")).unwrap_or_default();
+        let other: Vec<&str> = endpoints().iter().filter(|e| e.path == path).map(|e| e.method).collect();
+        let also = if other.is_empty() { String::new() } else { format!(" (it has {})", other.join(", ")) };
+        return Err(bad(format!("Ahrefs API v3 has no {method} operation {path:?}{hint}{also}; pass strict=False to send it anyway")));
+    }
+    let checked = def.filter(|_| strict);
     let mut query: Vec<(String, String)> = Vec::new();
     let mut used: Vec<String> = Vec::new();
     let mut limit: Option<u64> = None;
     let mut has_select = false;
     let mut json_body: Option<Value> = None;
     let mut batch: Option<Value> = None;
+    let mut body_fields = Map::new();
     for (k, v) in params {
         if v.is_null() {
             continue;
+        }
+        if matches!(k.as_str(), "api_key" | "token" | "key") {
+            return Err(bad("pass the API key to the client, not as a parameter"));
+        }
+        let spec = checked.and_then(|d| d.op.params.get(&k));
+        let is_batch = path == "batch-analysis/batch-analysis";
+        if let Some(d) = checked {
+            let in_body = d.op.body.as_ref().is_some_and(|b| b.contains_key(&k));
+            if spec.is_none() && in_body && !is_batch {
+                // A field of the request body given as a keyword: it goes in the body as is.
+                body_fields.insert(k, v);
+                continue;
+            }
+            if spec.is_none() && !in_body && k != "json" {
+                let names = d.params().chain(d.op.body.iter().flat_map(|b| b.keys().map(String::as_str)));
+                return Err(crate::providers::unknown_param(PROVIDER, &format!("Ahrefs {method} {path}"), &k, names));
+            }
+        }
+        if let (Some(spec), Value::String(s)) = (spec, &v) {
+            if let Some(allowed) = catalog::ahrefs().allowed(spec) {
+                let s = if k == "country" { s.to_ascii_lowercase() } else { s.clone() };
+                if !allowed.iter().any(|a| *a == s) {
+                    let hint = crate::providers::closest(&s, allowed.iter().copied()).map(|a| format!("; did you mean '{a}'?")).unwrap_or_default();
+                    return Err(bad(format!("Ahrefs {path}: {k} must be one of the spec's values, not {s:?}{hint}")));
+                }
+            }
         }
         match k.as_str() {
             "select" => {
@@ -369,37 +447,19 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
                 query.push((k, v.to_string()));
             }
             "limit" => match v.as_u64() {
-                Some(l) if l >= 1 => {
+                Some(l) if (1..=crate::units::MAX_UNITS).contains(&l) => {
+                    if let Some(cap) = rules.plan_rows.filter(|cap| l > *cap) {
+                        return Err(bad(format!("limit={l} is over your plan's {cap} rows per request (plan= on the client); page with smaller limits")));
+                    }
                     limit = Some(l);
                     query.push((k, l.to_string()));
                 }
-                _ => return Err(bad(format!("limit must be a positive integer, not {v}"))),
+                _ => return Err(bad(format!("limit must be a positive integer no more than 2^53-1, not {v}"))),
             },
             "offset" => match v.as_u64() {
-                Some(o) => query.push((k, o.to_string())),
-                None => return Err(bad(format!("offset must be a non-negative integer, not {v}"))),
+                Some(o) if o <= crate::units::MAX_UNITS => query.push((k, o.to_string())),
+                _ => return Err(bad(format!("offset must be a non-negative integer, not {v}"))),
             },
-            "date" | "date_from" | "date_to" | "date_compared" => {
-                let s = scalar(&k, &v)?;
-                if !is_date(&s) {
-                    return Err(bad(format!("{k} must be 'YYYY-MM-DD', not {s:?}")));
-                }
-                query.push((k, s));
-            }
-            "mode" => {
-                let s = scalar(&k, &v)?;
-                if !matches!(s.as_str(), "exact" | "prefix" | "domain" | "subdomains") {
-                    return Err(bad(format!("mode must be exact, prefix, domain or subdomains, not {s:?}")));
-                }
-                query.push((k, s));
-            }
-            "protocol" => {
-                let s = scalar(&k, &v)?;
-                if !matches!(s.as_str(), "both" | "http" | "https") {
-                    return Err(bad(format!("protocol must be both, http or https, not {s:?}")));
-                }
-                query.push((k, s));
-            }
             "country" => {
                 let s = scalar(&k, &v)?.to_ascii_lowercase();
                 if s.len() != 2 || !s.bytes().all(|b| b.is_ascii_lowercase()) {
@@ -410,20 +470,23 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
             "targets" if path == "batch-analysis/batch-analysis" => batch = Some(v),
             "json" => match v {
                 Value::Object(_) => json_body = Some(v),
-                _ => return Err(bad("json must be a dict (the POST body)")),
+                _ => return Err(bad("json must be a dict (the request body)")),
             },
-            "api_key" | "token" | "key" => return Err(bad("pass the API key to the client, not as a parameter")),
             _ => {
-                if let Some(d) = def {
-                    if strict && !d.params.contains(&k.as_str()) {
-                        let known = d.params.iter().copied().chain(["select", "where", "order_by", "limit", "offset", "date", "date_from", "date_to", "mode", "protocol", "country"]);
-                        return Err(crate::providers::unknown_param(PROVIDER, &format!("Ahrefs {}", d.path), &k, known));
-                    }
-                }
                 if matches!(k.as_str(), "target" | "keyword") && !v.is_string() {
                     return Err(bad(format!("{k} must be a str, not {}", json_type(&v))));
                 }
-                let s = scalar(&k, &v)?;
+                let s = match spec {
+                    Some(spec) => typed(&path, &k, spec, &v)?,
+                    None if k.starts_with("date") => {
+                        let s = scalar(&k, &v)?;
+                        if !is_date(&s) {
+                            return Err(bad(format!("{k} must be 'YYYY-MM-DD', not {s:?}")));
+                        }
+                        s
+                    }
+                    None => scalar(&k, &v)?,
+                };
                 if matches!(k.as_str(), "target" | "keywords" | "keyword") && s.trim().is_empty() {
                     return Err(bad(format!("{k} must not be empty")));
                 }
@@ -431,13 +494,22 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
             }
         }
     }
+    if !body_fields.is_empty() {
+        match &mut json_body {
+            Some(Value::Object(m)) => m.extend(body_fields),
+            _ => json_body = Some(Value::Object(body_fields)),
+        }
+    }
+    if let (Some(d), Some(Value::Object(body))) = (checked, &json_body) {
+        check_body(d, body)?;
+    }
     if def.is_some_and(|d| d.needs_date) && !query.iter().any(|(k, _)| k == "date") {
         query.push(("date".into(), today()));
     }
     let lookup = query.clone();
     let get = |name: &str| lookup.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     if let Some(Value::Object(body)) = &json_body {
-        // A raw POST body: price it from its own select and targets.
+        // A raw body: price it from its own select and targets.
         if let Some(Value::Array(sel)) = body.get("select") {
             used.extend(sel.iter().filter_map(|f| f.as_str().map(str::to_string)));
             has_select = true;
@@ -446,38 +518,54 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
             limit = Some(t.len() as u64);
         }
     }
-    if let Some(d) = def.filter(|_| json_body.is_none()) {
-        for r in d.required {
-            let present = get(r).is_some() || (*r == "targets" && batch.is_some()) || (*r == "select" && !d.list);
-            if !present {
-                return Err(bad(format!("Ahrefs {} needs {r}", d.path)));
+    if let Some(d) = checked {
+        if json_body.is_none() {
+            for r in d.required() {
+                // Single-object reports answer every field when select is left out.
+                let present = get(r).is_some() || (r == "targets" && batch.is_some()) || (r == "select" && !d.list);
+                if !present {
+                    return Err(bad(format!("Ahrefs {path} needs {r}")));
+                }
+            }
+            if let Some(missing) = d.op.body_required.iter().find(|_| batch.is_none() && d.path != "batch-analysis/batch-analysis") {
+                return Err(bad(format!("Ahrefs {method} {path} takes a request body with {missing}: pass json={{...}} or the fields as keywords")));
             }
         }
-        if d.target == Target::Keywords && get("keywords").is_none() && get("keyword").is_none() && get("keyword_list_id").is_none() {
-            return Err(bad(format!("Ahrefs {} needs keywords", d.path)));
-        }
-        if strict {
-            let mut unknown: Vec<&str> = used.iter().map(String::as_str).filter(|f| d.field_cost(f).is_none()).collect();
-            unknown.dedup();
-            if !unknown.is_empty() {
-                return Err(bad(format!("Ahrefs {} has no field(s) {}", d.path, unknown.join(", "))));
+        if d.op.params.contains_key("keywords") && d.op.params.contains_key("keyword_list_id") {
+            // Keywords explorer: the keywords come inline, from a list, or (overview) from a target.
+            let sources: Vec<&str> = ["keywords", "keyword_list_id", "target"].into_iter().filter(|k| d.op.params.contains_key(*k)).collect();
+            if sources.iter().all(|k| get(k).is_none()) {
+                return Err(bad(format!("Ahrefs {path} needs {}", sources.join(" or "))));
             }
+        }
+        let mut unknown: Vec<&str> = used.iter().map(String::as_str).filter(|f| d.field_cost(f).is_none()).collect();
+        unknown.sort();
+        unknown.dedup();
+        if let Some(first) = unknown.first() {
+            let hint = crate::providers::closest(first, d.op.fields.keys().map(String::as_str)).map(|a| format!("; did you mean '{a}'?")).unwrap_or_default();
+            return Err(bad(format!("Ahrefs {path} has no field(s) {}{hint}", unknown.join(", "))));
         }
     }
     // Price: distinct fields in select, where and order_by; single-row reports return all fields.
     used.sort();
     used.dedup();
-    let per_row: u64 = match def {
-        Some(d) if !has_select && !d.list => d.all_fields().map(|(_, c)| c).sum(),
-        Some(d) => used.iter().map(|f| d.field_cost(f).unwrap_or(1)).fold(0u64, u64::saturating_add),
-        None => used.len() as u64,
+    let costs: Vec<u64> = match def {
+        Some(d) if !has_select && !d.list => d.all_fields().map(|(_, c)| c).collect(),
+        Some(d) => used.iter().map(|f| d.field_cost(f).unwrap_or(1)).collect(),
+        None => vec![1; used.len()],
     };
-    let family_free = FREE_FAMILIES.iter().any(|f| path.starts_with(f)) || path == "site-audit/projects";
-    let test_free = get("target").is_some_and(|t| free.is_free_target(&t))
-        || (get("keyword_list_id").is_none() && get("keywords").or_else(|| get("keyword")).is_some_and(|k| free.are_free_keywords(&k)));
-    let is_free = family_free || def.is_some_and(|d| d.pricing == Pricing::Free) || test_free;
+    let per_row = costs.iter().try_fold(0u64, |a, c| a.checked_add(*c)).ok_or_else(|| bad("the field costs overflow"))?;
+    let pricing = def.map_or_else(|| pricing_of(None, &path), |d| d.pricing);
+    let test_free = get("target").is_some_and(|t| rules.is_free_target(&t))
+        || (get("keyword_list_id").is_none() && get("keywords").or_else(|| get("keyword")).is_some_and(|k| rules.are_free_keywords(&k)));
+    let is_free = pricing == Pricing::Free || test_free;
     let list = def.is_none_or(|d| d.list);
     let mut rows = if list { limit.unwrap_or(DEFAULT_LIMIT) } else { 1 };
+    if let Some(cap) = rules.plan_rows.filter(|cap| list && limit.is_none() && DEFAULT_LIMIT > *cap && def.is_some_and(|d| d.op.params.contains_key("limit"))) {
+        // The spec's default (1000) is over the plan: ask for the plan's rows, not an error.
+        query.push(("limit".into(), cap.to_string()));
+        rows = cap;
+    }
     if let Some(list) = batch {
         // batch-analysis: the body carries targets, select and the rest.
         let targets = list.as_array().cloned().unwrap_or_default();
@@ -496,16 +584,13 @@ pub fn prepare(path: &str, params: Map<String, Value>, strict: bool, free: &Free
     }
     // "Free" is unconfirmed (the free lists are an open question in the reference): a free
     // call reserves its model cost like any other and commits what the cost headers say.
-    let estimate = {
-        match def.map(|d| d.pricing) {
-            Some(Pricing::Free) => BASE_COST,
-            Some(Pricing::Fixed(n)) => n,
-            _ => BASE_COST.max(crate::units::mul(per_row, rows, &format!("Ahrefs {path} with limit {rows}")).map_err(|e| e.provider(PROVIDER))?),
-        }
+    let estimate = match pricing {
+        Pricing::Free => BASE_COST,
+        Pricing::Fixed(n) => n,
+        _ => BASE_COST.max(crate::units::mul(per_row.max(1), rows, &format!("Ahrefs {path} with limit {rows}")).map_err(|e| e.provider(PROVIDER))?),
     };
-    Ok(Prepared { path, def, query, json: json_body, estimate, per_row, free: is_free, rows, cache: true })
+    Ok(Prepared { method, path, def, query, json: json_body, estimate, per_row, free: is_free, rows, cache: true })
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Replies
@@ -605,7 +690,7 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub timeout: Duration,
     pub rate: Option<Rate>,
-    pub free: FreeTests,
+    pub rules: Rules,
     pub cache_ttl: Option<Duration>,
 }
 
@@ -613,7 +698,7 @@ pub struct Client {
     pub engine: Engine,
     key: String,
     pub base_url: String,
-    pub free: FreeTests,
+    pub rules: Rules,
 }
 
 impl Client {
@@ -633,7 +718,7 @@ impl Client {
             engine: Engine::new(PROVIDER, account, s.ledger, s.budget, s.retry, s.timeout, limits, s.cache_ttl),
             key: s.key,
             base_url: base.trim_end_matches('/').to_string(),
-            free: s.free,
+            rules: s.rules,
         })
     }
 
@@ -641,9 +726,9 @@ impl Client {
         let mut url = format!("{}/{}", self.base_url, p.path);
         for (i, (k, v)) in p.query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
-            url.push_str(&crate::http::encode(k).to_string());
+            url.push_str(&crate::secrets::encode(k).to_string());
             url.push('=');
-            url.push_str(&crate::http::encode(v).to_string());
+            url.push_str(&crate::secrets::encode(v).to_string());
         }
         url
     }
@@ -651,13 +736,11 @@ impl Client {
     fn request(&self, p: &Prepared) -> Request {
         let url = self.url(p);
         let mut headers = vec![("authorization", format!("Bearer {}", self.key)), ("accept", "application/json".into())];
-        let (method, body) = match &p.json {
-            Some(b) => {
-                headers.push(("content-type", "application/json".into()));
-                (reqwest::Method::POST, Some(Bytes::from(b.to_string())))
-            }
-            None => (reqwest::Method::GET, None),
-        };
+        let method = reqwest::Method::from_bytes(p.method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let body = p.json.as_ref().map(|b| {
+            headers.push(("content-type", "application/json".into()));
+            Bytes::from(b.to_string())
+        });
         Request { method, shown: url.clone(), url, headers, body }
     }
 
@@ -701,7 +784,7 @@ mod tests {
     use serde_json::json;
 
     fn prep(path: &str, v: Value) -> Result<Prepared> {
-        prepare(path, v.as_object().unwrap().clone(), true, &FreeTests::default())
+        prepare("GET", path, v.as_object().unwrap().clone(), true, &Rules::default())
     }
 
     #[test]
@@ -746,8 +829,8 @@ mod tests {
             assert_eq!(prep(path, v.clone()).unwrap_err().kind, Kind::InvalidRequest, "{path} {v}");
         }
         // The generic path takes anything well-formed.
-        assert!(prepare("management/projects", Map::new(), false, &FreeTests::default()).is_ok());
-        assert!(prepare("nope", Map::new(), false, &FreeTests::default()).is_err());
+        assert!(prepare("GET", "management/projects", Map::new(), false, &Rules::default()).is_ok());
+        assert!(prepare("GET", "nope", Map::new(), false, &Rules::default()).is_err());
     }
 
     #[test]

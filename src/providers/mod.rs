@@ -81,7 +81,7 @@ pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
 pub fn unknown_param<'a>(provider: &'static str, what: &str, name: &str, known: impl IntoIterator<Item = &'a str> + Clone) -> crate::error::Error {
     let hint = match closest(name, known.clone()) {
         Some(k) => format!("; did you mean '{k}'?"),
-        None => format!(" (known: {})", known.into_iter().collect::<Vec<_>>().join(", ")),
+        None => format!(" (known: {}).", known.into_iter().collect::<Vec<_>>().join(", ")),
     };
     crate::error::Error::invalid(format!("{what} takes no parameter '{name}'{hint} Nothing was sent.")).provider(provider)
 }
@@ -131,7 +131,7 @@ pub fn error_text(body: &[u8]) -> String {
     if text.is_empty() {
         text = "(empty body)".into();
     }
-    crate::http::redact(&text)
+    crate::secrets::scrub(&text)
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::error_text;
 use crate::error::{Error, Kind, Result};
-use crate::http::{encode, http};
+use crate::http::http;
+use crate::secrets::encode;
 
 const UNRESERVED: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
 

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 use super::error_text;
 use crate::error::{Error, Kind, Result};
-use crate::http::{account_hash, encode, Call, Engine, Reply, Request};
+use crate::http::{account_hash, Call, Engine, Reply, Request};
+use crate::secrets::encode;
 use crate::ledger::{Ledger, Record};
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
@@ -38,7 +39,7 @@ pub fn check(reply: &Reply) -> Result<()> {
     }
     let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
     let scim_type = body.get("scimType").and_then(|v| v.as_str()).map(str::to_string);
-    let detail = body.get("detail").and_then(|v| v.as_str()).map(crate::http::redact).unwrap_or_else(|| error_text(&reply.body));
+    let detail = body.get("detail").and_then(|v| v.as_str()).map(crate::secrets::scrub).unwrap_or_else(|| error_text(&reply.body));
     let (kind, retryable) = match status {
         400 => (Kind::InvalidRequest, false),
         401 | 403 => (Kind::Authentication, false),

@@ -8,7 +8,8 @@ use bytes::Bytes;
 
 use super::csv::{count_records, Records};
 use crate::error::{Error, Kind, Result};
-use crate::http::{account_hash, encode, redact, retry_after, Call, Engine, Reply, Request};
+use crate::http::{account_hash, retry_after, Call, Engine, Reply, Request};
+use crate::secrets::{encode, scrub as redact};
 use crate::ledger::{Budget, Ledger, Record};
 use crate::limits::{Limits, Rate};
 use crate::retry::RetryPolicy;

@@ -8,7 +8,7 @@ use super::page::{fields, to_json, value, PyJsonPage};
 use super::{block_on, future, to_pyerr};
 use crate::error::Result;
 use crate::limits::Rate;
-use crate::providers::ahrefs::{self, Client, FreeTests, Prepared};
+use crate::providers::ahrefs::{self, Client, Rules, Prepared};
 use crate::providers::{oauth, JsonPage};
 
 #[pyclass(frozen, module = "seowire._seowire")]
@@ -59,7 +59,7 @@ impl<'py> IntoPyObject<'py> for PyBatch {
 #[pymethods]
 impl AhrefsCore {
     #[new]
-    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_minute, free_targets=None, free_keywords=None, cache_ttl=None))]
+    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_minute, free_targets=None, free_keywords=None, cache_ttl=None, plan=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -73,6 +73,7 @@ impl AhrefsCore {
         free_targets: Option<Vec<String>>,
         free_keywords: Option<Vec<String>>,
         cache_ttl: Option<f64>,
+        plan: Option<String>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
         let timeout = super::timeout(timeout).map_err(|e| to_pyerr(py, e))?;
@@ -82,7 +83,11 @@ impl AhrefsCore {
             Some(r) if r.is_finite() && r >= 1.0 => Some(Rate { count: 1, per: Duration::from_secs_f64(60.0 / r) }),
             Some(r) => return Err(err(super::invalid(format!("rate_limit must be at least 1 request per minute, not {r}")))),
         };
-        let defaults = FreeTests::default();
+        let defaults = Rules::default();
+        let plan_rows = match plan.as_deref() {
+            None => None,
+            Some(name) => ahrefs::plan_rows(name).map_err(err)?,
+        };
         let client = Client::new(ahrefs::Settings {
             key: api_key,
             base_url,
@@ -91,7 +96,7 @@ impl AhrefsCore {
             retry: retry.map(|r| r.inner.clone()).unwrap_or_default(),
             timeout,
             rate,
-            free: FreeTests { targets: free_targets.unwrap_or(defaults.targets), keywords: free_keywords.unwrap_or(defaults.keywords) },
+            rules: Rules { targets: free_targets.unwrap_or(defaults.targets), keywords: free_keywords.unwrap_or(defaults.keywords), plan_rows },
             cache_ttl: super::page::cache_ttl(cache_ttl).map_err(err)?,
         })
         .map_err(err)?;
@@ -112,32 +117,38 @@ impl AhrefsCore {
     }
     #[getter]
     fn free_targets(&self) -> Vec<String> {
-        self.client.free.targets.clone()
+        self.client.rules.targets.clone()
     }
 
-    /// Worst-case units, offline. `strict` checks fields against the endpoint's table.
-    #[pyo3(signature = (path, strict, **kwargs))]
-    fn estimate(&self, py: Python<'_>, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
-        self.prepare(path, strict, kwargs).map(|p| p.estimate).map_err(|e| to_pyerr(py, e))
+    /// Rows per request the client's plan allows (None: no cap).
+    #[getter]
+    fn plan_rows(&self) -> Option<u64> {
+        self.client.rules.plan_rows
+    }
+
+    /// Worst-case units, offline. `strict` checks the call against the catalog.
+    #[pyo3(signature = (method, path, strict, **kwargs))]
+    fn estimate(&self, py: Python<'_>, method: &str, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+        self.prepare(method, path, strict, kwargs).map(|p| p.estimate).map_err(|e| to_pyerr(py, e))
     }
 
     /// The request URL (the key travels in a header, never in the URL).
-    #[pyo3(signature = (path, strict, **kwargs))]
-    fn url(&self, py: Python<'_>, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
-        self.prepare(path, strict, kwargs).map(|p| self.client.url(&p)).map_err(|e| to_pyerr(py, e))
+    #[pyo3(signature = (method, path, strict, **kwargs))]
+    fn url(&self, py: Python<'_>, method: &str, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<String> {
+        self.prepare(method, path, strict, kwargs).map(|p| self.client.url(&p)).map_err(|e| to_pyerr(py, e))
     }
 
-    #[pyo3(signature = (path, strict, **kwargs))]
-    fn call(&self, py: Python<'_>, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
-        let p = self.prepare(path, strict, kwargs).map_err(|e| to_pyerr(py, e))?;
+    #[pyo3(signature = (method, path, strict, **kwargs))]
+    fn call(&self, py: Python<'_>, method: &str, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+        let p = self.prepare(method, path, strict, kwargs).map_err(|e| to_pyerr(py, e))?;
         let client = self.client.clone();
         let page = block_on(py, async move { client.fetch(&p).await })?;
         Ok(PyJsonPage(page).into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (path, strict, **kwargs))]
-    fn call_async<'py>(&self, py: Python<'py>, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
-        let p = self.prepare(path, strict, kwargs).map_err(|e| to_pyerr(py, e))?;
+    #[pyo3(signature = (method, path, strict, **kwargs))]
+    fn call_async<'py>(&self, py: Python<'py>, method: &str, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.prepare(method, path, strict, kwargs).map_err(|e| to_pyerr(py, e))?;
         let client = self.client.clone();
         future(py, async move { client.fetch(&p).await.map(PyJsonPage) })
     }
@@ -215,10 +226,10 @@ async fn run_batches(client: Arc<Client>, chunks: Vec<Prepared>, progress: super
 }
 
 impl AhrefsCore {
-    fn prepare(&self, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
+    fn prepare(&self, method: &str, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
         let mut f = fields(kwargs)?;
         let cache = super::page::take_cache(&mut f)?;
-        let mut p = super::guard(ahrefs::PROVIDER, path, || ahrefs::prepare(path, f, strict, &self.client.free))?;
+        let mut p = super::guard(ahrefs::PROVIDER, path, || ahrefs::prepare(method, path, f, strict, &self.client.rules))?;
         p.cache = cache;
         Ok(p)
     }
@@ -245,7 +256,7 @@ impl AhrefsCore {
             .map(|chunk| {
                 let mut f = extra.clone();
                 f.insert("targets".into(), serde_json::Value::Array(chunk.to_vec()));
-                ahrefs::prepare("batch-analysis/batch-analysis", f, true, &self.client.free).map(|mut p| {
+                ahrefs::prepare("POST", "batch-analysis/batch-analysis", f, true, &self.client.rules).map(|mut p| {
                     p.cache = cache;
                     p
                 })

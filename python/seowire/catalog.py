@@ -1,0 +1,112 @@
+"""The catalogs: every endpoint of every provider, described once, as the core validates them.
+
+``endpoints("ahrefs")`` lists the 148 Ahrefs v3 operations (method, path, Python method name,
+parameters, answer fields, pricing rule with its reference tag, paging kind); ``"semrush"`` and
+``"moz"`` list their reports and endpoints the same way. ``seowire endpoints`` prints them and
+``docs/reference/`` is generated from them (``python -m seowire.catalog --write docs/reference``).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+from typing import Any
+
+from . import _seowire
+
+__all__ = ["PROVIDERS", "catalog", "endpoints", "reference_page"]
+
+PROVIDERS = ("semrush", "moz", "ahrefs")
+
+
+_LOADED: dict[str, dict[str, Any]] = {}
+
+
+def catalog(provider: str) -> dict[str, Any]:
+    """The whole catalog of a provider (the JSON the core compiles in)."""
+    if provider not in _LOADED:
+        _LOADED[provider] = json.loads(_seowire.catalog(provider))
+    return _LOADED[provider]
+
+
+def endpoints(provider: str) -> list[dict[str, Any]]:
+    """Every endpoint of a provider, in the catalog's order."""
+    return list(catalog(provider)["operations"])
+
+
+def price(op: dict[str, Any]) -> str:
+    """An endpoint's unit rule in a few words."""
+    p = op["pricing"]
+    rule = p["rule"]
+    if rule == "fields":
+        return f"max({p['base']}, rows x field costs)"
+    if rule == "fixed":
+        return f"{p['units']} per request"
+    if rule == "per_line":
+        hist = f", {p['historical']} historical" if p.get("historical") else ""
+        return f"{p['units']} per line{hist}"
+    if rule == "per_request":
+        return f"{p['units']} per request"
+    if rule in ("per_result", "per_source", "per_target"):
+        return f"{p['units']} row(s) {rule.replace('_', ' ')}"
+    return rule
+
+
+def required(provider: str, op: dict[str, Any]) -> list[str]:
+    if provider == "ahrefs":
+        need = [n for n, s in op["params"].items() if s.get("required")]
+        return need + [b for b in op.get("body_required", []) if b not in need]
+    if provider == "moz":
+        return list(op["required"])
+    return [t for t in [op["target"].lower()] if t != "none"] + (["database"] if op["database"] else [])
+
+
+def reference_page(provider: str) -> str:
+    """The Markdown reference page of a provider (docs/reference/<provider>.md)."""
+    cat = catalog(provider)
+    ops = cat["operations"]
+    lines = [
+        f"# {provider} endpoints",
+        "",
+        f"Generated from the catalog by `python -m seowire.catalog --write docs/reference`; do not edit.",
+        f"Source: {cat['source']}. {len(ops)} endpoints.",
+        "",
+    ]
+    if provider == "ahrefs":
+        lines += ["| Python method | HTTP | path | units | paging | required |", "|---|---|---|---|---|---|"]
+        for op in ops:
+            lines.append(f"| `{op['name']}` | {op['method']} | `{op['path']}` | {price(op)} [{op['pricing']['tag']}] | "
+                         f"{op['paging']} | {', '.join(required(provider, op)) or '-'} |")
+        lines += ["", "## Fields that cost more than 1 unit per row", ""]
+        for op in ops:
+            heavy = [f"`{f}` {s['units']}" for f, s in op["fields"].items() if s.get("units", 1) > 1]
+            if heavy:
+                lines.append(f"- `{op['method']} {op['path']}`: {', '.join(heavy)}")
+    elif provider == "semrush":
+        lines += ["| report | API | units | paging | required | default columns |", "|---|---|---|---|---|---|"]
+        for op in ops:
+            lines.append(f"| `{op['name']}` | {op['host']} | {price(op)} | {op['paging']} | "
+                         f"{', '.join(required(provider, op)) or '-'} | {op['columns'] or '-'} |")
+    else:
+        lines += ["| endpoint | rows charged | paging | parameters | required |", "|---|---|---|---|---|"]
+        for op in ops:
+            lines.append(f"| `{op['name']}` | {price(op)} | {op['paging']} | {', '.join(op['params']) or '-'} | "
+                         f"{', '.join(op['required']) or '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--write":
+        out = pathlib.Path(argv[1])
+        out.mkdir(parents=True, exist_ok=True)
+        for provider in PROVIDERS:
+            (out / f"{provider}.md").write_text(reference_page(provider))
+            print(f"wrote {out / f'{provider}.md'}")
+        return 0
+    print("usage: python -m seowire.catalog --write docs/reference", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
