@@ -304,10 +304,185 @@ pub fn json_column(values: &[Value]) -> ArrayRef {
     }
 }
 
+/// Milliseconds since the epoch (UTC) of `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SS[.fff][Z|+HH:MM]`
+/// (a space for the `T` too), else None.
+fn timestamp_ms(s: &str) -> Option<i64> {
+    let days = i64::from(date32(s.get(..10)?)?);
+    let rest = &s[10..];
+    if rest.is_empty() {
+        return days.checked_mul(86_400_000);
+    }
+    let rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
+    let num = |r: std::ops::Range<usize>| rest.get(r).filter(|d| d.bytes().all(|c| c.is_ascii_digit())).and_then(|d| d.parse::<i64>().ok());
+    let (h, m, sec) = (num(0..2)?, num(3..5)?, num(6..8)?);
+    if rest.get(2..3) != Some(":") || rest.get(5..6) != Some(":") || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut tail = &rest[8..];
+    let mut ms = 0;
+    if let Some(frac) = tail.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let first3: String = frac[..digits].chars().chain("000".chars()).take(3).collect();
+        ms = first3.parse::<i64>().ok()?;
+        tail = &frac[digits..];
+    }
+    let offset_min = match tail {
+        "" | "Z" | "z" => 0,
+        t if (t.starts_with('+') || t.starts_with('-')) && t.len() == 6 && t.as_bytes()[3] == b':' => {
+            let sign = if t.starts_with('-') { -1 } else { 1 };
+            sign * (t.get(1..3)?.parse::<i64>().ok()? * 60 + t.get(4..6)?.parse::<i64>().ok()?)
+        }
+        _ => return None,
+    };
+    let secs = days.checked_mul(86_400)? + h * 3600 + m * 60 + sec - offset_min * 60;
+    secs.checked_mul(1000)?.checked_add(ms)
+}
+
+/// The Arrow type of a catalog field type: `integer`, `number`, `boolean`, `string`, `date`
+/// (a string of format date), `array:<item type>`, `object`. Objects are their JSON text: the
+/// spec gives no child schema, and a struct typed from one page's values would not concatenate
+/// with the next page's.
+pub fn declared(ty: &str) -> DataType {
+    match ty {
+        "integer" => DataType::Int64,
+        "number" => DataType::Float64,
+        "boolean" => DataType::Boolean,
+        "date" => DataType::Date32,
+        "datetime" => DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, Some("UTC".into())),
+        t if t.starts_with("array") => {
+            let item = t.split_once(':').map_or("string", |(_, i)| i);
+            DataType::new_list(if item.starts_with("array") || item == "object" { DataType::Utf8 } else { declared(item) }, true)
+        }
+        _ => DataType::Utf8,
+    }
+}
+
+/// A column of JSON values as the catalog's type says, whatever the values of this page are
+/// (all null, empty, or absent), so every page of a report has the same schema. A value that is
+/// not of the declared type is an error naming the field, not a silently different column.
+pub fn typed_column(name: &str, values: &[Value], ty: &DataType) -> Result<ArrayRef, String> {
+    let wrong = |v: &Value| format!("field {name:?}: the spec says {ty}, the answer has {}", text(v).unwrap_or_default().chars().take(40).collect::<String>());
+    Ok(match ty {
+        DataType::Int64 => {
+            let mut b = Int64Builder::with_capacity(values.len());
+            for v in values {
+                b.append_option(match v {
+                    Value::Null => None,
+                    Value::Int(i) => Some(*i),
+                    Value::UInt(u) => Some(i64::try_from(*u).map_err(|_| wrong(v))?),
+                    Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => Some(*f as i64),
+                    _ => return Err(wrong(v)),
+                });
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Float64 => {
+            let mut b = Float64Builder::with_capacity(values.len());
+            for v in values {
+                b.append_option(match v {
+                    Value::Null => None,
+                    _ => Some(float(v).ok_or_else(|| wrong(v))?),
+                });
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Boolean => {
+            let mut b = BooleanBuilder::with_capacity(values.len());
+            for v in values {
+                b.append_option(match v {
+                    Value::Null => None,
+                    Value::Bool(x) => Some(*x),
+                    _ => return Err(wrong(v)),
+                });
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Date32 => {
+            let mut b = Date32Builder::with_capacity(values.len());
+            for v in values {
+                b.append_option(match v {
+                    Value::Null => None,
+                    Value::Str(s) if s.is_empty() => None,
+                    Value::Str(s) => Some(date32(s.get(..10).unwrap_or(s)).ok_or_else(|| wrong(v))?),
+                    _ => return Err(wrong(v)),
+                });
+            }
+            Arc::new(b.finish())
+        }
+        DataType::Timestamp(_, _) => {
+            let mut b = arrow_array::builder::TimestampMillisecondBuilder::with_capacity(values.len()).with_timezone("UTC");
+            for v in values {
+                b.append_option(match v {
+                    Value::Null => None,
+                    Value::Str(s) if s.is_empty() => None,
+                    Value::Str(s) => Some(timestamp_ms(s).ok_or_else(|| wrong(v))?),
+                    _ => return Err(wrong(v)),
+                });
+            }
+            Arc::new(b.finish())
+        }
+        DataType::List(inner) => {
+            let mut items = Vec::new();
+            let mut offsets = vec![0i32];
+            let mut valid = Vec::with_capacity(values.len());
+            for v in values {
+                match v {
+                    Value::List(l) => {
+                        items.extend(l.iter().cloned());
+                        valid.push(true);
+                    }
+                    Value::Null => valid.push(false),
+                    _ => return Err(wrong(v)),
+                }
+                offsets.push(i32::try_from(items.len()).map_err(|_| format!("field {name:?}: too many list items"))?);
+            }
+            let child = typed_column(name, &items, inner.data_type())?;
+            let field = Arc::new(Field::new("item", inner.data_type().clone(), true));
+            Arc::new(arrow_array::ListArray::new(
+                field,
+                arrow_buffer::OffsetBuffer::new(offsets.into()),
+                child,
+                Some(arrow_buffer::NullBuffer::from(valid)),
+            ))
+        }
+        _ => string_column(values),
+    })
+}
+
 fn string_column(values: &[Value]) -> ArrayRef {
     let mut b = StringBuilder::with_capacity(values.len(), 16 * values.len());
     values.iter().for_each(|v| b.append_option(text(v)));
     Arc::new(b.finish())
+}
+
+#[cfg(test)]
+mod typed_tests {
+    use super::*;
+
+    #[test]
+    fn declared_types_hold_for_empty_null_and_mixed_pages() {
+        assert_eq!(timestamp_ms("1970-01-02T00:00:01.5Z"), Some(86_401_500));
+        assert_eq!(timestamp_ms("1970-01-01 01:00:00+01:00"), Some(0));
+        assert_eq!(timestamp_ms("2026-10-01"), Some(i64::from(date32("2026-10-01").unwrap()) * 86_400_000));
+        assert_eq!(timestamp_ms("2026-10-01T25:00:00Z"), None);
+        assert_eq!(timestamp_ms("2026-10-01Tnoon"), None);
+        for ty in ["integer", "number", "boolean", "date", "datetime", "string", "array:string", "array:integer", "object"] {
+            let dt = declared(ty);
+            assert_eq!(typed_column("f", &[], &dt).unwrap().data_type(), &dt, "{ty}");
+            assert_eq!(typed_column("f", &[Value::Null, Value::Null], &dt).unwrap().data_type(), &dt, "{ty}");
+        }
+        // An integral float is an int; a number column takes ints.
+        assert_eq!(typed_column("f", &[Value::Float(3.0), Value::Int(2)], &DataType::Int64).unwrap().len(), 2);
+        assert!(typed_column("f", &[Value::Int(1), Value::Float(0.5)], &DataType::Float64).is_ok());
+        // Not of the declared type: an error naming the field.
+        let e = typed_column("domain_rating", &[Value::Str("<html>".into())], &DataType::Float64).unwrap_err();
+        assert!(e.contains("domain_rating"), "{e}");
+        assert!(typed_column("f", &[Value::Float(0.5)], &DataType::Int64).is_err());
+        assert!(typed_column("f", &[Value::Str("2026-13-01".into())], &DataType::Date32).is_err());
+    }
 }
 
 #[cfg(test)]

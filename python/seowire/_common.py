@@ -173,10 +173,11 @@ class Client:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(account={self.account!r}, base_url={self.base_url!r})"
 
-    def _settle(self, value: Any, meta: dict[str, Any], output: str = "dicts", names: list[str] | None = None) -> Any:
+    def _settle(self, value: Any, meta: dict[str, Any], output: str = "dicts", names: list[str] | None = None,
+                types: dict[str, str] | None = None) -> Any:
         if output != "dicts":
             settle(self._budget, self.account, [], meta)
-            return frames.convert(value, output, meta, names)
+            return frames.convert(value, output, meta, names, types)
         if isinstance(value, list):
             return settle(self._budget, self.account, value, meta)
         settle(self._budget, self.account, [], meta)  # fire alerts; single objects carry no cost fields
@@ -331,5 +332,6 @@ def _argument_error(name: str, known: list[str], args: Any, kwargs: dict[str, An
     if unknown:
         close = difflib.get_close_matches(unknown[0], known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})."
-        return InvalidRequest(f"{name}() takes no parameter '{unknown[0]}'{hint} Nothing was sent.")
+        return InvalidRequest(f"{name}() takes no parameter '{unknown[0]}'{hint} Nothing was sent; "
+                              "get(path, ..., strict=False) sends parameters the catalog does not know.")
     return InvalidRequest(f"{name}(): {wrong}. Nothing was sent.")

@@ -38,7 +38,9 @@ def _selftest_panic(mode: str) -> Any:
 def _close_gate() -> None:
     """Called at exit: seowire's threads stop calling into Python before it finalizes."""
 def parse_semrush_csv(data: bytes, columns: list[str] | None = None, *, frame: bool = False) -> Any: ...
-def rows_table(rows: list[dict[str, Any]] | dict[str, Any], names: list[str] | None = None) -> Any:
+def rows_table(
+    rows: list[dict[str, Any]] | dict[str, Any], names: list[str] | None = None, types: dict[str, str] | None = None
+) -> Any:
     """Rows as a typed Arrow table (an object with ``__arrow_c_stream__``)."""
 
 def catalog(provider: str) -> str:

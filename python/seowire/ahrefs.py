@@ -117,14 +117,14 @@ class Ahrefs(Client, AhrefsReports):
         frames.check(output)
         strict = bool(params.pop("strict", self._strict))
         value, meta = self._core.call(method, path, strict, **_norm(params))
-        return self._settle(value, meta, output, _select(params))
+        return self._settle(value, meta, output, _select(params), _catalog.field_types(method, path.strip("/")))
 
     async def _call_async(self, method: str, path: str, params: dict[str, Any]) -> Any:
         output = params.pop("output", "dicts")
         frames.check(output)
         strict = bool(params.pop("strict", self._strict))
         value, meta = await self._core.call_async(method, path, strict, **_norm(params))
-        return self._settle(value, meta, output, _select(params))
+        return self._settle(value, meta, output, _select(params), _catalog.field_types(method, path.strip("/")))
 
     # -- generic --------------------------------------------------------------------------------
 
@@ -211,7 +211,7 @@ class Ahrefs(Client, AhrefsReports):
             value, meta = self._core.batch_analysis(targets, select=list(select), progress=tracker, **_norm(params))
         finally:
             tracker.close()
-        return self._settle(value, meta, output, list(select))
+        return self._settle(value, meta, output, list(select), _catalog.field_types("POST", "batch-analysis/batch-analysis"))
 
     async def batch_analysis_async(
         self,
@@ -229,7 +229,7 @@ class Ahrefs(Client, AhrefsReports):
             value, meta = await self._core.batch_analysis_async(targets, select=list(select), progress=tracker, **_norm(params))
         finally:
             tracker.close()
-        return self._settle(value, meta, output, list(select))
+        return self._settle(value, meta, output, list(select), _catalog.field_types("POST", "batch-analysis/batch-analysis"))
 
     # -- subscription ---------------------------------------------------------------------------
 

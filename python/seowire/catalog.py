@@ -3,14 +3,12 @@
 ``endpoints("ahrefs")`` lists the 148 Ahrefs v3 operations (method, path, Python method name,
 parameters, answer fields, pricing rule with its reference tag, paging kind); ``"semrush"`` and
 ``"moz"`` list their reports and endpoints the same way. ``seowire endpoints`` prints them and
-``docs/reference/`` is generated from them (``python -m seowire.catalog --write docs/reference``).
+``docs/reference/`` is generated from them (``python tools/gen_catalog.py --docs``).
 """
 
 from __future__ import annotations
 
 import json
-import pathlib
-import sys
 from typing import Any
 
 from . import _seowire
@@ -33,6 +31,27 @@ def catalog(provider: str) -> dict[str, Any]:
 def endpoints(provider: str) -> list[dict[str, Any]]:
     """Every endpoint of a provider, in the catalog's order."""
     return list(catalog(provider)["operations"])
+
+
+_TYPES: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def field_types(method: str, path: str) -> dict[str, str]:
+    """Field -> catalog type code of an Ahrefs operation's answer, for typed frames
+    (``integer``, ``number``, ``boolean``, ``string``, ``date``, ``datetime``, ``array:<item>``, ``object``)."""
+    key = (method, path)
+    if key not in _TYPES:
+        op = next((o for o in endpoints("ahrefs") if o["method"] == method and o["path"] == path), None)
+        types = {}
+        for name, f in (op or {}).get("fields", {}).items():
+            ty = f.get("type", "string")
+            if ty == "string" and f.get("format") in ("date", "date-time"):
+                ty = "date" if f["format"] == "date" else "datetime"
+            elif ty == "array":
+                ty = f"array:{f.get('items') if isinstance(f.get('items'), str) else 'string'}"
+            types[name] = ty
+        _TYPES[key] = types
+    return _TYPES[key]
 
 
 def price(op: dict[str, Any]) -> str:
@@ -69,7 +88,7 @@ def reference_page(provider: str) -> str:
     lines = [
         f"# {provider} endpoints",
         "",
-        f"Generated from the catalog by `python -m seowire.catalog --write docs/reference`; do not edit.",
+        "Generated from the catalog by `python tools/gen_catalog.py --docs`; do not edit.",
         f"Source: {cat['source']}. {len(ops)} endpoints.",
         "",
     ]
@@ -94,19 +113,3 @@ def reference_page(provider: str) -> str:
             lines.append(f"| `{op['name']}` | {price(op)} | {op['paging']} | {', '.join(op['params']) or '-'} | "
                          f"{', '.join(op['required']) or '-'} |")
     return "\n".join(lines) + "\n"
-
-
-def _main(argv: list[str]) -> int:
-    if len(argv) == 2 and argv[0] == "--write":
-        out = pathlib.Path(argv[1])
-        out.mkdir(parents=True, exist_ok=True)
-        for provider in PROVIDERS:
-            (out / f"{provider}.md").write_text(reference_page(provider))
-            print(f"wrote {out / f'{provider}.md'}")
-        return 0
-    print("usage: python -m seowire.catalog --write docs/reference", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))

@@ -202,6 +202,35 @@ def get(args: argparse.Namespace) -> int:
     return 0
 
 
+def endpoints(args: argparse.Namespace) -> int:
+    """List a provider's endpoints (or all three providers') from the catalog, with their prices."""
+    from seowire import catalog
+
+    providers = [args.provider] if args.provider else list(catalog.PROVIDERS)
+    for i, provider in enumerate(providers):
+        ops = catalog.endpoints(provider)
+        if args.filter:
+            ops = [op for op in ops if args.filter in op.get("path", op["name"]) or args.filter in op["name"]]
+        rows = []
+        for op in ops:
+            row = {"provider": provider, "name": op["name"], "units": catalog.price(op), "paging": op["paging"],
+                   "required": ", ".join(catalog.required(provider, op)) or "-"}
+            if provider == "ahrefs":
+                row["endpoint"] = f"{op['method']} {op['path']}"
+            rows.append(row)
+        if args.format == "json":
+            import json
+
+            print(json.dumps(rows, indent=2))
+            continue
+        if i:
+            print()
+        print(f"{provider}: {len(rows)} endpoints")
+        columns = ["name", "endpoint", "units", "paging", "required"] if provider == "ahrefs" else ["name", "units", "paging", "required"]
+        print(_table(rows, columns))
+    return 0
+
+
 def emulator(args: argparse.Namespace) -> int:
     """Serve the emulator on 127.0.0.1 until interrupted."""
     from seowire.testing import _serve
@@ -241,6 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("params", nargs="*", metavar="key=value", help="lists comma-separated; JSON for where")
     g.add_argument("--format", choices=("table", "csv", "json", "jsonl"), default="table")
     g.set_defaults(run=get)
+
+    en = sub.add_parser("endpoints", help=endpoints.__doc__, description=endpoints.__doc__)
+    en.add_argument("provider", nargs="?", choices=_PROVIDERS)
+    en.add_argument("--filter", default=None, help="only endpoints whose name or path contains this")
+    en.add_argument("--format", choices=("table", "json"), default="table")
+    en.set_defaults(run=endpoints)
 
     em = sub.add_parser("emulator", help="the offline emulator", description="Run the seowire emulator.")
     emsub = em.add_subparsers(dest="action", required=True)

@@ -1,7 +1,8 @@
 """Report rows as Arrow tables, pandas or polars DataFrames.
 
-The table is built in Rust with a typed schema (SEMrush columns from the column table; Moz and
-Ahrefs columns from the JSON values: ints, floats, dates, strings, lists) and handed over through
+The table is built in Rust with a typed schema (SEMrush columns from the column table; Ahrefs
+columns from the catalog's field types, so an empty page or a page of nulls has the same schema
+as a full one; Moz columns from the JSON values: ints, floats, dates, strings, lists) and handed over through
 the Arrow C stream interface, so no Python loop touches the rows. What the call cost travels
 with the frame: ``table.schema.metadata[b"seowire"]`` (JSON) for Arrow, ``df.attrs["seowire"]``
 for pandas.
@@ -36,9 +37,11 @@ def check(output: str) -> bool:
     return output != "dicts"
 
 
-def convert(data: Any, output: str, meta: dict[str, Any] | None = None, names: list[str] | None = None) -> Any:
-    """Rows (a list of dicts, a dict, or an Arrow table from the core) as the asked-for frame."""
-    table = data if hasattr(data, "__arrow_c_stream__") else _seowire.rows_table(data, names)
+def convert(data: Any, output: str, meta: dict[str, Any] | None = None, names: list[str] | None = None,
+            types: dict[str, str] | None = None) -> Any:
+    """Rows (a list of dicts, a dict, or an Arrow table from the core) as the asked-for frame.
+    ``types`` (field -> catalog type) fixes the columns the catalog describes."""
+    table = data if hasattr(data, "__arrow_c_stream__") else _seowire.rows_table(data, names, types)
     cost = {k: meta.get(k) for k in _COST if k in meta} if meta else {}
     if output == "polars":
         import polars

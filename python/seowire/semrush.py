@@ -9,12 +9,11 @@ from . import _seowire, frames
 from ._progress import ProgressArg
 from .frames import Output
 from .lifecycle import not_supported
+from ._semrush_reports import SemrushReports
 from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, unsigned
 from .exceptions import AuthenticationError
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
     from ._seowire import Ledger, RetryPolicy
 
 __all__ = ["Semrush", "Pages", "RowStream", "parse_csv", "ReportOptions"]
@@ -49,13 +48,17 @@ def parse_csv(data: bytes, columns: Sequence[str] | None = None, *, output: Outp
     return _seowire.parse_semrush_csv(data, cols)
 
 
-class Semrush(Client):
+class Semrush(Client, SemrushReports):
     """A client for one SEMrush API key.
 
     Every report call reserves its worst-case cost in the ledger before sending, commits the
     units of the lines actually received, and refuses with ``BudgetExceeded`` (sending nothing)
     if the budget could be crossed. Requests are limited to ``rate_limit`` per second and
     ``max_in_flight`` at once per account in this process (SEMrush allows 10 and 10).
+
+    Every report of the price table has a method (``domain_organic``, ``phrase_kdi``,
+    ``backlinks_refdomains``, ...; see ``seowire endpoints semrush``), generated from the table
+    with its price in the docstring; ``report(type, ...)`` reaches any of them by name.
     """
 
     provider = "semrush"
@@ -171,158 +174,3 @@ class Semrush(Client):
     def _provider_reading(self) -> tuple[str, str, str, int]:
         """For ``Ledger.sync``: the unit balance (spending shows as it goes down)."""
         return ("semrush", self.account, "balance", self.balance())
-
-    # -- domain reports -----------------------------------------------------------------------
-
-    def domain_ranks(self, domain: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Domain overview in every regional database (10 units/line)."""
-        return self.report("domain_ranks", domain=domain, **options)
-
-    async def domain_ranks_async(self, domain: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("domain_ranks", domain=domain, **options)
-
-    def domain_rank(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Domain overview in one database (10 units/line)."""
-        return self.report("domain_rank", domain=domain, database=database, **options)
-
-    async def domain_rank_async(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("domain_rank", domain=domain, database=database, **options)
-
-    def domain_rank_history(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Monthly domain overview history (10 units/line)."""
-        return self.report("domain_rank_history", domain=domain, database=database, **options)
-
-    async def domain_rank_history_async(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("domain_rank_history", domain=domain, database=database, **options)
-
-    def domain_organic(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Organic keywords of a domain (10 units/line, 50 historical)."""
-        return self.report("domain_organic", domain=domain, database=database, **options)
-
-    async def domain_organic_async(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("domain_organic", domain=domain, database=database, **options)
-
-    def domain_adwords(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Paid keywords of a domain (20 units/line)."""
-        return self.report("domain_adwords", domain=domain, database=database, **options)
-
-    async def domain_adwords_async(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("domain_adwords", domain=domain, database=database, **options)
-
-    def domain_organic_organic(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Organic competitors (40 units/line)."""
-        return self.report("domain_organic_organic", domain=domain, database=database, **options)
-
-    async def domain_organic_organic_async(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("domain_organic_organic", domain=domain, database=database, **options)
-
-    def domain_domains(self, domains: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Domain vs. domain, e.g. ``domains="*|or|a.com|*|or|b.com"`` (80 units/line)."""
-        return self.report("domain_domains", domains=domains, database=database, **options)
-
-    async def domain_domains_async(self, domains: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("domain_domains", domains=domains, database=database, **options)
-
-    def domain_organic_unique(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Organic pages of a domain (10 units/line)."""
-        return self.report("domain_organic_unique", domain=domain, database=database, **options)
-
-    async def domain_organic_unique_async(self, domain: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("domain_organic_unique", domain=domain, database=database, **options)
-
-    # -- keyword reports ----------------------------------------------------------------------
-
-    def phrase_this(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Keyword overview in one database (10 units/line)."""
-        return self.report("phrase_this", phrase=phrase, database=database, **options)
-
-    async def phrase_this_async(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("phrase_this", phrase=phrase, database=database, **options)
-
-    def phrase_all(self, phrase: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Keyword overview in every database (10 units/line)."""
-        return self.report("phrase_all", phrase=phrase, **options)
-
-    async def phrase_all_async(self, phrase: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("phrase_all", phrase=phrase, **options)
-
-    def phrase_these(self, phrases: Sequence[str], *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Batch keyword overview, up to 100 phrases (10 units/line)."""
-        return self.report("phrase_these", phrase=list(phrases), database=database, **options)
-
-    async def phrase_these_async(self, phrases: Sequence[str], *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("phrase_these", phrase=list(phrases), database=database, **options)
-
-    def phrase_related(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Related keywords (40 units/line)."""
-        return self.report("phrase_related", phrase=phrase, database=database, **options)
-
-    async def phrase_related_async(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("phrase_related", phrase=phrase, database=database, **options)
-
-    def phrase_fullsearch(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Broad-match keywords (20 units/line)."""
-        return self.report("phrase_fullsearch", phrase=phrase, database=database, **options)
-
-    async def phrase_fullsearch_async(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("phrase_fullsearch", phrase=phrase, database=database, **options)
-
-    def phrase_questions(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Question keywords (40 units/line)."""
-        return self.report("phrase_questions", phrase=phrase, database=database, **options)
-
-    async def phrase_questions_async(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("phrase_questions", phrase=phrase, database=database, **options)
-
-    def phrase_kdi(self, phrases: Sequence[str] | str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Keyword difficulty, up to 100 phrases (50 units/line)."""
-        phrase = [phrases] if isinstance(phrases, str) else list(phrases)
-        return self.report("phrase_kdi", phrase=phrase, database=database, **options)
-
-    async def phrase_kdi_async(self, phrases: Sequence[str] | str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        phrase = [phrases] if isinstance(phrases, str) else list(phrases)
-        return await self.report_async("phrase_kdi", phrase=phrase, database=database, **options)
-
-    def phrase_organic(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Organic SERP results for a keyword (10 units/line)."""
-        return self.report("phrase_organic", phrase=phrase, database=database, **options)
-
-    async def phrase_organic_async(self, phrase: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("phrase_organic", phrase=phrase, database=database, **options)
-
-    def url_organic(self, url: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        """Organic keywords of one URL (10 units/line)."""
-        return self.report("url_organic", url=url, database=database, **options)
-
-    async def url_organic_async(self, url: str, *, database: str, **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("url_organic", url=url, database=database, **options)
-
-    # -- backlinks ------------------------------------------------------------------------------
-
-    def backlinks_overview(self, target: str, *, target_type: str = "root_domain", **options: Unpack[ReportOptions]) -> Rows:
-        """Backlink summary (40 units per request)."""
-        return self.report("backlinks_overview", target=target, target_type=target_type, **options)
-
-    async def backlinks_overview_async(self, target: str, *, target_type: str = "root_domain", **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("backlinks_overview", target=target, target_type=target_type, **options)
-
-    def backlinks(self, target: str, *, target_type: str = "root_domain", **options: Unpack[ReportOptions]) -> Rows:
-        """Backlinks of a target (40 units/line)."""
-        return self.report("backlinks", target=target, target_type=target_type, **options)
-
-    async def backlinks_async(self, target: str, *, target_type: str = "root_domain", **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("backlinks", target=target, target_type=target_type, **options)
-
-    def backlinks_refdomains(self, target: str, *, target_type: str = "root_domain", **options: Unpack[ReportOptions]) -> Rows:
-        """Referring domains (40 units/line)."""
-        return self.report("backlinks_refdomains", target=target, target_type=target_type, **options)
-
-    async def backlinks_refdomains_async(self, target: str, *, target_type: str = "root_domain", **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("backlinks_refdomains", target=target, target_type=target_type, **options)
-
-    def backlinks_anchors(self, target: str, *, target_type: str = "root_domain", **options: Unpack[ReportOptions]) -> Rows:
-        """Anchor texts (40 units/line)."""
-        return self.report("backlinks_anchors", target=target, target_type=target_type, **options)
-
-    async def backlinks_anchors_async(self, target: str, *, target_type: str = "root_domain", **options: Unpack[ReportOptions]) -> Rows:
-        return await self.report_async("backlinks_anchors", target=target, target_type=target_type, **options)

@@ -376,6 +376,11 @@ fn field_value(op: &Operation, field: &str, target: &str, i: u64) -> Value {
     if spec.nullable && h % 11 == 0 {
         return Value::Null;
     }
+    if let (Some("date-time"), Value::String(s)) = (spec.format.as_deref(), &v) {
+        if s.len() == 10 {
+            return json!(format!("{s}T{:02}:{:02}:{:02}Z", h % 24, (h >> 8) % 60, (h >> 16) % 60));
+        }
+    }
     match (spec.ty.as_deref(), &v) {
         (Some("integer"), Value::Number(n)) if n.is_u64() => v,
         (Some("integer"), _) => json!(h % 1_000_000),

@@ -500,6 +500,10 @@ pub fn prepare(method: &str, path: &str, params: Map<String, Value>, strict: boo
             _ => json_body = Some(Value::Object(body_fields)),
         }
     }
+    if json_body.is_none() && batch.is_none() && def.is_some_and(|d| d.op.body.is_some() && d.path != "batch-analysis/batch-analysis") {
+        // An operation with a request body always sends one (JSON), even with no fields given.
+        json_body = Some(Value::Object(Map::new()));
+    }
     if let (Some(d), Some(Value::Object(body))) = (checked, &json_body) {
         check_body(d, body)?;
     }
@@ -519,16 +523,11 @@ pub fn prepare(method: &str, path: &str, params: Map<String, Value>, strict: boo
         }
     }
     if let Some(d) = checked {
-        if json_body.is_none() {
-            for r in d.required() {
-                // Single-object reports answer every field when select is left out.
-                let present = get(r).is_some() || (r == "targets" && batch.is_some()) || (r == "select" && !d.list);
-                if !present {
-                    return Err(bad(format!("Ahrefs {path} needs {r}")));
-                }
-            }
-            if let Some(missing) = d.op.body_required.iter().find(|_| batch.is_none() && d.path != "batch-analysis/batch-analysis") {
-                return Err(bad(format!("Ahrefs {method} {path} takes a request body with {missing}: pass json={{...}} or the fields as keywords")));
+        for r in d.required() {
+            // Single-object reports answer every field when select is left out.
+            let present = get(r).is_some() || (r == "targets" && batch.is_some()) || (r == "select" && !d.list);
+            if !present {
+                return Err(bad(format!("Ahrefs {path} needs {r}")));
             }
         }
         if d.op.params.contains_key("keywords") && d.op.params.contains_key("keyword_list_id") {

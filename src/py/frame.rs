@@ -31,11 +31,17 @@ fn value(v: serde_json::Value) -> Value {
     }
 }
 
-/// `rows_table(rows, names=None)`: a list of dicts (or one dict) as a typed Arrow table. Columns
-/// come in first-seen key order; `names` gives the columns of an empty result.
+/// `rows_table(rows, names=None, types=None)`: a list of dicts (or one dict) as a typed Arrow
+/// table. Columns come in first-seen key order; `names` gives the columns of an empty result;
+/// `types` (field -> catalog type, see `frame::declared`) fixes a column's type whatever its values.
 #[pyfunction]
-#[pyo3(signature = (rows, names=None))]
-pub fn rows_table<'py>(py: Python<'py>, rows: &Bound<'py, PyAny>, names: Option<Vec<String>>) -> PyResult<Bound<'py, PyAny>> {
+#[pyo3(signature = (rows, names=None, types=None))]
+pub fn rows_table<'py>(
+    py: Python<'py>,
+    rows: &Bound<'py, PyAny>,
+    names: Option<Vec<String>>,
+    types: Option<std::collections::HashMap<String, String>>,
+) -> PyResult<Bound<'py, PyAny>> {
     let rows: Vec<Bound<'py, PyDict>> = match rows.cast::<PyDict>() {
         Ok(d) => vec![d.clone()],
         Err(_) => {
@@ -63,7 +69,16 @@ pub fn rows_table<'py>(py: Python<'py>, rows: &Bound<'py, PyAny>, names: Option<
             col.resize(r + 1, Value::Null); // keys this row lacks
         }
     }
-    let arrays = names.into_iter().zip(&columns).map(|(n, values)| (n, frame::json_column(values))).collect();
+    let types = types.unwrap_or_default();
+    let arrays = names
+        .into_iter()
+        .zip(&columns)
+        .map(|(n, values)| match types.get(&n) {
+            Some(ty) => frame::typed_column(&n, values, &frame::declared(ty)).map(|a| (n, a)),
+            None => Ok((n.clone(), frame::json_column(values))),
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| to_pyerr(py, Error::format(e)))?;
     let batch = frame::batch(arrays, rows.len()).map_err(|e| to_pyerr(py, Error::format(e)))?;
     table(py, batch)
 }
