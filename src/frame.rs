@@ -50,7 +50,7 @@ pub fn semrush_batch(body: &[u8], columns: Option<&[Column]>) -> Result<RecordBa
     }
     let columns = header_columns(&header, columns)?;
     let data = &body[records.position()..];
-    let threads = crate::providers::csv::cores();
+    let threads = crate::runtime::cores();
     // The body is cut at record ends into parts decoded on all cores; parts that disagree on a
     // column's type are redone whole.
     let (arrays, rows) = if threads > 1 && data.len() > (256 << 10) {

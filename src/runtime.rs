@@ -91,3 +91,10 @@ pub fn install_crypto() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
 }
+
+/// Cores to decode on. Asked once: `available_parallelism` reads cgroup files on Linux, too slow
+/// to ask on every small reply.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

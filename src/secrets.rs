@@ -43,27 +43,10 @@ pub fn register(secret: &str) {
     reg.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
-/// Check a credential when its client is built (visible ASCII only: whitespace or a control
-/// character would make an unbuildable header or a different URL), then register it.
-pub fn credential(provider: &'static str, what: &str, value: &str) -> crate::error::Result<()> {
-    check(provider, what, value)?;
-    register(value);
-    Ok(())
-}
-
-/// The check of `credential`, for an identity that is not itself a secret (Moz access ID).
-pub fn check(provider: &'static str, what: &str, value: &str) -> crate::error::Result<()> {
-    if let Some(c) = value.chars().find(|c| !c.is_ascii_graphic()) {
-        let kind = if c.is_whitespace() { "whitespace" } else if c.is_control() { "a control character" } else { "a non-ASCII character" };
-        return Err(crate::error::Error::invalid(format!("the {what} contains {kind}; copy it again without it")).provider(provider));
-    }
-    Ok(())
-}
-
 /// Register the Basic-auth form of an id/secret pair (a server may echo the header).
 pub fn register_basic(user: &str, password: &str) {
     register(password);
-    register(&crate::providers::moz::base64(format!("{user}:{password}").as_bytes()));
+    register(&base64(format!("{user}:{password}").as_bytes()));
 }
 
 /// `text` with every registered secret and every secret query value replaced by `***`.
@@ -139,6 +122,24 @@ pub fn encode(s: &str) -> percent_encoding::PercentEncode<'_> {
 }
 
 
+/// Standard base64 (with padding): Basic auth credentials are sent in it, so the scrubber
+/// masks them in it too; the providers use this one.
+pub fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,7 +168,7 @@ mod tests {
             assert!(out.contains("***"), "{out}");
         }
         register_basic("member-1", "moz-secret-key-1");
-        let b = crate::providers::moz::base64(b"member-1:moz-secret-key-1");
+        let b = base64(b"member-1:moz-secret-key-1");
         assert!(!scrub(&format!("Authorization: Basic {b}")).contains(&b));
         assert_eq!(scrub("short ab"), "short ab");
     }

@@ -124,7 +124,7 @@ pub fn with_tape<R>(body: &[u8], build: impl FnOnce(Tape) -> R) -> Result<R, Str
     if body.len() > u32::MAX as usize {
         return Err("body larger than 4 GiB".into());
     }
-    if body.len() <= PARALLEL_BYTES || crate::providers::csv::cores() < 2 {
+    if body.len() <= PARALLEL_BYTES || crate::runtime::cores() < 2 {
         return whole(body, build);
     }
     std::thread::scope(|s| {

@@ -705,7 +705,7 @@ impl Client {
         if s.key.trim().is_empty() {
             return Err(Error::new(Kind::Authentication, "no Ahrefs API key: pass api_key= or set AHREFS_API_KEY").provider(PROVIDER));
         }
-        crate::secrets::credential(PROVIDER, "Ahrefs API key", &s.key)?;
+        crate::providers::credential(PROVIDER, "Ahrefs API key", &s.key)?;
         let base = s.base_url.unwrap_or_else(|| DEFAULT_BASE.to_string());
         let parsed = url::Url::parse(&base).map_err(|e| bad(format!("base_url is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {

@@ -141,12 +141,7 @@ pub fn split_records(data: &[u8], n: usize) -> Vec<&[u8]> {
     parts
 }
 
-/// Cores to decode on. Asked once: `available_parallelism` reads cgroup files on Linux, too slow
-/// to ask on every small reply.
-pub fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
+pub use crate::runtime::cores;
 
 /// Number of data records (excluding the header).
 pub fn count_records(data: &[u8], sep: u8) -> Result<usize, String> {

@@ -153,3 +153,20 @@ mod tests {
         assert_eq!(super::error_text(b""), "(empty body)");
     }
 }
+
+/// Check a credential when its client is built (visible ASCII only: whitespace or a control
+/// character would make an unbuildable header or a different URL), then register it.
+pub fn credential(provider: &'static str, what: &str, value: &str) -> crate::error::Result<()> {
+    check(provider, what, value)?;
+    crate::secrets::register(value);
+    Ok(())
+}
+
+/// The check of `credential`, for an identity that is not itself a secret (Moz access ID).
+pub fn check(provider: &'static str, what: &str, value: &str) -> crate::error::Result<()> {
+    if let Some(c) = value.chars().find(|c| !c.is_ascii_graphic()) {
+        let kind = if c.is_whitespace() { "whitespace" } else if c.is_control() { "a control character" } else { "a non-ASCII character" };
+        return Err(crate::error::Error::invalid(format!("the {what} contains {kind}; copy it again without it")).provider(provider));
+    }
+    Ok(())
+}

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use super::{error_text, is_date, JsonPage, Unwrap};
 use crate::error::{Error, Kind, Result};
 use crate::http::{account_hash, retry_after, Call, Engine, Reply, Request};
+pub use crate::secrets::base64;
 use crate::ledger::{Budget, Ledger, Record};
 use crate::limits::Limits;
 use crate::retry::RetryPolicy;
@@ -447,10 +448,10 @@ impl Client {
             _ => return Err(Error::new(Kind::Authentication, "no Moz credentials: pass token= (or MOZ_TOKEN), or access_id= and secret_key=").provider(PROVIDER)),
         };
         match &s.auth {
-            Auth::Token(t) => crate::secrets::credential(PROVIDER, "Moz token", t)?,
+            Auth::Token(t) => crate::providers::credential(PROVIDER, "Moz token", t)?,
             Auth::Basic { access_id, secret_key } => {
-                crate::secrets::check(PROVIDER, "Moz access ID", access_id)?;
-                crate::secrets::credential(PROVIDER, "Moz secret key", secret_key)?;
+                crate::providers::check(PROVIDER, "Moz access ID", access_id)?;
+                crate::providers::credential(PROVIDER, "Moz secret key", secret_key)?;
                 crate::secrets::register_basic(access_id, secret_key);
             }
         }
@@ -689,22 +690,6 @@ impl<T> Bulk<T> {
     }
 }
 
-/// Standard base64 (RFC 4648) with padding.
-pub fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// Legacy Mozscape v1 signature: URL-encoded base64 of HMAC-SHA1(secret, "AccessID\nExpires").
 pub fn sign_v1(access_id: &str, secret_key: &str, expires: u64) -> String {

@@ -78,7 +78,7 @@ impl Client {
         if token.trim().is_empty() {
             return Err(Error::new(Kind::Authentication, "no SCIM token: Ahrefs support issues it with the SCIM base URL").provider(PROVIDER));
         }
-        crate::secrets::credential(PROVIDER, "SCIM token", token)?;
+        crate::providers::credential(PROVIDER, "SCIM token", token)?;
         let parsed = url::Url::parse(base_url).map_err(|e| Error::invalid(format!("SCIM base_url is not a URL: {e}")).provider(PROVIDER))?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(Error::invalid("SCIM base_url must be http(s)").provider(PROVIDER));

@@ -766,7 +766,7 @@ impl Client {
         if s.key.trim().is_empty() {
             return Err(Error::new(Kind::Authentication, "no SEMrush API key: pass api_key= or set SEMRUSH_API_KEY").provider(PROVIDER));
         }
-        crate::secrets::credential(PROVIDER, "SEMrush API key", &s.key)?;
+        crate::providers::credential(PROVIDER, "SEMrush API key", &s.key)?;
         if s.cache_ttl.is_some_and(|t| t > MAX_CACHE_TTL) {
             return Err(Error::invalid("SEMrush's terms forbid keeping its data longer than a month: cache at most 30 days").provider(PROVIDER));
         }
@@ -966,7 +966,7 @@ pub fn typed_cell(text: std::borrow::Cow<'_, str>, ty: Ty) -> Cell<'_> {
 /// malformed record the body is parsed again in one piece, so its line number counts from the top.
 pub fn parse_cells<'a>(data: &'a [u8], columns: &[Column], mut sink: impl FnMut(Vec<Cell<'a>>) -> bool) -> std::result::Result<(), String> {
     const PARALLEL_BYTES: usize = 256 << 10;
-    if data.len() <= PARALLEL_BYTES || crate::providers::csv::cores() < 2 {
+    if data.len() <= PARALLEL_BYTES || crate::runtime::cores() < 2 {
         sink(parse_part(data, columns)?);
         return Ok(());
     }
