@@ -98,6 +98,10 @@ def test_a_panic_below_the_boundary_is_a_typed_error():
 
     with pytest.raises(seowire.InternalError):
         asyncio.run(main())
+    # Where rows become Python objects (under the GIL) too, naming the provider and report.
+    with pytest.raises(seowire.InternalError, match="decoding selftest") as e:
+        _seowire._selftest_panic("decode")
+    assert e.value.provider == "ahrefs"
     assert issubclass(seowire.InternalError, seowire.SeowireError) and issubclass(seowire.InternalError, Exception)
 
 

@@ -385,7 +385,12 @@ def semrush_methods(ops: list[dict[str, Any]]) -> str:
 
 def built_catalog() -> Any:
     """seowire.catalog of the built module (the SEMrush and Moz tables live in the Rust core)."""
-    sys.path.insert(0, str(ROOT / "python"))
+    try:  # the installed package, or the one on PYTHONPATH; else this checkout's python/
+        from seowire import catalog as built
+    except ImportError:
+        sys.path.insert(0, str(ROOT / "python"))
+        for name in [m for m in sys.modules if m == "seowire" or m.startswith("seowire.")]:
+            del sys.modules[name]
     try:
         from seowire import catalog as built
     except ImportError as e:

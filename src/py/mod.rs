@@ -80,6 +80,11 @@ pub fn _selftest_panic<'py>(py: Python<'py>, mode: &str) -> PyResult<Bound<'py, 
     }
     match mode {
         "async" => future(py, boom()),
+        // The page decoders' wrapper (`decoding`), with a panic where rows are built.
+        "decode" => decoding(py, "ahrefs", "selftest", || -> PyResult<Bound<'py, PyAny>> {
+            let rows: Vec<u64> = std::hint::black_box(Vec::new());
+            Ok(rows[0].into_pyobject(py)?.into_any())
+        }),
         _ => block_on(py, boom()).map(|v| v.into_pyobject(py).expect("int").into_any()),
     }
 }
@@ -88,6 +93,13 @@ pub fn _selftest_panic<'py>(py: Python<'py>, mode: &str) -> PyResult<Bound<'py, 
 /// `InternalError` naming the provider and call, never `PanicException`.
 pub fn guard<T>(provider: &'static str, call: &str, f: impl FnOnce() -> crate::error::Result<T>) -> crate::error::Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| Err(crate::error::panicked(p, Some(provider), call)))
+}
+
+/// Building Python objects from a reply (under the GIL): a panic there becomes `InternalError`
+/// naming the provider and report too, never a `PanicException`.
+pub fn decoding<T>(py: Python<'_>, provider: &'static str, report: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(to_pyerr(py, crate::error::panicked(p, Some(provider), &format!("decoding {report}")))))
 }
 
 enum Stop {

@@ -71,7 +71,8 @@ impl<'py> IntoPyObject<'py> for PyJsonPage {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        PyTuple::new(py, [value(py, &self.0)?.into_any(), meta(py, &self.0)?.into_any()])
+        let page = &self.0;
+        super::decoding(py, page.provider, &page.report, || PyTuple::new(py, [value(py, page)?.into_any(), meta(py, page)?.into_any()]))
     }
 }
 

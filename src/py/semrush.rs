@@ -134,6 +134,13 @@ impl<'py> IntoPyObject<'py> for PyPage {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let report = self.0.report;
+        super::decoding(py, sr::PROVIDER, &report, move || self.build(py))
+    }
+}
+
+impl PyPage {
+    fn build<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let p = self.0;
         let columns = p.columns.as_deref().map(|c| c.as_slice());
         let list = if self.1 {
