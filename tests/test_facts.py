@@ -109,3 +109,57 @@ def test_header_names_are_the_references(emu):
     assert header.split(";") == list(HEADERS.values())
     url = emu.base_url("semrush") + "/?type=domain_adwords&key=k&domain=x.com&database=us&display_limit=1&export_columns=Ph,Po,Nq"
     assert urllib.request.urlopen(url).read().decode().splitlines()[0] == "Keyword;Pos;Average vol."
+
+
+# -- Moz: the emulator's own endpoint table and the reference's unknowns as settings ------------
+
+
+def test_moz_usage_data_honours_start_end_and_lags(moz, emu):
+    import time
+
+    m = moz()
+    m.links("moz.com", limit=7)
+    now = int(time.time())
+    assert m.usage_data()["rows_consumed"] == 7
+    assert m.usage_data(start=now - 60, end=now + 60)["rows_consumed"] == 7
+    assert m.usage_data(start=now - 7200, end=now - 3600)["rows_consumed"] == 0  # before the call
+    with pytest.raises(seowire.SeowireError, match="start must be before end"):
+        m.usage_data(start=now, end=now)
+    # Moz's figure may miss the last hour of calls: with that lag the call is not counted yet.
+    emu.configure(moz_usage_lag_seconds=3600)
+    assert m.usage_data()["rows_consumed"] == 0
+    assert emu.stats()["units_charged"] == 7  # charged all the same
+
+
+def test_moz_throttling_is_a_setting_429_or_503_with_retry_after(moz, emu):
+    import concurrent.futures
+
+    emu.configure(moz_concurrency=1, moz_throttle_status=503, moz_throttle_retry_after=1, latency_ms=300)
+    m = moz(retry=seowire.RetryPolicy(max_retries=0), concurrency=4)  # more than the emulated plan allows
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(lambda _: _try(lambda: m.links("moz.com", limit=3)), range(4)))
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    assert errors and all(isinstance(e, seowire.SeowireError) for e in errors)
+    assert any(getattr(e, "status", None) == 503 for e in errors)
+    assert any(getattr(e, "retry_after", None) == 1.0 for e in errors)
+    import pickle
+
+    waited = next(e for e in errors if e.retry_after)
+    assert pickle.loads(pickle.dumps(waited)).retry_after == waited.retry_after
+
+
+def _try(call):
+    try:
+        return call()
+    except Exception as e:  # the outcome is checked by the caller
+        return e
+
+
+def test_moz_quota_text_and_status_are_settings(moz, emu):
+    emu.configure(moz_quota_status=429, moz_quota_message="Rows exhausted for this period")
+    from conftest import SECRET
+
+    emu.set_balance(SECRET, 0, provider="moz")
+    m = moz()
+    with pytest.raises(seowire.SeowireError, match="Rows exhausted for this period"):
+        m.links("moz.com", limit=3)

@@ -34,6 +34,8 @@ class SeowireError(Exception):
     status: int | None
     code: str | None
     retryable: bool
+    #: Seconds the server asked to wait (its ``Retry-After``, capped), if it said.
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -53,12 +55,14 @@ class SeowireError(Exception):
     def __reduce__(self):  # keep the fields when pickled (multiprocessing, Airflow XCom)
         return (
             _rebuild,
-            (type(self), str(self), self.provider, self.status, self.code, self.retryable),
+            (type(self), str(self), self.provider, self.status, self.code, self.retryable, self.retry_after),
         )
 
 
-def _rebuild(cls, message, provider, status, code, retryable):
-    return cls(message, provider=provider, status=status, code=code, retryable=retryable)
+def _rebuild(cls, message, provider, status, code, retryable, retry_after=None):
+    error = cls(message, provider=provider, status=status, code=code, retryable=retryable)
+    error.retry_after = retry_after
+    return error
 
 
 class AuthenticationError(SeowireError):

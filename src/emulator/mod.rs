@@ -63,6 +63,14 @@ pub struct Config {
     pub moz_error_format: String,
     /// Moz: HTTP status when the row quota is gone (unpublished).
     pub moz_quota_status: u16,
+    /// Moz: the message of that error (unpublished).
+    pub moz_quota_message: String,
+    /// Moz: status when a credential is throttled, 429 or 503 (unpublished), and its
+    /// `Retry-After` in seconds (`None`: no header).
+    pub moz_throttle_status: u16,
+    pub moz_throttle_retry_after: Option<u64>,
+    /// Moz: `usage_data` leaves out calls this recent (the reference: up to an hour).
+    pub moz_usage_lag_seconds: u64,
     /// Ahrefs: requests per minute per key (`None`: unlimited).
     pub ahrefs_rate_per_minute: Option<u32>,
     /// Ahrefs: units per key (`units_limit_api_key`; `None`: no per-key cap).
@@ -95,10 +103,15 @@ impl Default for Config {
             trailing_newline: true,
             balance_thousands_separator: true,
             moz_concurrency: Some(10),
-            moz_modifier_weight: crate::providers::moz::Weights::default().modifier,
+            // Unpublished [Open providers.md §1.5]: the emulator's own guess, a setting.
+            moz_modifier_weight: 2,
             moz_last_page: "missing".into(),
             moz_error_format: "object".into(),
             moz_quota_status: 403,
+            moz_quota_message: "row limit reached: your plan's rows quota for this billing period is exhausted".into(),
+            moz_throttle_status: 429,
+            moz_throttle_retry_after: None,
+            moz_usage_lag_seconds: 0,
             ahrefs_rate_per_minute: Some(60),
             ahrefs_units_limit: Some(1_000_000),
             ahrefs_cache_hits: false,
@@ -180,6 +193,8 @@ pub struct Inner {
     pub recent: HashMap<String, VecDeque<Instant>>,
     pub in_flight_by_key: HashMap<String, u64>,
     pub moz_rows_consumed: HashMap<String, u64>,
+    /// Moz rows charged per account, with the unix second of each charge (for `usage_data`).
+    pub moz_usage: HashMap<String, Vec<(u64, u64)>>,
     /// Ahrefs units charged per key, and requests seen (for cache hits).
     pub ahrefs_usage: HashMap<String, u64>,
     pub ahrefs_seen: std::collections::HashSet<String>,
@@ -634,3 +649,7 @@ async fn wait_until(t: tokio::time::Instant) {
     }
 }
 
+/// Seconds since the epoch, now.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -13,7 +13,63 @@ use hyper::{Request, Response};
 use serde_json::{json, Map, Value};
 
 use super::{full, stable_hash, Admitted, StableHash, Answer, Body, Config, State};
-use crate::providers::moz::{base64, check_target, endpoint, Cost, EndpointDef, MAX_TARGETS};
+use crate::secrets::base64;
+
+/// Targets per url_metrics request. [C providers.md §1.2]
+const MAX_TARGETS: usize = 50;
+
+/// The Links API v2 endpoints as the reference lists them (providers.md §1.2-1.4), the emulator's
+/// own copy: body fields, required fields, and rows charged per result (`link_status`: per
+/// source; `url_metrics`: per target plus the modifier weight; 0: free).
+struct Endpoint {
+    name: &'static str,
+    fields: &'static [&'static str],
+    required: &'static [&'static str],
+    rows_each: u64,
+}
+
+const PAGED: &[&str] = &["limit", "next_token"];
+const ENDPOINTS: &[Endpoint] = &[
+    Endpoint {
+        name: "url_metrics",
+        fields: &["targets", "daily_history_deltas", "daily_history_values", "monthly_history_deltas", "monthly_history_values", "distributions"],
+        required: &["targets"],
+        rows_each: 1,
+    },
+    Endpoint {
+        name: "links",
+        fields: &["target", "target_scope", "sort", "filter", "anchor_text", "source_root_domain", "source_scope", "subdomains_limited_to_one", "limit", "next_token"],
+        required: &["target"],
+        rows_each: 1,
+    },
+    Endpoint { name: "anchor_text", fields: &["target", "scope", "limit", "next_token"], required: &["target"], rows_each: 1 },
+    Endpoint { name: "final_redirect", fields: &["page"], required: &["page"], rows_each: 1 },
+    Endpoint { name: "global_top_pages", fields: PAGED, required: &[], rows_each: 1 },
+    Endpoint { name: "global_top_root_domains", fields: PAGED, required: &[], rows_each: 1 },
+    Endpoint { name: "index_metadata", fields: &[], required: &[], rows_each: 0 },
+    Endpoint { name: "link_intersect", fields: &["positive_targets", "negative_targets", "source_scope", "sort", "limit", "next_token"], required: &["positive_targets"], rows_each: 5 },
+    Endpoint { name: "link_status", fields: &["target", "sources", "source_scope", "target_scope"], required: &["target", "sources"], rows_each: 2 },
+    Endpoint {
+        name: "linking_root_domains",
+        fields: &["target", "target_scope", "sort", "filter", "begin_date", "end_date", "limit", "next_token"],
+        required: &["target"],
+        rows_each: 1,
+    },
+    Endpoint { name: "top_pages", fields: &["target", "scope", "limit", "next_token"], required: &["target"], rows_each: 1 },
+    Endpoint { name: "usage_data", fields: &["start", "end"], required: &[], rows_each: 0 },
+];
+
+/// A target the emulator accepts: a URL or domain, http(s) if a scheme is given, with a dotted host.
+fn valid_target(t: &str) -> bool {
+    let t = t.trim();
+    let rest = match t.split_once("://") {
+        Some((s, rest)) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => rest,
+        Some(_) => return false,
+        None => t,
+    };
+    let host = rest.split(['/', '?', '#', ':']).next().unwrap_or("");
+    !t.is_empty() && t.len() <= 2048 && !t.chars().any(char::is_whitespace) && host.contains('.') && !host.starts_with('.')
+}
 
 const NAME: &str = "moz";
 
@@ -76,12 +132,17 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, ready_at: Instan
     if !config.keys.as_ref().is_none_or(|keys| keys.contains(&key)) {
         return Answer::Reply(error(&config, 401, "Unauthorized", "invalid credentials"));
     }
-    let Ok(def) = endpoint(&path) else {
+    let Some(def) = ENDPOINTS.iter().find(|e| e.name == path) else {
         return Answer::Reply(error(&config, 404, "NotFound", &format!("no endpoint {path}")));
     };
     let account = format!("{NAME}:{key}");
     if state.lock().admit(&account, None, config.moz_concurrency).is_err() {
-        return Answer::Reply(error(&config, 429, "TooManyRequests", "too many concurrent requests for this plan"));
+        // How v2 throttles is unknown (429, or 503 with Retry-After): a setting.
+        let mut r = error(&config, config.moz_throttle_status, "TooManyRequests", "too many concurrent requests for this plan");
+        if let Some(secs) = config.moz_throttle_retry_after.and_then(|s| hyper::header::HeaderValue::from_str(&s.to_string()).ok()) {
+            r.headers_mut().insert("retry-after", secs);
+        }
+        return Answer::Reply(r);
     }
     let _slot = Admitted(state, account.clone());
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -103,7 +164,7 @@ fn bad(message: impl Into<String>) -> Failure {
     (400, "BadRequest", message.into())
 }
 
-fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Value>, account: &str) -> Result<String, Failure> {
+fn answer(state: &State, config: &Config, def: &Endpoint, f: &Map<String, Value>, account: &str) -> Result<String, Failure> {
     let str_field = |k: &str| f.get(k).and_then(|v| v.as_str()).map(str::to_string);
     let limit = match f.get("limit") {
         None => 25,
@@ -134,7 +195,7 @@ fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Val
             if targets.is_empty() || targets.len() > MAX_TARGETS {
                 return Err(bad(format!("targets must hold 1 to {MAX_TARGETS} URLs")));
             }
-            if let Some(t) = targets.iter().find(|t| check_target(t).is_err()) {
+            if let Some(t) = targets.iter().find(|t| !valid_target(t)) {
                 return Err(bad(format!("invalid target {t}")));
             }
             let modifiers = ["daily_history_deltas", "daily_history_values", "monthly_history_deltas", "monthly_history_values"]
@@ -167,7 +228,25 @@ fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Val
         }
         "index_metadata" => (Ready::Json(json!({"index_id": base64(b"emulated-index-2026"), "spam_score_update_days": ["2026-01-14", "2026-04-15", "2026-07-15", "2026-10-14"]})), 1, 0),
         "usage_data" => {
-            let used = state.lock().moz_rows_consumed.get(account).copied().unwrap_or(0);
+            // Unix seconds as strings; start < end; start defaults to the month's start [C MOZDOC];
+            // calls of the last `moz_usage_lag_seconds` are not counted yet (up to an hour [C]).
+            let secs = |k: &str| -> Result<Option<u64>, Failure> {
+                match f.get(k) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| bad(format!("{k} must be unix seconds as a string"))),
+                    Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| bad(format!("{k} must be unix seconds"))),
+                    Some(_) => Err(bad(format!("{k} must be unix seconds as a string"))),
+                }
+            };
+            let now = super::unix_now();
+            let (start, end) = (secs("start")?.unwrap_or_else(|| month_start(now)), secs("end")?.unwrap_or(now));
+            if start >= end {
+                return Err(bad("start must be before end"));
+            }
+            let lag = config.moz_usage_lag_seconds;
+            let g = state.lock();
+            let counted = |at: u64| at >= start && at <= end && at.saturating_add(lag) <= now;
+            let used: u64 = g.moz_usage.get(account).into_iter().flatten().filter(|(at, _)| counted(*at)).map(|(_, n)| n).sum();
             (Ready::Json(json!({"rows_consumed": used})), 1, 0)
         }
         "link_status" => {
@@ -176,8 +255,7 @@ fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Val
                 return Err(bad("sources must not be empty"));
             }
             let exists: Vec<bool> = sources.iter().map(|s| stable_hash(&[s, &target]) % 3 != 0).collect();
-            let Cost::PerSource(w) = def.cost else { unreachable!("link_status is priced per source") };
-            (Ready::Json(json!({"exists": exists})), sources.len() as u64, sources.len() as u64 * w)
+            (Ready::Json(json!({"exists": exists})), sources.len() as u64, sources.len() as u64 * def.rows_each)
         }
         name => {
             let available = match name {
@@ -187,10 +265,7 @@ fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Val
             let end = (offset + limit).min(available);
             let results: Vec<Value> = (offset..end).map(|i| row(name, &target, i)).collect();
             let n = results.len() as u64;
-            let weight = match def.cost {
-                Cost::PerResult(w) => w,
-                _ => 1,
-            };
+            let weight = def.rows_each;
             let mut out = Map::new();
             out.insert("results".into(), Value::Array(results));
             if end < available {
@@ -210,15 +285,23 @@ fn answer(state: &State, config: &Config, def: &EndpointDef, f: &Map<String, Val
         let mut g = state.lock();
         let left = g.balance(account);
         if left < rows {
-            return Err((config.moz_quota_status, "QuotaExceeded", "row limit reached: your plan's rows quota for this billing period is exhausted".into()));
+            return Err((config.moz_quota_status, "QuotaExceeded", config.moz_quota_message.clone()));
         }
         g.charge(NAME, account, rows);
         *g.moz_rows_consumed.entry(account.to_string()).or_default() += rows;
+        g.moz_usage.entry(account.to_string()).or_default().push((super::unix_now(), rows));
     }
     Ok(match value {
         Ready::Json(v) => v.to_string(),
         Ready::Text(t) => t,
     })
+}
+
+/// Unix seconds of the first day of `now`'s month (UTC).
+fn month_start(now: u64) -> u64 {
+    let days = now / 86_400;
+    let (_, _, d) = crate::ledger::civil_from_days(days as i64);
+    (days - (u64::from(d) - 1)) * 86_400
 }
 
 enum Ready {

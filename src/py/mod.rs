@@ -38,6 +38,9 @@ pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
         kwargs.set_item("code", e.code.clone())?;
         kwargs.set_item("retryable", e.retryable)?;
         let value = cls.call((e.message.clone(),), Some(&kwargs))?;
+        if let Some(wait) = e.retry_after {
+            value.setattr("retry_after", wait.as_secs_f64())?;
+        }
         Ok(PyErr::from_value(value))
     };
     build().unwrap_or_else(|err| err)
