@@ -209,8 +209,9 @@ def test_mixed_workload_ledger_equals_emulator(ahrefs, emu):
     with pytest.raises(seowire.ProviderError):
         a.anchors("example.com", select=["anchor"], limit=10)
     emu.fault("error", status=403, provider="ahrefs")
-    with pytest.raises(seowire.SeowireError):
+    with pytest.raises(seowire.AuthenticationError) as e:  # a 403 that does not say units: the plan
         a.anchors("example.com", select=["anchor"], limit=10)
+    assert e.value.status == 403 and not e.value.retryable
     a.batch_analysis(["a.com", "b.com"], select=["url", "org_cost"])
     charged = emu.stats()["units_charged"]
     usage = a.ledger.usage()[0]

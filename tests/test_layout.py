@@ -44,3 +44,11 @@ def test_redaction_has_one_home():
     assert "fn scrub" in (SRC / "secrets.rs").read_text()
     offenders = [p.name for p in SRC.rglob("*.rs") if p.name != "secrets.rs" and re.search(r"fn (redact|scrub)\b", p.read_text())]
     assert not offenders, offenders
+
+
+def test_the_emulator_keeps_facts_of_its_own():
+    """The Moz, Ahrefs and SCIM emulators use no client table (so client and emulator cannot agree
+    by construction); the SEMrush emulator still reads the client's report table (issue 20.6)."""
+    for name in ("moz", "ahrefs", "scim", "mod"):
+        text = (SRC / "emulator" / f"{name}.rs").read_text()
+        assert "crate::providers" not in text, name

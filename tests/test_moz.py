@@ -280,7 +280,7 @@ def test_weights_and_ledger_match_the_emulator(moz, emu):
     r = m.link_intersect(["moz.com", "ahrefs.com"], limit=7)
     assert r.units == 5 * len(r) and r.estimate == 35
     s = m.link_status("moz.com", ["a.com", "b.com"])
-    assert isinstance(s, dict)
+    assert isinstance(s, dict) and len(s["exists"]) == 2
     h = m.url_metrics(["a.com", "b.com"], monthly_history_values=["page_authority"], distributions=True)
     assert h.units == 2 * (1 + 2 * 2) == h.estimate  # 1 + weight x 2 modifiers, per target
     assert m.estimate("url_metrics", targets=["a.com", "b.com", "a.com"], distributions=True) == 2 * 3
@@ -384,3 +384,12 @@ def test_v1_signing_against_v2_is_refused(emu):
         seowire.Moz("t", signing="v1", ledger="memory://")
     with pytest.raises(seowire.InvalidRequest, match="v1"):
         seowire.Moz("t", base_url="https://lsapi.seomoz.com/linkscape", ledger="memory://")
+
+
+def test_link_status_answers_one_bool_per_source_in_order(moz, emu):
+    m = moz()
+    sources = [f"source{i}.com" for i in range(9)]
+    together = m.link_status("moz.com", sources)["exists"]
+    alone = [m.link_status("moz.com", [s])["exists"][0] for s in sources]
+    assert together == alone and len(set(together)) == 2  # in order, and not all the same
+    assert all(isinstance(x, bool) for x in together)

@@ -15,7 +15,6 @@ use serde_json::{json, Map, Value};
 
 use super::{full, query_pairs, stable_hash, Admitted, Answer, Body, State};
 use crate::catalog::{self, Operation};
-use crate::providers::ahrefs::where_fields;
 
 // The emulator's own reading of the reference (providers.md §2), not the client's constants.
 const BASE_COST: u64 = 50;
@@ -24,6 +23,24 @@ const FREE_LIMIT: u64 = 100;
 /// Families that cost nothing, and the fixed-price site-audit reports. [C AHOAS]
 const FREE_FAMILIES: &[&str] = &["rank-tracker/", "management/", "public/", "gsc/", "web-analytics/", "social-media/", "subscription-info/", "site-audit/projects"];
 const FIXED: &[&str] = &["site-audit/issues", "site-audit/page-explorer", "site-audit/page-content"];
+
+/// The fields a `where` filter names (the grammar of providers.md §2.4: and/or/not around
+/// `{field, is|list_is}`), read by the emulator itself; `None` when it is not that grammar.
+fn where_fields(v: &Value, out: &mut Vec<String>) -> Option<()> {
+    let m = v.as_object()?;
+    if let Some(items) = m.get("and").or_else(|| m.get("or")) {
+        items.as_array()?.iter().try_for_each(|i| where_fields(i, out))
+    } else if let Some(inner) = m.get("not") {
+        where_fields(inner, out)
+    } else {
+        let field = m.get("field")?.as_str()?;
+        if !m.contains_key("is") && !m.contains_key("list_is") {
+            return None;
+        }
+        out.push(field.split('.').next().unwrap_or(field).to_string());
+        Some(())
+    }
+}
 
 fn field_units(op: &Operation, name: &str) -> Option<u64> {
     op.field_units(name).or_else(|| op.params.get("where").and_then(|w| w.fields.as_ref()).filter(|f| f.iter().any(|x| x == name)).map(|_| 1))
@@ -98,7 +115,10 @@ async fn oauth(state: &Arc<State>, req: Request<Incoming>, path: &str) -> Answer
     if client_id != get("client_id") || redirect_uri != get("redirect_uri") {
         return oauth_error(400, "invalid_grant", "client_id or redirect_uri does not match the authorization");
     }
-    if crate::providers::oauth::challenge(&get("code_verifier")) != challenge {
+    // PKCE S256, computed here: base64url (no padding) of SHA-256 of the verifier (RFC 7636).
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(get("code_verifier").as_bytes());
+    let expected = crate::secrets::base64(&digest).trim_end_matches('=').replace('+', "-").replace('/', "_");
+    if expected != challenge {
         return oauth_error(400, "invalid_grant", "code_verifier does not match the code_challenge");
     }
     let token = format!("ahc-{:032x}", stable_hash(&[&challenge, "token"]) as u128 * 31 + 7);
@@ -207,7 +227,7 @@ fn answer(g: &mut super::Inner, def: &'static Operation, q: &HashMap<String, Str
     used.extend(select.iter().cloned());
     if let Some(w) = q.get("where") {
         let Ok(v) = serde_json::from_str::<Value>(w) else { return bad("where is not valid JSON".into()) };
-        if where_fields(&v, &mut used).is_err() {
+        if where_fields(&v, &mut used).is_none() {
             return bad("where is not a valid filter expression".into());
         }
     }

@@ -12,7 +12,10 @@ use hyper::{Request, Response};
 use serde_json::{json, Value};
 
 use super::{full, query_pairs, Answer, Body, Config, State};
-use crate::providers::scim::{ERROR_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
+// The schema URNs of SCIM 2.0 (RFC 7643 §4.1, RFC 7644 §3.4.2 and §3.12).
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
 fn error(status: u16, scim_type: Option<&str>, detail: &str) -> Response<Body> {
     let mut v = json!({"schemas": [ERROR_SCHEMA], "status": status.to_string(), "detail": detail});
