@@ -90,3 +90,51 @@ pub const SEMRUSH_HEADERS: &[(&str, &str)] = &[
 pub fn semrush_header(code: &str) -> String {
     SEMRUSH_HEADERS.iter().find(|(c, _)| *c == code).map_or_else(|| code.to_string(), |(_, h)| h.to_string())
 }
+
+/// SEMrush: report type, whether it needs `database`, how many lines it answers (`limit`:
+/// up to display_limit; `one`; `databases`: one per regional database; `phrases`: one per
+/// phrase; `history`: one per month), and its default export columns (providers.md §3.6;
+/// empty: the reference lists none).
+pub const SEMRUSH_REPORTS: &[(&str, bool, &str, &str)] = &[
+    ("domain_ranks", false, "databases", "Db,Dn,Rk,Or,Ot,Oc,Ad,At,Ac,Sh,Sv"),
+    ("domain_rank", true, "one", "Dn,Rk,Or,Ot,Oc,Ad,At,Ac,Sh,Sv"),
+    ("domain_rank_history", true, "history", "Rk,Or,Ot,Oc,Ad,At,Ac,Dt"),
+    ("rank_difference", true, "limit", "Dn,Rk,Or,Ot,Oc,Ad,At,Ac"),
+    ("rank", true, "limit", "Dn,Rk,Or,Ot,Oc,Ad,At,Ac"),
+    ("domain_organic", true, "limit", "Ph,Po,Pp,Pd,Nq,Cp,Ur,Tr,Tc,Co,Nr,Td"),
+    ("domain_adwords", true, "limit", "Ph,Po,Pp,Pd,Ab,Nq,Cp,Tr,Tc,Co,Nr,Td,Tt,Ds,Vu,Ur"),
+    ("domain_adwords_unique", true, "limit", "Ph,Po,Tt,Ds,Vu,Ur,Pc"),
+    ("domain_adwords_historical", true, "limit", "Ph,Dt,Po,Ur,Tt,Ds,Vu,At,Ac,Ad"),
+    ("domain_organic_organic", true, "limit", "Dn,Cr,Np,Or,Ot,Oc,Ad"),
+    ("domain_adwords_adwords", true, "limit", "Dn,Cr,Np,Ad,At,Ac,Or"),
+    ("domain_shopping", true, "limit", "Ph,Po,Pp,Pd,Nq,Cp,Ur,Tt,Tr,Tc,Co,Nr,Td"),
+    ("domain_organic_unique", true, "limit", "Ur,Pc,Tg,Tr"),
+    ("domain_organic_subdomains", true, "limit", "Ur,Pc,Tg,Tr"),
+    ("domain_domains", true, "limit", "Ph,P0,P1,P2,P3,P4,Nr,Cp,Co,Nq"),
+    ("phrase_this", true, "one", "Ph,Nq,Cp,Co,Nr,Td"),
+    ("phrase_all", false, "databases", "Db,Ph,Nq,Cp,Co"),
+    ("phrase_these", true, "phrases", "Ph,Nq,Cp,Co,Nr,Td"),
+    ("phrase_kdi", true, "phrases", "Ph,Kd"),
+    ("phrase_related", true, "limit", "Ph,Nq,Cp,Co,Nr,Td,Rr"),
+    ("phrase_fullsearch", true, "limit", "Ph,Nq,Cp,Co,Nr,Td"),
+    ("phrase_questions", true, "limit", "Ph,Nq,Cp,Co,Nr,Td"),
+    ("phrase_organic", true, "limit", "Dn,Ur"),
+    ("phrase_adwords", true, "limit", "Dn,Ur,Vu"),
+    ("url_organic", true, "limit", "Ph,Po,Nq,Cp,Co,Tr,Tc,Nr,Td"),
+    ("url_adwords", true, "limit", "Ph,Po,Nq,Cp,Co,Tr,Tc,Nr,Td,Tt,Ds,Vu"),
+    ("backlinks_overview", false, "one", "ascore,total,domains_num,urls_num,ips_num,ipclassc_num,follows_num,nofollows_num,sponsored_num,ugc_num,texts_num,images_num,forms_num,frames_num"),
+    ("backlinks", false, "limit", "page_ascore,source_title,source_url,target_url,anchor,external_num,internal_num,first_seen,last_seen"),
+    ("backlinks_refdomains", false, "limit", "domain_ascore,domain,backlinks_num,ip,country,first_seen,last_seen"),
+    ("backlinks_refips", false, "limit", ""),
+    ("backlinks_tld", false, "limit", ""),
+    ("backlinks_geo", false, "limit", ""),
+    ("backlinks_anchors", false, "limit", "anchor,domains_num,backlinks_num,first_seen,last_seen"),
+    ("backlinks_pages", false, "limit", ""),
+    ("backlinks_competitors", false, "limit", ""),
+    ("backlinks_comparison", false, "limit", ""),
+    ("backlinks_matrix", false, "limit", ""),
+    ("backlinks_historical", false, "limit", ""),
+    ("backlinks_categories_profile", false, "limit", ""),
+    ("backlinks_categories", false, "one", ""),
+    ("backlinks_ascore_profile", false, "one", ""),
+];

@@ -11,7 +11,21 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 
 use super::{full, query_pairs, stable_hash, Admitted, Answer, Body, Config, State};
-use crate::providers::semrush::{column_def, report_def, Lines, ReportDef, Ty};
+
+/// A report as the emulator knows it (its own facts, `facts::SEMRUSH_REPORTS`).
+struct ReportDef {
+    name: &'static str,
+    database: bool,
+    lines: &'static str,
+    per_request: bool,
+    columns: &'static str,
+}
+
+fn report_def(name: &str) -> Option<ReportDef> {
+    let (name, database, lines, columns) = *super::facts::SEMRUSH_REPORTS.iter().find(|r| r.0 == name)?;
+    let per_request = super::facts::semrush_price(name, false).is_some_and(|(_, per)| per);
+    Some(ReportDef { name, database, lines, per_request, columns })
+}
 
 fn message(code: u32) -> &'static str {
     match code {
@@ -108,10 +122,10 @@ fn reply(state: &State, path: &str, q: &HashMap<String, String>, key: &str) -> A
             let backlinks_host = path.starts_with("/analytics");
             let Some(report) = q.get("type") else { return Answer::Reply(error(&g.config, 41, None)) };
             let def = match report_def(report) {
-                Ok(d) if (d.name.starts_with("backlinks")) == backlinks_host => d,
+                Some(d) if (d.name.starts_with("backlinks")) == backlinks_host => d,
                 _ => return Answer::Reply(error(&g.config, 135, None)),
             };
-            match report_answer(&mut g, def, q, key) {
+            match report_answer(&mut g, &def, q, key) {
                 Ok(body) => Answer::Reply(full(200, "text/csv; charset=utf-8", body)),
                 Err(code) => Answer::Reply(error(&g.config, code, None)),
             }
@@ -160,16 +174,16 @@ fn rows_available(config: &Config, def: &ReportDef, target: &str, db: &str, q: &
     }
     match def.lines {
         _ if def.per_request => 1,
-        Lines::One => 1,
-        Lines::Databases => DATABASES.len() as u64,
-        Lines::History => 24,
-        Lines::Phrases => q.get("phrase").map(|p| p.split(';').filter(|s| !s.trim().is_empty()).count() as u64).unwrap_or(0),
-        Lines::Limit => config.rows.unwrap_or_else(|| 100 + stable_hash(&[def.name, target, db]) % 900),
+        "databases" => DATABASES.len() as u64,
+        "history" => 24,
+        "phrases" => q.get("phrase").map(|p| p.split(';').filter(|s| !s.trim().is_empty()).count() as u64).unwrap_or(0),
+        "limit" => config.rows.unwrap_or_else(|| 100 + stable_hash(&[def.name, target, db]) % 900),
+        _ => 1,
     }
 }
 
 /// The CSV body for a report request, or an error code. Charges the key's balance.
-fn report_answer(g: &mut super::Inner, def: &'static ReportDef, q: &HashMap<String, String>, key: &str) -> Result<String, u32> {
+fn report_answer(g: &mut super::Inner, def: &ReportDef, q: &HashMap<String, String>, key: &str) -> Result<String, u32> {
     let target_param = match def.name {
         n if n.starts_with("backlinks") => "target",
         "domain_domains" => "domains",
@@ -330,11 +344,9 @@ impl Row<'_> {
             "ip" => format!("10.{}.{}.{}", h % 256, (h >> 8) % 256, (h >> 16) % 256),
             "country" => ["us", "gb", "de", "fr"][(h % 4) as usize].to_string(),
             "first_seen" | "last_seen" => (1_600_000_000 + h % 100_000_000).to_string(),
-            _ => match column_def(code).map(|d| d.ty) {
-                Some(Ty::Float) => format!("{:.2}", (h % 10_000) as f64 / 100.0),
-                Some(Ty::Str) => format!("{code}-{}", h % 1000),
-                _ => (h % 100_000).to_string(),
-            },
+            // Every other column of the reference is a count, but for the text of Pt.
+            "Pt" => format!("{code}-{}", h % 1000),
+            _ => (h % 100_000).to_string(),
         }
     }
 }
