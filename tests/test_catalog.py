@@ -205,6 +205,8 @@ def test_validation_comes_from_the_catalog_for_every_operation(ahrefs, emu):
         (lambda: a.post("management/projects", json={"project_name": "p", "url": "x.com", "protocol": "ftp", "mode": "domain"}), "protocol"),
         (lambda: a.put("site-explorer/all-backlinks", target="x.com"), "no PUT operation"),
         (lambda: a.all_backlinks("x.com"), "select"),  # type: ignore[call-arg]
+        # offset only where the spec has it (page-explorer, social-media posts).
+        (lambda: a.get("site-explorer/refdomains", target="x.com", select=["domain"], offset=10), "no parameter 'offset'"),
     ]
     for i, (call, message) in enumerate(cases):
         with pytest.raises(seowire.InvalidRequest, match=message):

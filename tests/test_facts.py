@@ -185,3 +185,29 @@ def test_every_semrush_report_agrees_on_both_sides(semrush, emu):
         if op["columns"]:
             assert len(rows[0]) == len(op["columns"].split(",")), op["name"]
     assert sr.ledger.usage()[0]["spent"] == emu.stats()["units_charged"]
+
+
+def test_ahrefs_quota_text_is_a_setting_and_the_client_reads_it(ahrefs, emu):
+    # A text that says units are gone is UnitsExhausted; one that does not is an AuthenticationError
+    # (the plan): so the setting decides the class, and the client must read the text.
+    emu.configure(ahrefs_units_limit=0, ahrefs_quota_message="Insufficient API units for this request")
+    with pytest.raises(seowire.UnitsExhausted, match="Insufficient API units"):
+        ahrefs().refdomains("example.com", select=["domain"], limit=5)
+    emu.configure(ahrefs_units_limit=0, ahrefs_quota_message="Access denied for this key")
+    with pytest.raises(seowire.AuthenticationError):
+        ahrefs().refdomains("example.com", select=["domain"], limit=5)
+
+
+def test_domain_domains_names_its_position_columns_after_the_domains(semrush, emu):
+    # "P0-P4 positions (the header uses the domain names)" [providers.md §3.5]: read by header.
+    import urllib.request
+
+    from conftest import SECRET
+
+    url = semrush().url("domain_domains", domains="*|or|a.com|*|or|b.com", database="us", display_limit=2)
+    body = urllib.request.urlopen(url.replace("key=***", "key=" + SECRET)).read().decode()
+    header = body.splitlines()[0].split(";")
+    assert header[1:3] == ["a.com", "b.com"]
+    rows = semrush().domain_domains("*|or|a.com|*|or|b.com", database="us", display_limit=2)
+    # The client maps the requested codes by position, whatever the header says.
+    assert len(rows) == 2 and {"position_0", "position_1"} <= set(rows[0])

@@ -342,7 +342,7 @@ fn answer(g: &mut super::Inner, def: &'static Operation, q: &HashMap<String, Str
         // A balance set through the control API (Emulator.set_balance) caps the key as well.
         let balance_short = g.balances.get(account).is_some_and(|b| *b < actual);
         if balance_short || config.ahrefs_units_limit.is_some_and(|cap| used_units + actual > cap) {
-            return Err((403, "API units limit reached for this key: insufficient units".into()));
+            return Err((403, config.ahrefs_quota_message.clone()));
         }
         *g.ahrefs_usage.entry(account.to_string()).or_default() += actual;
         g.charge(NAME, account, actual);

@@ -75,6 +75,8 @@ pub struct Config {
     pub ahrefs_rate_per_minute: Option<u32>,
     /// Ahrefs: units per key (`units_limit_api_key`; `None`: no per-key cap).
     pub ahrefs_units_limit: Option<u64>,
+    /// Ahrefs: the 403 text when the key's units are gone (unpublished).
+    pub ahrefs_quota_message: String,
     /// Ahrefs: a repeated identical request is a cache hit (0 units).
     pub ahrefs_cache_hits: bool,
     /// Ahrefs: send `x-api-units-cost-total-actual` (else clients must use `x-api-rows`).
@@ -114,6 +116,7 @@ impl Default for Config {
             moz_usage_lag_seconds: 0,
             ahrefs_rate_per_minute: Some(60),
             ahrefs_units_limit: Some(1_000_000),
+            ahrefs_quota_message: "API units limit reached for this key: insufficient units".into(),
             ahrefs_cache_hits: false,
             ahrefs_actual_header: true,
             // The emulator's own facts (reference providers.md, free test queries [C via AHEV]),
