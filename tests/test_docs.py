@@ -1,6 +1,9 @@
 """Every code block in docs/ runs, in page order, against the emulator (python blocks in one
-namespace per page; `console` blocks as commands). A page with a block of another kind fails."""
+namespace per page; `console` blocks as commands). A `text` block right after a python block is
+what that block prints, checked exactly. A page with a block of another kind fails."""
 
+import contextlib
+import io
 import os
 import pathlib
 import re
@@ -35,10 +38,18 @@ def test_every_code_block_runs(page, emu, tmp_path, monkeypatch):
     blocks = BLOCK.findall(page.read_text())
     assert blocks, f"{page.name} has no code blocks"
     namespace: dict = {"__name__": f"docs_{page.stem}"}
+    printed: str | None = None
     for i, (lang, code) in enumerate(blocks):
         where = f"{page.name} block {i + 1}"
         if lang == "python":
-            exec(compile(code, where, "exec"), namespace)
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(compile(code, where, "exec"), namespace)
+            printed = out.getvalue()
+        elif lang == "text":
+            assert printed is not None, f"{where}: a text block must follow a python block"
+            assert printed == code, f"{where}: the block before prints\n{printed}\nnot what the page says\n{code}"
+            printed = None
         elif lang == "console":
             for line in code.splitlines():
                 if not line.startswith("$ "):
