@@ -327,3 +327,16 @@ def test_every_semrush_report_has_a_generated_method_with_its_price(semrush, emu
     assert len(rows) == 5 and rows.units == 50
     assert len(s.phrase_kdi("seo", database="us")) == 1
     assert len(asyncio.run(s.phrase_these_async(["seo", "tools"], database="us"))) == 2
+
+
+def test_strict_false_is_there_for_semrush_and_moz_too(semrush, moz, emu):
+    with pytest.raises(seowire.InvalidRequest, match="did you mean"):
+        moz().call("links", target="moz.com", limit=3, limt=3)
+    with pytest.raises(seowire.InvalidRequest, match="display_limit"):
+        semrush().report("domain_organic", domain="x.com", database="us", display_limt=3)
+    assert emu.stats()["requests"] == 0
+    # Sent as given: the server (here the emulator) is the judge.
+    with pytest.raises(seowire.SeowireError, match="unknown field brand_new"):
+        moz().call("links", target="moz.com", limit=3, brand_new=1, strict=False)
+    assert emu.stats()["requests"] == 1
+    assert "brand_new=1" in semrush().url("domain_organic", domain="x.com", database="us", brand_new=1, strict=False)

@@ -235,14 +235,24 @@ pub fn check_target(t: &str) -> std::result::Result<String, String> {
 }
 
 /// Validate the fields of one request and price it. Nothing is sent on error.
-pub fn prepare(name: &str, fields: Map<String, Value>, w: Weights) -> Result<Prepared> {
+pub fn prepare(name: &str, mut fields: Map<String, Value>, w: Weights) -> Result<Prepared> {
     let def = endpoint(name)?;
+    // strict=False sends fields the endpoint table does not know (one Moz added later), as given.
+    let strict = match fields.remove("strict") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => b,
+        Some(other) => return Err(bad(format!("strict must be a bool, not {other}"))),
+    };
     let mut body = Map::new();
     for (k, v) in fields {
         if v.is_null() {
             continue;
         }
         if !def.fields.contains(&k.as_str()) {
+            if !strict && !matches!(k.as_str(), "token" | "access_id" | "secret_key") {
+                body.insert(k, v);
+                continue;
+            }
             return Err(crate::providers::unknown_param(PROVIDER, &format!("Moz {name}"), &k, def.fields.iter().copied()));
         }
         let v = match k.as_str() {
