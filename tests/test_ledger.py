@@ -148,3 +148,24 @@ def test_sync_records_drift_against_each_provider(emu, moz, ahrefs, semrush, tmp
     emu.set_balance(SECRET, emu.balance(SECRET) - 30)  # spent elsewhere, e.g. in the web UI
     row = ledger.sync(s)
     assert (row["provider_spent"] - row["ledger_spent"], row["drift"]) == (30, 30)
+
+
+def test_many_processes_opening_one_new_sqlite_file_all_succeed(tmp_path):
+    """The first open creates and migrates the schema; processes racing to do it must all get a
+    working ledger (seen once under load: 'duplicate column name: pid')."""
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import sys, time, seowire\n"
+        "start = float(sys.argv[2])\n"
+        "time.sleep(max(0.0, start - time.time()))\n"
+        "seowire.Ledger('sqlite://' + sys.argv[1]).usage()\n"
+    )
+    for round_ in range(4):
+        path = tmp_path / f"ledger-{round_}.sqlite3"
+        start = time.time() + 1.5
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(path), str(start)], stderr=subprocess.PIPE) for _ in range(12)]
+        errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+        assert all(p.returncode == 0 for p in procs), [e for e in errors if e][:1]

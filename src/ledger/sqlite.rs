@@ -127,7 +127,12 @@ impl SqliteBackend {
                 .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'pid'"))?
                 .exists([])?;
             if !has {
-                conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN pid INTEGER"))?;
+                // Another process opening the same new file may add it between our check and
+                // this ALTER: the column being there is the outcome we want, not an error.
+                match conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN pid INTEGER")) {
+                    Err(e) if e.to_string().contains("duplicate column name") => {}
+                    other => other?,
+                }
             }
         }
         Ok(conn)
