@@ -365,65 +365,49 @@ pub fn declared(ty: &str) -> DataType {
 /// not of the declared type is an error naming the field, not a silently different column.
 pub fn typed_column(name: &str, values: &[Value], ty: &DataType) -> Result<ArrayRef, String> {
     let wrong = |v: &Value| format!("field {name:?}: the spec says {ty}, the answer has {}", text(v).unwrap_or_default().chars().take(40).collect::<String>());
+    // One scalar column: `read` gives the value, or None when it is not of the type; null is null,
+    // and so is "" in the columns read from text (dates, timestamps).
+    macro_rules! column {
+        ($builder:expr, $read:expr) => {
+            column!($builder, $read, false)
+        };
+        ($builder:expr, $read:expr, $blank_is_null:expr) => {{
+            let mut b = $builder;
+            for v in values {
+                let empty = matches!(v, Value::Null) || ($blank_is_null && matches!(v, Value::Str(s) if s.is_empty()));
+                b.append_option(if empty { None } else { Some(($read)(v).ok_or_else(|| wrong(v))?) });
+            }
+            Arc::new(b.finish())
+        }};
+    }
     Ok(match ty {
-        DataType::Int64 => {
-            let mut b = Int64Builder::with_capacity(values.len());
-            for v in values {
-                b.append_option(match v {
-                    Value::Null => None,
-                    Value::Int(i) => Some(*i),
-                    Value::UInt(u) => Some(i64::try_from(*u).map_err(|_| wrong(v))?),
-                    Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => Some(*f as i64),
-                    _ => return Err(wrong(v)),
-                });
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Float64 => {
-            let mut b = Float64Builder::with_capacity(values.len());
-            for v in values {
-                b.append_option(match v {
-                    Value::Null => None,
-                    _ => Some(float(v).ok_or_else(|| wrong(v))?),
-                });
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Boolean => {
-            let mut b = BooleanBuilder::with_capacity(values.len());
-            for v in values {
-                b.append_option(match v {
-                    Value::Null => None,
-                    Value::Bool(x) => Some(*x),
-                    _ => return Err(wrong(v)),
-                });
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Date32 => {
-            let mut b = Date32Builder::with_capacity(values.len());
-            for v in values {
-                b.append_option(match v {
-                    Value::Null => None,
-                    Value::Str(s) if s.is_empty() => None,
-                    Value::Str(s) => Some(date32(s.get(..10).unwrap_or(s)).ok_or_else(|| wrong(v))?),
-                    _ => return Err(wrong(v)),
-                });
-            }
-            Arc::new(b.finish())
-        }
-        DataType::Timestamp(_, _) => {
-            let mut b = arrow_array::builder::TimestampMillisecondBuilder::with_capacity(values.len()).with_timezone("UTC");
-            for v in values {
-                b.append_option(match v {
-                    Value::Null => None,
-                    Value::Str(s) if s.is_empty() => None,
-                    Value::Str(s) => Some(timestamp_ms(s).ok_or_else(|| wrong(v))?),
-                    _ => return Err(wrong(v)),
-                });
-            }
-            Arc::new(b.finish())
-        }
+        DataType::Int64 => column!(Int64Builder::with_capacity(values.len()), |v: &Value| match v {
+            Value::Int(i) => Some(*i),
+            Value::UInt(u) => i64::try_from(*u).ok(),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => Some(*f as i64),
+            _ => None,
+        }),
+        DataType::Float64 => column!(Float64Builder::with_capacity(values.len()), float),
+        DataType::Boolean => column!(BooleanBuilder::with_capacity(values.len()), |v: &Value| match v {
+            Value::Bool(x) => Some(*x),
+            _ => None,
+        }),
+        DataType::Date32 => column!(
+            Date32Builder::with_capacity(values.len()),
+            |v: &Value| match v {
+                Value::Str(s) => date32(s.get(..10).unwrap_or(s)),
+                _ => None,
+            },
+            true
+        ),
+        DataType::Timestamp(_, _) => column!(
+            arrow_array::builder::TimestampMillisecondBuilder::with_capacity(values.len()).with_timezone("UTC"),
+            |v: &Value| match v {
+                Value::Str(s) => timestamp_ms(s),
+                _ => None,
+            },
+            true
+        ),
         DataType::List(inner) => {
             let mut items = Vec::new();
             let mut offsets = vec![0i32];

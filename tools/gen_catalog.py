@@ -140,14 +140,10 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def py_type(spec: dict[str, Any], enums: dict[str, list[str]], name: str) -> str:
-    if name == "select":
-        return "Sequence[str] | str"
-    if name == "order_by":
+    if name in ("select", "order_by", "keywords"):
         return "Sequence[str] | str"
     if name == "where":
         return "Mapping[str, Any]"
-    if name == "keywords":
-        return "Sequence[str] | str"
     ty = spec.get("type")
     if ty == "integer":
         return "int"

@@ -310,17 +310,18 @@ def checked(f: Callable[_P, _R]) -> Callable[_P, _R]:
     """A generated method whose wrong arguments (a misspelled or missing parameter) raise
     :class:`InvalidRequest` with a close match, like the core's own checks, instead of a bare
     ``TypeError``. The signature stays the method's own, for IDEs and type checkers."""
-    signature = inspect.signature(f)
-    known = [n for n in signature.parameters if n != "self"]
 
     @functools.wraps(f)
     def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return f(*args, **kwargs)
         except TypeError as e:
+            # Only now, on the error path: importing seowire builds no signatures.
+            signature = inspect.signature(f)
             try:
                 signature.bind(*args, **kwargs)
             except TypeError as wrong:
+                known = [n for n in signature.parameters if n != "self"]
                 raise _argument_error(f.__name__, known, args, kwargs, wrong) from None
             raise e
 

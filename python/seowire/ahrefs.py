@@ -36,6 +36,11 @@ def _norm(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _types(output: str, method: str, path: str) -> dict[str, str] | None:
+    """The catalog's column types, for frames only (dicts need none)."""
+    return _catalog.field_types(method, path.strip("/")) if output != "dicts" else None
+
+
 def _select(params: dict[str, Any]) -> list[str] | None:
     """The selected fields: the columns of a frame even when no row comes back."""
     select = params.get("select")
@@ -117,14 +122,14 @@ class Ahrefs(Client, AhrefsReports):
         frames.check(output)
         strict = bool(params.pop("strict", self._strict))
         value, meta = self._core.call(method, path, strict, **_norm(params))
-        return self._settle(value, meta, output, _select(params), _catalog.field_types(method, path.strip("/")))
+        return self._settle(value, meta, output, _select(params), _types(output, method, path))
 
     async def _call_async(self, method: str, path: str, params: dict[str, Any]) -> Any:
         output = params.pop("output", "dicts")
         frames.check(output)
         strict = bool(params.pop("strict", self._strict))
         value, meta = await self._core.call_async(method, path, strict, **_norm(params))
-        return self._settle(value, meta, output, _select(params), _catalog.field_types(method, path.strip("/")))
+        return self._settle(value, meta, output, _select(params), _types(output, method, path))
 
     # -- generic --------------------------------------------------------------------------------
 
@@ -173,8 +178,7 @@ class Ahrefs(Client, AhrefsReports):
     def estimate(self, path_or_method: str, **params: Any) -> int:
         """Worst-case units of a call, offline: ``estimate("all_backlinks", target=..., select=[...], limit=100)``.
         A path is a GET unless ``method=`` says otherwise; a method name knows its verb."""
-        method, path = _PATHS.get(path_or_method, (params.pop("method", "GET"), path_or_method))
-        params.pop("method", None)
+        method, path = _operation(path_or_method, params.pop("method", "GET"))
         if path == "batch-analysis/batch-analysis" and "targets" in params:
             targets = list(params.pop("targets"))
             return sum(
@@ -187,8 +191,7 @@ class Ahrefs(Client, AhrefsReports):
 
     def url(self, path_or_method: str, **params: Any) -> str:
         """The request URL of a call (the key is never in it)."""
-        method, path = _PATHS.get(path_or_method, (params.pop("method", "GET"), path_or_method))
-        params.pop("method", None)
+        method, path = _operation(path_or_method, params.pop("method", "GET"))
         return self._core.url(method, path, bool(params.pop("strict", self._strict)), **_norm(params))
 
     # -- batch analysis -------------------------------------------------------------------------
@@ -211,7 +214,7 @@ class Ahrefs(Client, AhrefsReports):
             value, meta = self._core.batch_analysis(targets, select=list(select), progress=tracker, **_norm(params))
         finally:
             tracker.close()
-        return self._settle(value, meta, output, list(select), _catalog.field_types("POST", "batch-analysis/batch-analysis"))
+        return self._settle(value, meta, output, list(select), _types(output, "POST", "batch-analysis/batch-analysis"))
 
     async def batch_analysis_async(
         self,
@@ -229,7 +232,7 @@ class Ahrefs(Client, AhrefsReports):
             value, meta = await self._core.batch_analysis_async(targets, select=list(select), progress=tracker, **_norm(params))
         finally:
             tracker.close()
-        return self._settle(value, meta, output, list(select), _catalog.field_types("POST", "batch-analysis/batch-analysis"))
+        return self._settle(value, meta, output, list(select), _types(output, "POST", "batch-analysis/batch-analysis"))
 
     # -- subscription ---------------------------------------------------------------------------
 
@@ -266,12 +269,15 @@ class Ahrefs(Client, AhrefsReports):
         return ("ahrefs", self.account, "spent", int(self.limits_and_usage().get("units_usage_api_key") or 0))
 
 
-def _paths() -> dict[str, tuple[str, str]]:
-    """Method name -> (HTTP method, path) of every catalog operation (for estimate() and url())."""
-    return {op["name"]: (op["method"], op["path"]) for op in _catalog.endpoints("ahrefs")}
+_NAMES: dict[str, tuple[str, str]] = {}
 
 
-_PATHS = _paths()
+def _operation(path_or_method: str, method: str) -> tuple[str, str]:
+    """(HTTP method, path) of a method name (it knows its verb) or of a path with ``method``.
+    The catalog is read on first use, not at import."""
+    if not _NAMES:
+        _NAMES.update({op["name"]: (op["method"], op["path"]) for op in _catalog.endpoints("ahrefs")})
+    return _NAMES.get(path_or_method, (method, path_or_method))
 
 
 def _batch_targets(targets: list[Any]) -> list[Any]:
