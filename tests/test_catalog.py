@@ -204,6 +204,9 @@ def test_validation_comes_from_the_catalog_for_every_operation(ahrefs, emu):
         (lambda: a.post("management/projects", json={"project_name": "p", "url": "x.com", "protocol": "both"}), "needs mode"),
         (lambda: a.post("management/projects", json={"project_name": "p", "url": "x.com", "protocol": "ftp", "mode": "domain"}), "protocol"),
         (lambda: a.put("site-explorer/all-backlinks", target="x.com"), "no PUT operation"),
+        (lambda: a.put_management_keyword_list_keywords(keyword_list_id=1, keywords="seo"), "keywords must be array"),
+        (lambda: a.get("gsc/keywords", project_id=1, date_from="2026-01-01", strict="no"), "strict must be True or False"),
+        (lambda: seowire.Ahrefs("k-123456", ledger="memory://", plan=5), "plan must be a plan name"),
         (lambda: a.all_backlinks("x.com"), "select"),  # type: ignore[call-arg]
         # offset only where the spec has it (page-explorer, social-media posts).
         (lambda: a.get("site-explorer/refdomains", target="x.com", select=["domain"], offset=10), "no parameter 'offset'"),

@@ -36,6 +36,12 @@ def _norm(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{name} must be True or False, not {value!r}", provider="ahrefs")
+    return value
+
+
 def _types(output: str, method: str, path: str) -> dict[str, str] | None:
     """The catalog's column types, for frames only (dicts need none)."""
     return _catalog.field_types(method, path.strip("/")) if output != "dicts" else None
@@ -85,7 +91,9 @@ class Ahrefs(Client, AhrefsReports):
         strict: bool = True,
     ) -> None:
         self._scim = scim
-        self._strict = bool(strict)
+        self._strict = _flag("strict", strict)
+        if plan is not None and not isinstance(plan, str):
+            raise InvalidRequest(f"plan must be a plan name such as 'lite', not {plan!r}", provider="ahrefs")
         key = api_key if api_key is not None else os.environ.get("AHREFS_API_KEY", "")
         if not key:
             raise AuthenticationError("no Ahrefs API key: pass api_key= or set AHREFS_API_KEY", provider="ahrefs")
@@ -120,14 +128,14 @@ class Ahrefs(Client, AhrefsReports):
     def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
         output = params.pop("output", "dicts")
         frames.check(output)
-        strict = bool(params.pop("strict", self._strict))
+        strict = _flag("strict", params.pop("strict", self._strict))
         value, meta = self._core.call(method, path, strict, **_norm(params))
         return self._settle(value, meta, output, _select(params), _types(output, method, path))
 
     async def _call_async(self, method: str, path: str, params: dict[str, Any]) -> Any:
         output = params.pop("output", "dicts")
         frames.check(output)
-        strict = bool(params.pop("strict", self._strict))
+        strict = _flag("strict", params.pop("strict", self._strict))
         value, meta = await self._core.call_async(method, path, strict, **_norm(params))
         return self._settle(value, meta, output, _select(params), _types(output, method, path))
 
@@ -187,12 +195,12 @@ class Ahrefs(Client, AhrefsReports):
             )
         if path == "batch-analysis/batch-analysis":
             method = "POST"
-        return self._core.estimate(method, path, bool(params.pop("strict", self._strict)), **_norm(params))
+        return self._core.estimate(method, path, _flag("strict", params.pop("strict", self._strict)), **_norm(params))
 
     def url(self, path_or_method: str, **params: Any) -> str:
         """The request URL of a call (the key is never in it)."""
         method, path = _operation(path_or_method, params.pop("method", "GET"))
-        return self._core.url(method, path, bool(params.pop("strict", self._strict)), **_norm(params))
+        return self._core.url(method, path, _flag("strict", params.pop("strict", self._strict)), **_norm(params))
 
     # -- batch analysis -------------------------------------------------------------------------
 

@@ -341,6 +341,20 @@ fn check_body(d: &EndpointDef, body: &Map<String, Value>) -> Result<()> {
         let Some(field) = spec.get(k) else {
             return Err(crate::providers::unknown_param(PROVIDER, &format!("the body of Ahrefs {} {}", d.method, d.path), k, spec.keys().map(String::as_str)));
         };
+        let ty = field.get("type").and_then(Value::as_str);
+        let fits = match (ty, v) {
+            (_, Value::Null) => true,
+            (Some("array"), v) => v.is_array(),
+            (Some("object"), v) => v.is_object(),
+            (Some("integer"), v) => v.as_u64().is_some_and(|n| n <= crate::units::MAX_UNITS) || v.as_i64().is_some(),
+            (Some("number"), v) => v.is_number(),
+            (Some("boolean"), v) => v.is_boolean(),
+            (Some("string"), v) => v.is_string(),
+            _ => true,
+        };
+        if !fits {
+            return Err(bad(format!("the body of Ahrefs {} {}: {k} must be {} (the spec's type), not {}", d.method, d.path, ty.unwrap_or("?"), json_type(v))));
+        }
         let allowed: Option<Vec<&str>> = match field.get("enum") {
             Some(Value::String(name)) => catalog::ahrefs().enums.get(name).map(|v| v.iter().map(String::as_str).collect()),
             Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect()),
