@@ -134,8 +134,94 @@ impl Operation {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Moz API (JSON-RPC): 74 actions from Moz's method schema, `data` and `result` as JSON schema.
+
+#[derive(Debug, Deserialize)]
+pub struct MozCatalog {
+    pub source: String,
+    #[serde(default)]
+    pub facts: BTreeMap<String, Value>,
+    pub operations: Vec<MozMethod>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MozMethod {
+    /// The dotted JSON-RPC name (from the action name).
+    pub method: String,
+    /// The Python method's name.
+    pub name: String,
+    /// Other spellings the docs use (hyphenated titles).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub enterprise_only: bool,
+    /// The `params.data` object, as JSON schema (type, properties, required, enum, const, default, items, anyOf).
+    pub data: Value,
+    pub result: Value,
+    #[serde(default)]
+    pub result_keys: Vec<String>,
+    /// The list in the result that holds the rows (None: one object).
+    pub rows: Option<String>,
+    /// "offset" (offset.token), "page" (page.n) or "none".
+    pub paging: String,
+    pub pricing: MozPricing,
+    pub limit: Option<MozLimit>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MozPricing {
+    /// free | per_call | per_result | per_value | dynamic
+    pub rule: String,
+    /// Quota pool: data, beta, mozscape (None when free).
+    pub pool: Option<String>,
+    pub multiplier: Option<u64>,
+    pub max_values: Option<u64>,
+    pub tag: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MozLimit {
+    pub bounds: [u64; 2],
+    pub default: u64,
+    pub tag: String,
+}
+
+pub static MOZ_JSON: &str = include_str!("../catalog/moz.json");
+static MOZ: OnceLock<MozCatalog> = OnceLock::new();
+
+/// The Moz API catalog (every action of Moz's method schema).
+pub fn moz() -> &'static MozCatalog {
+    MOZ.get_or_init(|| serde_json::from_str(MOZ_JSON).expect("catalog/moz.json is checked by the tests"))
+}
+
+impl MozCatalog {
+    pub fn fact(&self, name: &str) -> Option<&Value> {
+        self.facts.get(name).and_then(|f| f.get("value"))
+    }
+
+    /// A method by its dotted name, a documented alias (hyphenated title), the hyphenated form
+    /// of any name, or its Python name.
+    pub fn find(&self, name: &str) -> Option<&MozMethod> {
+        let dotted = name.trim().replace('-', ".");
+        self.operations.iter().find(|m| m.method == dotted || m.name == name || m.aliases.iter().any(|a| a == name))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_moz_catalog_loads_every_action() {
+        let c = super::moz();
+        assert_eq!(c.operations.len(), 74);
+        assert_eq!(c.operations.iter().filter(|m| m.public && !m.enterprise_only).count(), 30);
+        assert_eq!(c.find("data.site.linking-domain.list").map(|m| m.method.as_str()), Some("data.site.linking.domain.list"));
+        assert_eq!(c.find("keyword_metrics").map(|m| m.pricing.max_values), Some(Some(4)));
+        assert_eq!(c.find("data.site.link.list").and_then(|m| m.rows.as_deref()), Some("links"));
+    }
+
     #[test]
     fn the_ahrefs_catalog_loads_every_operation() {
         let c = super::ahrefs();

@@ -67,6 +67,9 @@ pub struct Call<'a> {
     /// Whether an identical earlier answer may be reused (data calls, unless the caller said no).
     pub cacheable: bool,
     pub request: Request,
+    /// What identifies the answer for the response cache when the body alone does not (a
+    /// JSON-RPC request carries a fresh id each time): hashed in place of the body.
+    pub cache_basis: Option<Bytes>,
 }
 
 /// Everything a client of one provider account shares.
@@ -128,7 +131,7 @@ impl Engine {
         settle: impl FnOnce(Reply) -> Result<(T, Record)>,
     ) -> Result<(T, Option<Committed>)> {
         let cache_key = match self.cache_ttl {
-            Some(_) if call.cacheable => Some(self.cache_key(&call.request)),
+            Some(_) if call.cacheable => Some(self.cache_key(&call.request, call.cache_basis.as_ref())),
             _ => None,
         };
         if let Some(key) = &cache_key {
@@ -347,7 +350,7 @@ fn nothing_sent(mut e: Error) -> Error {
 impl Engine {
     /// Provider, account, method, URL with its query sorted (the secret already `***`), body:
     /// hashed, so the key never holds the secret and identical requests meet.
-    fn cache_key(&self, r: &Request) -> String {
+    fn cache_key(&self, r: &Request, basis: Option<&Bytes>) -> String {
         use sha2::Digest;
         let (path, query) = r.shown.split_once('?').unwrap_or((&r.shown, ""));
         let mut pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
@@ -357,7 +360,7 @@ impl Engine {
             h.update(part.as_bytes());
             h.update([0]);
         }
-        if let Some(b) = &r.body {
+        if let Some(b) = basis.or(r.body.as_ref()) {
             h.update(b);
         }
         let digest = h.finalize();

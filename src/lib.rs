@@ -34,6 +34,7 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::semrush::SemrushCore>()?;
     m.add_class::<py::semrush::PageStream>()?;
     m.add_class::<py::moz::MozCore>()?;
+    m.add_class::<py::mozapi::MozApiCore>()?;
     m.add_class::<py::ahrefs::AhrefsCore>()?;
     m.add_class::<py::page::JsonPages>()?;
     m.add_class::<py::scim::ScimCore>()?;

@@ -58,6 +58,7 @@ def moz(emu):
         if not args and not {"access_id", "secret_key"} & set(kw):
             args = (SECRET,)
         kw.setdefault("plan", "large")
+        kw.setdefault("api_url", emu.base_url("mozapi"))
         return seowire.Moz(*args, base_url=emu.base_url("moz"), **kw)
 
     return make

@@ -1,6 +1,6 @@
 """Build the Ahrefs catalog and the Python methods that follow from it.
 
-    python tools/gen_catalog.py            # write catalog/ahrefs.json and python/seowire/_ahrefs_reports.py
+    python tools/gen_catalog.py            # write catalog/{ahrefs,moz}.json and python/seowire/_{ahrefs_reports,moz_methods}.py
     python tools/gen_catalog.py --check    # exit 1 if either is not what the generator writes
     python tools/gen_catalog.py --docs     # also docs/reference/<provider>.md (needs the built module)
 
@@ -28,6 +28,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SPEC = ROOT.parent / "shared" / "reference" / "ahrefs-v3-operations.json"
 CATALOG = ROOT / "catalog" / "ahrefs.json"
 METHODS = ROOT / "python" / "seowire" / "_ahrefs_reports.py"
+MOZ_SPEC = ROOT.parent / "shared" / "reference" / "moz-api-methods.json"
+MOZ_CATALOG = ROOT / "catalog" / "moz.json"
+MOZ_METHODS = ROOT / "python" / "seowire" / "_moz_methods.py"
 
 # Facts the spec lacks, from providers.md §2 (tags as there).
 BASE_COST = 50
@@ -397,6 +400,12 @@ def built_catalog() -> Any:
 def outputs(docs: bool = False) -> dict[pathlib.Path, str]:
     catalog = build(json.loads(SPEC.read_text()))
     out = {CATALOG: json.dumps(catalog, indent=1) + "\n", METHODS: methods(catalog)}
+    sys.path.insert(0, str(ROOT / "tools"))
+    import moz_catalog
+
+    moz = moz_catalog.build_moz(json.loads(MOZ_SPEC.read_text()))
+    out[MOZ_CATALOG] = json.dumps(moz, indent=1) + "\n"
+    out[MOZ_METHODS] = moz_catalog.moz_methods(moz)
     built = built_catalog()
     out[SEMRUSH_METHODS] = semrush_methods(built.endpoints("semrush"))
     if docs:

@@ -23,6 +23,7 @@ __all__ = [
     "NotSupported",
     "InternalError",
     "BulkError",
+    "ItemError",
     "MissingExtra",
 ]
 
@@ -146,6 +147,49 @@ class BulkError(SeowireError):
         self.rows = rows if rows is not None else []
         self.failed = failed if failed is not None else []
         self.meta = meta if meta is not None else {}
+
+
+class ItemError(ProviderError):
+    """One item of a bulk answer that failed while the call as a whole succeeded (Moz
+    ``errors_by_site`` / ``errors_by_query``). Returned in the item's place, never raised; it
+    was not billed. ``key``/``value`` name the field Moz objected to; ``query`` is its echo."""
+
+    name: str | None
+    key: str | None
+    value: object
+    query: object
+
+    def __init__(self, message: str, *, name: str | None = None, key: str | None = None, value: object = None,
+                 query: object = None, **kw) -> None:
+        super().__init__(message, **kw)
+        self.name, self.key, self.value, self.query = name, key, value, query
+
+    def __repr__(self) -> str:
+        return f"ItemError({str(self)!r}, status={self.status!r}, code={self.code!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ItemError) and (str(self), self.status, self.code, self.key) == (str(other), other.status, other.code, other.key)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @classmethod
+    def from_entry(cls, entry: dict, method: str) -> ItemError:
+        entry = entry if isinstance(entry, dict) else {}
+        error = entry.get("error") if isinstance(entry.get("error"), dict) else {}
+        data = error.get("data") if isinstance(error.get("data"), dict) else {}
+        status = error.get("httpStatus", error.get("status"))
+        code = error.get("jsonrpcCode", error.get("code"))
+        query = {k: v for k, v in entry.items() if k != "error"}
+        return cls(
+            f"Moz {method}: {error.get('name') or 'error'}: {error.get('message') or 'no message'}",
+            provider="moz", status=status if isinstance(status, int) else None,
+            code=str(code) if code is not None else None, name=error.get("name"),
+            key=data.get("key"), value=data.get("value"), query=query or None,
+        )
+
+    @classmethod
+    def missing(cls, method: str) -> ItemError:
+        return cls(f"Moz {method} answered without a result or an error for this item", provider="moz", name="Missing")
 
 
 class InternalError(SeowireError):

@@ -1,5 +1,6 @@
-"""Moz Links API v2 client: all twelve endpoints, bulk url_metrics at the plan's concurrency,
-rows as units."""
+"""Moz client: the Moz API (JSON-RPC, every method of Moz's method schema, named methods for the 30
+public data methods, rows per quota pool) and Links API v2 (all twelve endpoints, bulk
+url_metrics), with one token, one ledger and the plan's concurrency."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ import os
 from typing import Any, Iterable, Sequence
 
 from . import _progress, _seowire, frames
+from ._moz_methods import MozMethods
 from ._progress import ProgressArg
 from .frames import Output
 from .lifecycle import not_supported
-from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, unsigned
+from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle, unsigned
 from .exceptions import InvalidRequest
 
 __all__ = ["Moz", "sign_v1", "PLANS"]
 
 #: Concurrent requests per Moz plan (from Moz's plan table).
 PLANS = {"free": 1, "trial": 1, "medium": 5, "large": 10, "premium": 25}
+
+#: The Moz API's quota pools: rows are counted and budgeted per pool (Links v2 rows are mozscape).
+POOLS = {"data": "api.limits.data.rows", "beta": "api.limits.beta.rows", "mozscape": "api.limits.mozscape.rows"}
 
 Scope = str  # "page" | "subdomain" | "root_domain"
 
@@ -59,8 +64,78 @@ def _unique(targets: Any) -> int | None:
     return None if isinstance(targets, str) else len({t.strip() for t in targets if isinstance(t, str)})
 
 
-class Moz(Client):
-    """A client for one Moz Links API v2 account.
+def _is_rpc(name: str) -> bool:
+    """Moz API methods are dotted (``data.site.metrics.fetch``); Links v2 endpoints are not."""
+    return "." in name
+
+
+_DEFAULT_PAGE = 0  # "the method's own page size"
+
+
+class _RpcSettler:
+    """Settles pages of a Moz API method against its pool's budget."""
+
+    def __init__(self, moz: Moz, method: str) -> None:
+        self._moz, self._method, self.provider = moz, method, "moz"
+
+    def _settle(self, value: Any, meta: dict[str, Any], output: str = "dicts") -> Any:
+        budget = self._moz._pool_budget(self._method)
+        if output != "dicts":
+            settle(budget, self._moz.account, [], meta)
+            return frames.convert(value, output, meta)
+        return settle(budget, self._moz.account, value, meta)
+
+
+def _pairs(pairs: Any) -> list[Any]:
+    """``(target, source)`` tuples as Moz's query pairs; dicts pass as given."""
+    if isinstance(pairs, (str, bytes)):
+        raise InvalidRequest("link_exists_multiple takes an iterable of (target, source) pairs", provider="moz")
+    out = []
+    for i, p in enumerate(pairs):
+        if isinstance(p, dict):
+            out.append(p)
+        elif isinstance(p, (tuple, list)) and len(p) == 2:
+            out.append({"target_site_query": p[0], "source_site_query": p[1]})
+        else:
+            raise InvalidRequest(f"pair {i} must be a (target, source) tuple or a dict, not {p!r}", provider="moz")
+    return out
+
+
+def _flat_item(item: Any) -> Any:
+    """A bulk answer as one frame row: the query and every metric as columns; an ItemError as
+    the query with an ``error`` column."""
+    from .exceptions import ItemError
+
+    if isinstance(item, ItemError):
+        return {"error": str(item)}
+    if not isinstance(item, dict):
+        return {"error": "no answer"}
+    row: dict[str, Any] = {}
+    for k, v in item.items():
+        if k.endswith("site_query") and isinstance(v, dict):
+            row[k] = v.get("query")
+        elif k == "site_metrics" and isinstance(v, dict):
+            row.update(v)
+        else:
+            row[k] = v
+    return row
+
+
+class Moz(MozMethods, Client):
+    """A client for one Moz account: the Moz API (JSON-RPC) and Links API v2.
+
+    The Moz API (``api_url=``, default ``https://api.moz.com/jsonrpc``, env
+    ``SEOWIRE_MOZ_API_URL``) takes the token; ``call("data.site.metrics.fetch", site_query=...)``
+    calls any method by its dotted name (the docs' hyphenated titles work too) and the named
+    methods (``site_metrics``, ``keyword_metrics``, ``ranking_keywords``, ...) cover every public
+    data method. A plain string where Moz wants a query object takes ``scope=`` (default
+    ``"domain"``), ``locale=`` (``"en-US"``), ``device=`` and ``engine=`` from the client. Rows are
+    counted per quota pool (``data``, ``beta``, ``mozscape``), each with its own ``budgets=``
+    entry (``budget=`` caps each pool not named there). After ``breaker=`` answers ending in 4xx
+    within 5 minutes (default 25; 0 turns it off), calls are refused for 30 s: Moz throttles an
+    account past 50.
+
+    Links API v2:
 
     Auth is a token (``token=`` or ``MOZ_TOKEN``, sent as ``x-moz-token``) or, for accounts from
     before March 2024, Basic auth with ``access_id``/``secret_key`` (``MOZ_ACCESS_ID`` /
@@ -87,6 +162,13 @@ class Moz(Client):
         modifier_weight: int | None = None,
         signing: str | None = None,
         cache: bool | float = True,
+        api_url: str | None = None,
+        budgets: dict[str, Budget | int] | None = None,
+        scope: str = "domain",
+        locale: str = "en-US",
+        device: str = "desktop",
+        engine: str = "google",
+        breaker: int = 25,
     ) -> None:
         if signing is not None:
             raise InvalidRequest(
@@ -121,6 +203,28 @@ class Moz(Client):
             modifier_weight=modifier_weight,
             cache_ttl=cache_ttl(cache),
         )
+        if isinstance(breaker, bool) or not isinstance(breaker, int) or breaker < 0:
+            raise InvalidRequest(f"breaker must be a number of 4xx answers (0: off), not {breaker!r}", provider="moz")
+        pools = {pool: self._budget for pool in POOLS}
+        for pool, b in (budgets or {}).items():
+            if pool not in POOLS:
+                raise InvalidRequest(f"unknown Moz quota pool {pool!r}: one of {', '.join(POOLS)}", provider="moz")
+            pools[pool] = Budget.coerce(b)
+        self._budgets = pools
+        self._api = _seowire.MozApiCore(
+            self._core,
+            token=token,
+            api_url=api_url or os.environ.get("SEOWIRE_MOZ_API_URL") or None,
+            budgets={p: b._spec() for p, b in pools.items() if b is not None},
+            retry=retry,
+            timeout=timeout,
+            cache_ttl=cache_ttl(cache),
+            scope=scope,
+            locale=locale,
+            device=device,
+            engine=engine,
+            breaker=breaker,
+        )
 
     @property
     def concurrency(self) -> int:
@@ -130,8 +234,207 @@ class Moz(Client):
     def plan(self) -> str | None:
         return self._plan
 
+    @property
+    def api_url(self) -> str:
+        return str(self._api.api_url)
+
+    @property
+    def accounts(self) -> dict[str, str]:
+        """The ledger account of each quota pool."""
+        return dict(self._api.accounts())
+
     def __repr__(self) -> str:
-        return f"Moz(account={self.account!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+        return (f"Moz(account={self.account!r}, api_url={self.api_url!r}, base_url={self.base_url!r}, "
+                f"concurrency={self.concurrency})")
+
+    # -- the Moz API (JSON-RPC) -----------------------------------------------------------------
+
+    @staticmethod
+    def _data(data: Any, fields: dict[str, Any]) -> dict[str, Any]:
+        if data is not None and not isinstance(data, dict):
+            raise InvalidRequest(f"data must be a dict of the method's fields, not {type(data).__name__}", provider="moz")
+        merged = dict(data or {})
+        for k, v in fields.items():
+            if k in ("cache", "strict"):
+                merged["_" + k] = v
+            elif v is not None:
+                merged[k] = _date(k, v)
+        for container in ("options",):
+            inner = merged.get(container)
+            if isinstance(inner, dict):
+                merged[container] = {k: _date(k, v) for k, v in inner.items()}
+        return merged
+
+    def _pool_budget(self, method: str) -> Budget | None:
+        _, pool, _, _ = self._api.describe(method)
+        return self._budgets.get(pool)
+
+    def _rpc(self, method: str, data: dict[str, Any], output: Output = "dicts") -> Any:
+        frames.check(output)
+        value, meta = self._api.call(method, data, output != "dicts")
+        return self._settle_rpc(method, value, meta, output)
+
+    async def _rpc_async(self, method: str, data: dict[str, Any], output: Output = "dicts") -> Any:
+        frames.check(output)
+        value, meta = await self._api.call_async(method, data, output != "dicts")
+        return self._settle_rpc(method, value, meta, output)
+
+    def _settle_rpc(self, method: str, value: Any, meta: dict[str, Any], output: str) -> Any:
+        budget = self._pool_budget(method)
+        if output != "dicts":
+            settle(budget, self.account, [], meta)
+            return frames.convert(value, output, meta)
+        settle(budget, self.account, [], meta)
+        return value
+
+    def call(self, endpoint: str, data: dict[str, Any] | None = None, *, output: Output = "dicts", **fields: Any) -> Any:
+        """Any Moz API method by its dotted name (``call("data.site.metrics.fetch", site_query="moz.com")``,
+        or ``data={...}``): returns the ``result`` object, or with ``output=`` a frame of its rows.
+        A name without dots is a Links v2 endpoint: ``call("links", target="moz.com")``."""
+        if _is_rpc(endpoint):
+            return self._rpc(endpoint, self._data(data, fields), output)
+        if data is not None:
+            raise InvalidRequest("data= is for Moz API methods (dotted names); Links v2 endpoints take keyword fields", provider="moz")
+        frames.check(output)
+        value, meta = self._core.call(endpoint, **self._fields(fields))
+        return self._settle(value, meta, output)
+
+    async def call_async(self, endpoint: str, data: dict[str, Any] | None = None, *, output: Output = "dicts", **fields: Any) -> Any:
+        if _is_rpc(endpoint):
+            return await self._rpc_async(endpoint, self._data(data, fields), output)
+        if data is not None:
+            raise InvalidRequest("data= is for Moz API methods (dotted names); Links v2 endpoints take keyword fields", provider="moz")
+        frames.check(output)
+        value, meta = await self._core.call_async(endpoint, **self._fields(fields))
+        return self._settle(value, meta, output)
+
+    def site_metrics_multiple(
+        self,
+        sites: Iterable[str | dict[str, Any]],
+        *,
+        chunk_size: int = 50,
+        output: Output = "dicts",
+        progress: ProgressArg = None,
+        cache: bool | None = None,
+        strict: bool | None = None,
+    ) -> Rows:
+        """Site metrics for any number of sites (strings take the client's scope, or
+        ``{"query", "scope"}`` dicts): one ``{site_query, site_metrics}`` per input, in input
+        order (Moz answers out of order; seowire matches each echo back). Duplicates are fetched
+        once; chunks of ``chunk_size`` (Moz publishes no maximum) run at the plan's concurrency.
+        A site Moz could not answer is an :class:`ItemError` in its place, never billed.
+        Rows: 1 per site answered from the data pool. ``output=`` gives a frame of the metrics."""
+        return self._multiple("data.site.metrics.fetch.multiple", sites, chunk_size, output, progress, cache, strict)
+
+    async def site_metrics_multiple_async(
+        self,
+        sites: Iterable[str | dict[str, Any]],
+        *,
+        chunk_size: int = 50,
+        output: Output = "dicts",
+        progress: ProgressArg = None,
+        cache: bool | None = None,
+        strict: bool | None = None,
+    ) -> Rows:
+        return await self._multiple_async("data.site.metrics.fetch.multiple", sites, chunk_size, output, progress, cache, strict)
+
+    def link_exists_multiple(
+        self,
+        pairs: Iterable[tuple[str | dict[str, Any], str | dict[str, Any]] | dict[str, Any]],
+        *,
+        chunk_size: int = 50,
+        output: Output = "dicts",
+        progress: ProgressArg = None,
+        cache: bool | None = None,
+        strict: bool | None = None,
+    ) -> Rows:
+        """Whether each source links to its target, for any number of ``(target, source)`` pairs
+        (or ``{"target_site_query", "source_site_query"}`` dicts): one answer per pair, in input
+        order, per-pair failures as :class:`ItemError` values. Rows: 1 per pair answered."""
+        return self._multiple("data.site.link.status.fetch.multiple", _pairs(pairs), chunk_size, output, progress, cache, strict)
+
+    async def link_exists_multiple_async(
+        self,
+        pairs: Iterable[tuple[str | dict[str, Any], str | dict[str, Any]] | dict[str, Any]],
+        *,
+        chunk_size: int = 50,
+        output: Output = "dicts",
+        progress: ProgressArg = None,
+        cache: bool | None = None,
+        strict: bool | None = None,
+    ) -> Rows:
+        return await self._multiple_async("data.site.link.status.fetch.multiple", _pairs(pairs), chunk_size, output, progress, cache, strict)
+
+    def _bulk_args(self, items: Any, chunk_size: int, output: str, cache: bool | None, strict: bool | None) -> tuple[list[Any], dict[str, Any]]:
+        frames.check(output)
+        unsigned("chunk_size", chunk_size, 10_000, provider="moz")
+        if isinstance(items, (str, bytes)):
+            raise InvalidRequest("the bulk methods take an iterable; wrap a single item in a list", provider="moz")
+        extra = {"_cache": cache} if cache is not None else {}
+        return list(items), extra
+
+    def _multiple(self, method: str, items: Any, chunk_size: int, output: str, progress: ProgressArg,
+                  cache: bool | None, strict: bool | None) -> Rows:
+        items, extra = self._bulk_args(items, chunk_size, output, cache, strict)
+        tracker = _progress.start(progress, len(items), f"moz {method}")
+        try:
+            value, meta = self._api.multiple(method, items, extra, chunk_size, strict is not False, tracker)
+        finally:
+            tracker.close()
+        return self._settle_multiple(method, value, meta, output)
+
+    async def _multiple_async(self, method: str, items: Any, chunk_size: int, output: str, progress: ProgressArg,
+                              cache: bool | None, strict: bool | None) -> Rows:
+        items, extra = self._bulk_args(items, chunk_size, output, cache, strict)
+        tracker = _progress.start(progress, len(items), f"moz {method}")
+        try:
+            value, meta = await self._api.multiple_async(method, items, extra, chunk_size, strict is not False, tracker)
+        finally:
+            tracker.close()
+        return self._settle_multiple(method, value, meta, output)
+
+    def _settle_multiple(self, method: str, value: list[Any], meta: dict[str, Any], output: str) -> Any:
+        budget = self._pool_budget(method)
+        if output == "dicts":
+            return settle(budget, self.account, value, meta)
+        settle(budget, self.account, [], meta)
+        return frames.convert([_flat_item(v) for v in value], output, meta)
+
+    def estimate(self, endpoint: str, data: dict[str, Any] | None = None, **fields: Any) -> int:
+        """Worst-case rows of a call, offline: a Moz API method (dotted name; ``limit`` results,
+        4 keyword values, ...) or a Links v2 endpoint (``url_metrics`` takes any number of targets)."""
+        if _is_rpc(endpoint):
+            merged = self._data(data, fields)
+            strict = merged.pop("_strict", True)
+            merged.pop("_cache", None)
+            return int(self._api.estimate(endpoint, merged, strict is not False))
+        if endpoint == "url_metrics" and "targets" in fields:
+            targets = fields.pop("targets")
+            return self._core.estimate_url_metrics(targets, **self._fields(fields))
+        return self._core.estimate(endpoint, **self._fields(fields))
+
+    def quota(self, pool: str = "data") -> dict[str, Any]:
+        """Moz's own count for a quota pool (``quota.lookup``, free): ``allotted``, ``used`` and
+        ``remaining`` (allotted - used; Moz sends no remaining field)."""
+        if pool not in POOLS:
+            raise InvalidRequest(f"unknown Moz quota pool {pool!r}: one of {', '.join(POOLS)}", provider="moz")
+        q = dict(self.call("quota.lookup", path=POOLS[pool])["quota"])
+        q["remaining"] = max(0, int(q.get("allotted") or 0) - int(q.get("used") or 0))
+        q["pool"] = pool
+        return q
+
+    async def quota_async(self, pool: str = "data") -> dict[str, Any]:
+        if pool not in POOLS:
+            raise InvalidRequest(f"unknown Moz quota pool {pool!r}: one of {', '.join(POOLS)}", provider="moz")
+        q = dict((await self.call_async("quota.lookup", path=POOLS[pool]))["quota"])
+        q["remaining"] = max(0, int(q.get("allotted") or 0) - int(q.get("used") or 0))
+        q["pool"] = pool
+        return q
+
+    def _provider_readings(self) -> list[tuple[str, str, str, int]]:
+        """For ``Ledger.sync``: each pool's rows as Moz counts them (``quota.lookup``, free)."""
+        accounts = self.accounts
+        return [("moz", accounts[pool], "spent", int(self.quota(pool)["used"])) for pool in POOLS]
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -145,44 +448,36 @@ class Moz(Client):
                 fields[k] = _unix(k, fields[k])
         return fields
 
-    def call(self, endpoint: str, *, output: Output = "dicts", **fields: Any) -> Any:
-        """Any endpoint by name with its request fields: ``call("links", target="moz.com")``.
-        ``output="pandas"`` (or ``"arrow"``, ``"polars"``) returns a frame."""
-        frames.check(output)
-        value, meta = self._core.call(endpoint, **self._fields(fields))
-        return self._settle(value, meta, output)
-
-    async def call_async(self, endpoint: str, *, output: Output = "dicts", **fields: Any) -> Any:
-        frames.check(output)
-        value, meta = await self._core.call_async(endpoint, **self._fields(fields))
-        return self._settle(value, meta, output)
-
-    def estimate(self, endpoint: str, **fields: Any) -> int:
-        """Worst-case rows of a call, offline. ``url_metrics`` takes any number of targets."""
-        if endpoint == "url_metrics" and "targets" in fields:
-            targets = fields.pop("targets")
-            return self._core.estimate_url_metrics(targets, **self._fields(fields))
-        return self._core.estimate(endpoint, **self._fields(fields))
-
     def pages(
         self,
         endpoint: str,
         *,
-        page_size: int = 50,
+        page_size: int = _DEFAULT_PAGE,
         max_rows: int | None = None,
         output: Output = "dicts",
         progress: ProgressArg = None,
         **fields: Any,
     ) -> Pages:
-        """Pages of a ``next_token`` endpoint (``for`` or ``async for``), each row once; each page
-        a :class:`Rows`, or a frame with ``output=``."""
+        """Pages of a paged method (``for`` or ``async for``), each row once, in order; each page
+        a :class:`Rows`, or a frame with ``output=``. A Moz API method follows ``offset.token``
+        until it is null, or ``page.n`` until a short page (``page_size`` defaults to the most a
+        page may hold); a Links v2 endpoint follows ``next_token``."""
         frames.check(output)
+        if _is_rpc(endpoint):
+            unsigned("max_rows", max_rows, MAX_UNITS, provider="moz", optional=True)
+            data = self._data(fields.pop("data", None), fields)
+            strict = data.pop("_strict", True)
+            size = None if page_size == _DEFAULT_PAGE else page_size
+            stream = self._api.pages(endpoint, data, size, max_rows, strict is not False)
+            return Pages(stream, _RpcSettler(self, endpoint), output, progress, max_rows)
+        if page_size == _DEFAULT_PAGE:
+            page_size = 50
         unsigned("page_size", page_size, 50, provider="moz")
         unsigned("max_rows", max_rows, MAX_UNITS, provider="moz", optional=True)
         return Pages(self._core.pages(endpoint, page_size, max_rows, **self._fields(fields)), self, output, progress, max_rows)
 
-    def rows(self, endpoint: str, *, page_size: int = 50, max_rows: int | None = None, **fields: Any) -> RowStream:
-        """Rows of a ``next_token`` endpoint across pages (``for`` or ``async for``)."""
+    def rows(self, endpoint: str, *, page_size: int = _DEFAULT_PAGE, max_rows: int | None = None, **fields: Any) -> RowStream:
+        """Rows of a paged method across pages (``for`` or ``async for``), each exactly once."""
         return RowStream(self.pages(endpoint, page_size=page_size, max_rows=max_rows, **fields))
 
     def provision_user(self, email: str) -> None:
@@ -194,7 +489,7 @@ class Moz(Client):
         raise not_supported("moz", "deprovision")
 
     def _provider_reading(self) -> tuple[str, str, str, int]:
-        """For ``Ledger.sync``: rows Moz counts as consumed this month."""
+        """Links v2 rows Moz counts as consumed this month (``usage_data``)."""
         return ("moz", self.account, "spent", int(self.usage_data()["rows_consumed"]))
 
     # -- url_metrics (bulk) ---------------------------------------------------------------------

@@ -9,6 +9,7 @@
 mod ahrefs;
 pub mod facts;
 mod moz;
+mod mozapi;
 mod scim;
 mod semrush;
 
@@ -71,6 +72,24 @@ pub struct Config {
     pub moz_throttle_retry_after: Option<u64>,
     /// Moz: `usage_data` leaves out calls this recent (the reference: up to an hour).
     pub moz_usage_lag_seconds: u64,
+    /// Moz API: rows allotted per quota pool (data, beta, mozscape) for each token.
+    pub moz_api_allotted: std::collections::BTreeMap<String, u64>,
+    /// Moz API: HTTP status of an out-of-quota call (unpublished [Open]).
+    pub moz_api_quota_status: u16,
+    /// Moz API: status once the 4xx penalty throttles a token (unpublished [Open]).
+    pub moz_api_throttle_status: u16,
+    /// Moz API: apply the 4xx penalty (more than 50 4xx in 5 minutes: 50 requests per 5 minutes).
+    pub moz_api_penalty: bool,
+    /// Moz API: sites (or link-status sources) answered in `errors_by_*` by the bulk methods.
+    pub moz_api_item_errors: Vec<String>,
+    /// Moz API: the bulk methods answer out of request order (the documented example does).
+    pub moz_api_unordered: bool,
+    /// Moz API: keywords whose metrics are all null (unknown to the index).
+    pub moz_api_null_keywords: Vec<String>,
+    /// Moz API: the hyphenated doc titles resolve like the dotted names (assumed [I]).
+    pub moz_api_hyphen_names: bool,
+    /// Moz API: what `metadata.index.fetch` reports (change it to emulate an index update).
+    pub moz_api_index_id: String,
     /// Ahrefs: requests per minute per key (`None`: unlimited).
     pub ahrefs_rate_per_minute: Option<u32>,
     /// Ahrefs: units per key (`units_limit_api_key`; `None`: no per-key cap).
@@ -114,6 +133,15 @@ impl Default for Config {
             moz_throttle_status: 429,
             moz_throttle_retry_after: None,
             moz_usage_lag_seconds: 0,
+            moz_api_allotted: [("data", 1_000_000u64), ("beta", 10_000), ("mozscape", 1_000_000)].into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            moz_api_quota_status: 429,
+            moz_api_throttle_status: 429,
+            moz_api_penalty: true,
+            moz_api_item_errors: Vec::new(),
+            moz_api_unordered: true,
+            moz_api_null_keywords: vec!["zzqx unknown keyword".into()],
+            moz_api_hyphen_names: true,
+            moz_api_index_id: "2026-11".into(),
             ahrefs_rate_per_minute: Some(60),
             ahrefs_units_limit: Some(1_000_000),
             ahrefs_quota_message: "API units limit reached for this key: insufficient units".into(),
@@ -198,6 +226,9 @@ pub struct Inner {
     pub moz_rows_consumed: HashMap<String, u64>,
     /// Moz rows charged per account, with the unix second of each charge (for `usage_data`).
     pub moz_usage: HashMap<String, Vec<(u64, u64)>>,
+    /// Moz API rows used per `token|pool`, and each token's recent 4xx answers and requests.
+    pub moz_api_used: HashMap<String, u64>,
+    pub moz_api_penalty: HashMap<String, Penalty>,
     /// Ahrefs units charged per key, and requests seen (for cache hits).
     pub ahrefs_usage: HashMap<String, u64>,
     pub ahrefs_seen: std::collections::HashSet<String>,
@@ -205,6 +236,13 @@ pub struct Inner {
     pub oauth_codes: HashMap<String, (String, String, String, String)>,
     pub scim_users: Vec<serde_json::Value>,
     pub scim_next_id: u64,
+}
+
+/// A token's recent 4xx answers and requests (Moz's penalty rule).
+#[derive(Default)]
+pub struct Penalty {
+    pub errors: VecDeque<std::time::Instant>,
+    pub requests: VecDeque<std::time::Instant>,
 }
 
 pub struct State {
@@ -467,6 +505,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         }
         _ => match provider.as_str() {
             "semrush" => semrush::handle(&state, req, ready_at).await,
+            "moz" if path.trim_end_matches('/').ends_with("/jsonrpc") => mozapi::handle(&state, req, ready_at).await,
             "moz" => moz::handle(&state, req, ready_at).await,
             "ahrefs" => ahrefs::handle(&state, req, ready_at).await,
             "scim" => scim::handle(&state, req, ready_at).await,

@@ -310,12 +310,12 @@ enum Ready {
 }
 
 /// Opaque page token: base64 of the offset and a check of what it pages.
-fn encode_token(offset: u64, endpoint: &str, target: &str) -> String {
+pub(super) fn encode_token(offset: u64, endpoint: &str, target: &str) -> String {
     let check = stable_hash(&[endpoint, target]) % 1_000_000;
     base64(format!("{offset}:{check}").as_bytes())
 }
 
-fn decode_token(token: &str, endpoint: &str, target: &str) -> Option<u64> {
+pub(super) fn decode_token(token: &str, endpoint: &str, target: &str) -> Option<u64> {
     let text = String::from_utf8(decode_b64(token)?).ok()?;
     let (offset, check) = text.split_once(':')?;
     (check.parse::<u64>().ok()? == stable_hash(&[endpoint, target]) % 1_000_000).then(|| offset.parse().ok())?

@@ -760,7 +760,7 @@ impl Client {
     pub async fn fetch(&self, p: &Prepared) -> Result<JsonPage> {
         // Free families (subscription info, rank tracker, ...) report live state: never reuse them.
         let cacheable = p.cache && !p.def.is_some_and(|d| d.pricing == Pricing::Free) && !p.path.starts_with("subscription-info/");
-        let call = Call { report: &p.path, estimate: p.estimate, metered: true, cacheable, request: self.request(p) };
+        let call = Call { report: &p.path, estimate: p.estimate, metered: true, cacheable, request: self.request(p), cache_basis: None };
         let (page, committed) = self
             .engine
             .call(call, check, |reply| {

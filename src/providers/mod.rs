@@ -2,6 +2,7 @@
 pub mod ahrefs;
 pub mod csv;
 pub mod moz;
+pub mod mozapi;
 pub mod oauth;
 pub mod scim;
 pub mod semrush;
@@ -19,6 +20,8 @@ pub enum Unwrap {
     Key(&'static str),
     /// The only member of the top-level object, whatever its name (Ahrefs).
     Single,
+    /// A member of a member (the rows list of a Moz API `result`).
+    Path(&'static str, &'static str),
 }
 
 /// One JSON reply with what it cost, ready for the bindings to decode.

@@ -513,7 +513,7 @@ impl Client {
         let sources = p.body.get("sources").and_then(|v| v.as_array()).map_or(0, |a| a.len() as u64);
         // Free calls report live state (usage, index metadata): never reuse them.
         let cacheable = p.cache && def.cost != Cost::Free;
-        let call = Call { report: def.name, estimate: p.estimate, metered: def.cost != Cost::Free, cacheable, request: self.request(p) };
+        let call = Call { report: def.name, estimate: p.estimate, metered: def.cost != Cost::Free, cacheable, request: self.request(p), cache_basis: None };
         let (page, committed) = self
             .engine
             .call(call, check, |reply| {

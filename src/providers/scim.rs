@@ -108,7 +108,7 @@ impl Client {
     }
 
     async fn send(&self, engine: &Engine, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
-        let call = Call { report: "scim", estimate: 0, metered: false, cacheable: false, request: self.request(method, path, body) };
+        let call = Call { report: "scim", estimate: 0, metered: false, cacheable: false, request: self.request(method, path, body), cache_basis: None };
         let (v, _) = engine
             .call(call, check, |reply| {
                 if reply.body.is_empty() || reply.status == 204 {

@@ -809,7 +809,7 @@ impl Client {
         let price = p.report.price(p.historical);
         let columns = p.columns.clone();
         let per_request = p.report.per_request;
-        let call = Call { report: p.report.name, estimate: p.estimate, metered: true, cacheable: p.cache, request };
+        let call = Call { report: p.report.name, estimate: p.estimate, metered: true, cacheable: p.cache, request, cache_basis: None };
         let (mut page, committed) = self
             .engine
             .call(call, check, |reply| {
@@ -866,7 +866,7 @@ impl Client {
         let url = format!("{}?key={}", self.endpoints.balance, encode(&self.key));
         let shown = format!("{}?key=***", self.endpoints.balance);
         let request = Request { method: reqwest::Method::GET, url, shown, headers: Vec::new(), body: None };
-        let call = Call { report: "countapiunits", estimate: 0, metered: false, cacheable: false, request };
+        let call = Call { report: "countapiunits", estimate: 0, metered: false, cacheable: false, request, cache_basis: None };
         let (units, _) = self.engine.call(call, check, |reply| Ok((parse_balance(&reply.body)?, Record::default()))).await?;
         Ok(units)
     }

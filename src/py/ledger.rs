@@ -76,8 +76,27 @@ impl Ledger {
     /// Reconcile with the provider's own count: `client` (Semrush, Moz or Ahrefs) reads it
     /// (countapiunits, usage_data, limits-and-usage; all free), and the difference from this
     /// ledger's spending this month is recorded and shown by `usage()` as `drift`.
-    fn sync<'py>(&self, py: Python<'py>, client: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
-        let (provider, account, kind, value): (String, String, String, u64) = client.call_method0("_provider_reading")?.extract()?;
+    fn sync<'py>(&self, py: Python<'py>, client: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        // A client with several quota pools (Moz) gives one reading per pool: one row each.
+        if client.hasattr("_provider_readings")? {
+            let readings: Vec<(String, String, String, u64)> = client.call_method0("_provider_readings")?.extract()?;
+            let out = pyo3::types::PyList::empty(py);
+            for r in readings {
+                out.append(self.sync_one(py, r)?)?;
+            }
+            return Ok(out.into_any());
+        }
+        let reading: (String, String, String, u64) = client.call_method0("_provider_reading")?.extract()?;
+        Ok(self.sync_one(py, reading)?.into_any())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Ledger({:?})", self.inner.url)
+    }
+}
+
+impl Ledger {
+    fn sync_one<'py>(&self, py: Python<'py>, (provider, account, kind, value): (String, String, String, u64)) -> PyResult<Bound<'py, PyDict>> {
         let reading = match kind.as_str() {
             "spent" => Reading::Spent(value),
             "balance" => Reading::Balance(value),
@@ -94,10 +113,6 @@ impl Ledger {
         d.set_item("ledger_spent", row.ledger_spent)?;
         d.set_item("drift", row.drift)?;
         Ok(d)
-    }
-
-    fn __repr__(&self) -> String {
-        format!("Ledger({:?})", self.inner.url)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod frame;
 pub mod gate;
 pub mod json;
 pub mod moz;
+pub mod mozapi;
 pub mod page;
 pub mod scim;
 pub mod ledger;

@@ -299,6 +299,10 @@ impl MozCore {
 }
 
 impl MozCore {
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
     fn prepare(&self, endpoint: &str, kwargs: Option<&Bound<'_, PyDict>>) -> Result<Prepared> {
         let mut f = fields(kwargs)?;
         let cache = take_cache(&mut f)?;

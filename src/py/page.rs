@@ -22,6 +22,13 @@ pub fn value<'py>(py: Python<'py>, page: &JsonPage) -> PyResult<Bound<'py, PyAny
             Some(v) => v,
             None => doc,
         },
+        Unwrap::Path(outer, inner) => {
+            let get = |d: &Bound<'py, PyAny>, k: &str| d.cast::<PyDict>().ok().and_then(|d| d.get_item(k).ok().flatten());
+            match get(&doc, outer).and_then(|o| get(&o, inner)) {
+                Some(v) => v,
+                None => doc,
+            }
+        }
         Unwrap::Single => match doc.cast::<PyDict>() {
             Ok(d) if d.len() == 1 => d.values().get_item(0)?,
             _ => doc,

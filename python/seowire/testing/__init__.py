@@ -25,7 +25,7 @@ from typing import Any, Iterator
 __all__ = ["Emulator", "seowire_emulator"]
 
 # Where each provider lives on the emulator: the path the real base URL ends with.
-PROVIDERS = {"semrush": "semrush", "moz": "moz/v2", "ahrefs": "ahrefs/v3", "scim": "scim/v2"}
+PROVIDERS = {"semrush": "semrush", "moz": "moz/v2", "mozapi": "moz/jsonrpc", "ahrefs": "ahrefs/v3", "scim": "scim/v2"}
 
 
 class Emulator:

@@ -1,0 +1,373 @@
+//! The Moz API (JSON-RPC) for Python: calls, estimates, pages of both kinds and the bulk
+//! `*.multiple` methods. The same account, ledger and limits as the Links v2 core.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use super::page::{merged_meta, value, JsonPages, Pager, PyJsonPage};
+use super::{block_on, future, to_pyerr};
+use crate::error::{Error, Result};
+use crate::providers::mozapi::{self, Client, Defaults, Multiple, Placed, Prepared};
+use crate::providers::JsonPage;
+
+#[pyclass(frozen, module = "seowire._seowire")]
+pub struct MozApiCore {
+    client: Arc<Client>,
+    concurrency: usize,
+}
+
+/// `data` from Python: a dict (or None), plus the per-call `_cache` / `_strict` flags.
+fn data_of(data: Option<&Bound<'_, PyDict>>) -> Result<(serde_json::Map<String, serde_json::Value>, bool, Option<bool>)> {
+    let mut map = serde_json::Map::new();
+    if let Some(d) = data {
+        for (k, v) in d.iter() {
+            let name: String = k.extract().map_err(|_| super::invalid("data keys must be strings").provider(mozapi::PROVIDER))?;
+            map.insert(name.clone(), super::page::to_json(&name, &v).map_err(|e| e.provider(mozapi::PROVIDER))?);
+        }
+    }
+    let flag = |map: &mut serde_json::Map<String, serde_json::Value>, k: &str| -> Result<Option<bool>> {
+        match map.remove(k) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
+            Some(other) => Err(super::invalid(format!("{} must be True or False, not {other}", k.trim_start_matches('_'))).provider(mozapi::PROVIDER)),
+        }
+    };
+    let cache = flag(&mut map, "_cache")?.unwrap_or(true);
+    let strict = flag(&mut map, "_strict")?;
+    Ok((map, cache, strict))
+}
+
+struct Cursor {
+    base: Prepared,
+    token: Option<String>,
+    /// Rows fetched so far (page paging computes `page.n` from it).
+    fetched: u64,
+    page_size: u64,
+    remaining: Option<u64>,
+    done: bool,
+}
+
+struct RpcPager {
+    client: Arc<Client>,
+    cursor: tokio::sync::Mutex<Cursor>,
+}
+
+/// The page size and index that continue page paging exactly after `fetched` rows with at most
+/// `want` rows: the largest size <= want that divides `fetched` (so no row is skipped or repeated).
+pub fn page_step(fetched: u64, want: u64) -> (u64, u64) {
+    if fetched == 0 {
+        return (want, 0);
+    }
+    let size = (1..=want).rev().find(|d| fetched % d == 0).unwrap_or(1);
+    (size, fetched / size)
+}
+
+impl Pager for RpcPager {
+    fn next(self: Arc<Self>) -> BoxFuture<'static, Result<Option<JsonPage>>> {
+        Box::pin(async move {
+            let mut c = self.cursor.lock().await;
+            if c.done {
+                return Ok(None);
+            }
+            let want = c.remaining.map_or(c.page_size, |r| r.min(c.page_size));
+            if want == 0 {
+                c.done = true;
+                return Ok(None);
+            }
+            let request = if c.base.method.paging == "offset" {
+                c.base.page(c.token.as_deref(), None, want)
+            } else {
+                let (size, n) = page_step(c.fetched, want);
+                c.base.page(None, Some(n), size)
+            };
+            let asked = request.limit();
+            // On error the cursor is unchanged: iterating again retries the same page.
+            let (page, _) = self.client.fetch(&request, true).await?;
+            if page.rows > asked {
+                return Err(Error::format(format!("Moz {} answered {} rows for a page of {asked}", c.base.method.method, page.rows)).provider(mozapi::PROVIDER));
+            }
+            c.fetched += page.rows;
+            if let Some(r) = c.remaining.as_mut() {
+                *r = r.saturating_sub(page.rows);
+            }
+            let end = if c.base.method.paging == "offset" {
+                c.token = page.next_token.clone();
+                c.token.is_none()
+            } else {
+                page.rows < asked // a short page is the last (page paging has no total) [I]
+            };
+            if end || page.rows == 0 || c.remaining == Some(0) {
+                c.done = true;
+            }
+            Ok(if page.rows == 0 { None } else { Some(page) })
+        })
+    }
+}
+
+/// Bulk results as Python: one value per input position, in input order; per-item failures
+/// in place as `seowire.exceptions.ItemError` values.
+struct PyMultiple(Multiple, String);
+
+impl<'py> IntoPyObject<'py> for PyMultiple {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let (bulk, method) = (self.0, self.1);
+        let _gc = super::GcPause::new(py, bulk.slots.len() * 8);
+        let item_error = py.import("seowire.exceptions")?.getattr("ItemError")?;
+        let chunks = bulk.slots.iter().map(|u| u / bulk.chunk_size + 1).max().unwrap_or(0);
+        // Per unique item: its answer (result dict or ItemError), None if its chunk failed.
+        let mut by_unique: Vec<Option<Bound<'py, PyAny>>> = vec![None; chunks * bulk.chunk_size];
+        let mut pages = Vec::with_capacity(bulk.pages.len());
+        for (c, page, placed) in bulk.pages {
+            let result = value(py, &page)?;
+            let get = |k: &str| -> PyResult<Option<Bound<'py, PyList>>> {
+                Ok(result.cast::<PyDict>().ok().and_then(|d| d.get_item(k).ok().flatten()).and_then(|l| l.cast_into::<PyList>().ok()))
+            };
+            let (results, errors) = (get(bulk.lists.0)?, get(bulk.lists.1)?);
+            for (i, p) in placed.iter().enumerate() {
+                let v = match p {
+                    Placed::Result(j) => results.as_ref().map(|l| l.get_item(*j)).transpose()?,
+                    Placed::Error(j) => {
+                        let entry = errors.as_ref().map(|l| l.get_item(*j)).transpose()?;
+                        Some(item_error.call_method1("from_entry", (entry, &method))?)
+                    }
+                    Placed::Missing => Some(item_error.call_method1("missing", (&method,))?),
+                };
+                by_unique[c * bulk.chunk_size + i] = v;
+            }
+            pages.push(JsonPage { body: bytes::Bytes::new(), ..page });
+        }
+        let out = PyList::empty(py);
+        let mut used = vec![false; by_unique.len()];
+        for u in &bulk.slots {
+            match by_unique.get(*u).and_then(|v| v.as_ref()) {
+                None => out.append(py.None())?,
+                Some(v) => {
+                    if std::mem::replace(&mut used[*u], true) {
+                        // A repeated input gets its own copy: editing one row must not change another.
+                        out.append(v.cast::<PyDict>().map(|d| d.copy()).map_or_else(|_| Ok(v.clone()), |c| c.map(|c| c.into_any()))?)?;
+                    } else {
+                        out.append(v)?;
+                    }
+                }
+            }
+        }
+        let m = merged_meta(py, &pages, mozapi::PROVIDER, &method, bulk.estimate, out.len() - bulk.failed.len())?;
+        if let Some(e) = bulk.error.filter(|_| !bulk.failed.is_empty()) {
+            if pages.is_empty() {
+                return Err(to_pyerr(py, e));
+            }
+            return Err(super::bulk_error(py, e, out.into_any(), bulk.failed, m));
+        }
+        PyTuple::new(py, [out.into_any(), m.into_any()])
+    }
+}
+
+#[pymethods]
+impl MozApiCore {
+    #[new]
+    #[pyo3(signature = (links, *, token, api_url, budgets, retry, timeout, cache_ttl, scope, locale, device, engine, breaker))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        links: PyRef<'_, super::moz::MozCore>,
+        token: Option<String>,
+        api_url: Option<String>,
+        budgets: BTreeMap<String, (u64, String, Vec<f64>)>,
+        retry: Option<PyRef<'_, super::retry::RetryPolicy>>,
+        timeout: f64,
+        cache_ttl: Option<f64>,
+        scope: String,
+        locale: String,
+        device: String,
+        engine: String,
+        breaker: u32,
+    ) -> PyResult<Self> {
+        let err = |e| to_pyerr(py, e);
+        let mut pools = BTreeMap::new();
+        for (pool, spec) in budgets {
+            if !mozapi::POOLS.contains(&pool.as_str()) {
+                return Err(err(super::invalid(format!("unknown Moz quota pool {pool:?}: one of {}", mozapi::POOLS.join(", "))).provider(mozapi::PROVIDER)));
+            }
+            if let Some(b) = super::ledger::budget(Some(spec)).map_err(err)? {
+                pools.insert(pool, b);
+            }
+        }
+        let v2 = links.client();
+        let client = Client::new(mozapi::Settings {
+            token,
+            api_url,
+            ledger: v2.engine.ledger.clone(),
+            budgets: pools,
+            retry: retry.map(|r| r.inner.clone()).unwrap_or_else(|| v2.engine.retry.clone()),
+            timeout: super::timeout(timeout).map_err(err)?,
+            limits: v2.engine.limits.clone(),
+            account: v2.engine.account.clone(),
+            cache_ttl: super::page::cache_ttl(cache_ttl).map_err(err)?,
+            defaults: Defaults { scope, locale, device, engine },
+            breaker_threshold: breaker,
+        })
+        .map_err(err)?;
+        // Validate the defaults once, now, rather than on the first call.
+        for (what, m, d) in [("scope", "data.site.metrics.fetch", serde_json::json!({"site_query": "example.com"})), ("locale", "data.keyword.metrics.fetch", serde_json::json!({"serp_query": "seo"}))] {
+            let data = d.as_object().cloned().unwrap_or_default();
+            client.prepare(m, data, true).map_err(|e| err(super::invalid(format!("the client's default {what} is not valid: {}", e.message)).provider(mozapi::PROVIDER)))?;
+        }
+        Ok(MozApiCore { client: Arc::new(client), concurrency: v2.concurrency })
+    }
+
+    #[getter]
+    fn api_url(&self) -> String {
+        self.client.api_url.clone()
+    }
+
+    /// The ledger account of each quota pool.
+    fn accounts(&self) -> BTreeMap<String, String> {
+        self.client.engines().map(|(p, e)| (p.to_string(), e.account.clone())).collect()
+    }
+
+    /// The method's dotted name, pool and paging kind.
+    fn describe(&self, py: Python<'_>, method: &str) -> PyResult<(String, String, String, Option<String>)> {
+        let m = mozapi::resolve(method).map_err(|e| to_pyerr(py, e))?;
+        Ok((m.method.clone(), mozapi::pool_of(m).to_string(), m.paging.clone(), m.rows.clone()))
+    }
+
+    #[pyo3(signature = (method, data=None, strict=true))]
+    fn estimate(&self, py: Python<'_>, method: &str, data: Option<&Bound<'_, PyDict>>, strict: bool) -> PyResult<u64> {
+        self.prepare(method, data, strict).map(|p| p.estimate).map_err(|e| to_pyerr(py, e))
+    }
+
+    /// One call: `(result or rows, meta)`.
+    #[pyo3(signature = (method, data=None, rows=false, strict=true))]
+    fn call(&self, py: Python<'_>, method: &str, data: Option<&Bound<'_, PyDict>>, rows: bool, strict: bool) -> PyResult<Py<PyAny>> {
+        let p = self.prepare(method, data, strict).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        let page = block_on(py, async move { client.fetch(&p, rows).await.map(|(page, _)| page) })?;
+        Ok(PyJsonPage(page).into_pyobject(py)?.into_any().unbind())
+    }
+
+    #[pyo3(signature = (method, data=None, rows=false, strict=true))]
+    fn call_async<'py>(&self, py: Python<'py>, method: &str, data: Option<&Bound<'_, PyDict>>, rows: bool, strict: bool) -> PyResult<Bound<'py, PyAny>> {
+        let p = self.prepare(method, data, strict).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        future(py, async move { client.fetch(&p, rows).await.map(|(page, _)| PyJsonPage(page)) })
+    }
+
+    /// Pages of an `offset.token` or `page.n` method, each row once, stopping after `max_rows`.
+    #[pyo3(signature = (method, data, page_size, max_rows, strict=true))]
+    fn pages(&self, py: Python<'_>, method: &str, data: Option<&Bound<'_, PyDict>>, page_size: Option<u64>, max_rows: Option<u64>, strict: bool) -> PyResult<JsonPages> {
+        let err = |e| to_pyerr(py, e);
+        let p = self.prepare(method, data, strict).map_err(err)?;
+        let m = p.method;
+        let Some(limit) = m.limit.as_ref().filter(|_| m.paging != "none") else {
+            return Err(err(super::invalid(format!("Moz {} is not paged; call it directly", m.method)).provider(mozapi::PROVIDER)));
+        };
+        let [lo, hi] = limit.bounds;
+        let page_size = page_size.unwrap_or(if m.paging == "offset" { hi } else { limit.default.clamp(lo, hi) });
+        if !(lo..=hi).contains(&page_size) {
+            return Err(err(super::invalid(format!("page_size of {} must be in {lo}..={hi}, not {page_size}", m.method)).provider(mozapi::PROVIDER)));
+        }
+        let (token, fetched) = match m.paging.as_str() {
+            "offset" => (p.data.get("offset").and_then(|o| o.get("token")).and_then(|t| t.as_str()).map(str::to_string), 0),
+            _ => {
+                let page = p.data.get("page");
+                let n = page.and_then(|o| o.get("n")).and_then(|n| n.as_u64()).unwrap_or(0);
+                let size = page.and_then(|o| o.get("limit")).and_then(|n| n.as_u64()).unwrap_or(page_size);
+                (None, n.saturating_mul(size))
+            }
+        };
+        let cursor = Cursor { base: p, token, fetched, page_size, remaining: max_rows, done: false };
+        Ok(JsonPages { pager: Arc::new(RpcPager { client: self.client.clone(), cursor: tokio::sync::Mutex::new(cursor) }) })
+    }
+
+    /// A `*.multiple` method for any number of items, in input order.
+    #[pyo3(signature = (method, items, extra=None, chunk_size=50, strict=true, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn multiple(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        items: &Bound<'_, PyAny>,
+        extra: Option<&Bound<'_, PyDict>>,
+        chunk_size: usize,
+        strict: bool,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let (items, extra, cache) = self.bulk_args(py, items, extra)?;
+        let client = self.client.clone();
+        let (method, concurrency) = (method.to_string(), self.concurrency);
+        let progress = super::Progress::new(progress);
+        let on_page: Arc<dyn Fn(&JsonPage) + Send + Sync> = Arc::new(move |p: &JsonPage| progress.tick(p.rows, p.units));
+        let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
+        let bulk = block_on(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, on_page).await })?;
+        Ok(PyMultiple(bulk, name).into_pyobject(py)?.into_any().unbind())
+    }
+
+    #[pyo3(signature = (method, items, extra=None, chunk_size=50, strict=true, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn multiple_async<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        items: &Bound<'_, PyAny>,
+        extra: Option<&Bound<'_, PyDict>>,
+        chunk_size: usize,
+        strict: bool,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (items, extra, cache) = self.bulk_args(py, items, extra)?;
+        let client = self.client.clone();
+        let (method, concurrency) = (method.to_string(), self.concurrency);
+        let progress = super::Progress::new(progress);
+        let on_page: Arc<dyn Fn(&JsonPage) + Send + Sync> = Arc::new(move |p: &JsonPage| progress.tick(p.rows, p.units));
+        let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
+        future(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, on_page).await.map(|b| PyMultiple(b, name)) })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("MozApiCore(api_url={:?})", self.client.api_url)
+    }
+}
+
+impl MozApiCore {
+    fn prepare(&self, method: &str, data: Option<&Bound<'_, PyDict>>, strict: bool) -> Result<Prepared> {
+        let (data, cache, per_call) = data_of(data)?;
+        let mut p = super::guard(mozapi::PROVIDER, method, || self.client.prepare(method, data, per_call.unwrap_or(strict)))?;
+        p.cache = cache;
+        Ok(p)
+    }
+
+    fn bulk_args(&self, py: Python<'_>, items: &Bound<'_, PyAny>, extra: Option<&Bound<'_, PyDict>>) -> PyResult<(Vec<serde_json::Value>, serde_json::Map<String, serde_json::Value>, bool)> {
+        let err = |e: Error| to_pyerr(py, e.provider(mozapi::PROVIDER));
+        if items.is_instance_of::<pyo3::types::PyString>() {
+            return Err(err(super::invalid("the bulk methods take an iterable of items; wrap a single one in a list")));
+        }
+        let list = match super::page::to_json("items", items).map_err(err)? {
+            serde_json::Value::Array(a) => a,
+            _ => return Err(err(super::invalid("the bulk methods take an iterable of items"))),
+        };
+        let (extra, cache, _) = data_of(extra).map_err(err)?;
+        Ok((list, extra, cache))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn page_steps_never_skip_or_repeat_a_row() {
+        for fetched in [0u64, 25, 50, 100, 125, 7] {
+            for want in 1..=60u64 {
+                let (size, n) = super::page_step(fetched, want);
+                assert!(size >= 1 && size <= want);
+                assert_eq!(n * size, fetched, "fetched {fetched} want {want}");
+            }
+        }
+    }
+}
