@@ -14,7 +14,7 @@ from conftest import SECRET
 def run(emu, tmp_path):
     emu.configure(rate_limit=None, ahrefs_rate_per_minute=None)
     env = {**os.environ, "SEMRUSH_API_KEY": SECRET, "MOZ_TOKEN": SECRET, "AHREFS_API_KEY": SECRET,
-           "SEOWIRE_SEMRUSH_URL": emu.base_url("semrush"), "SEOWIRE_MOZ_URL": emu.base_url("moz"),
+           "SEOWIRE_SEMRUSH_URL": emu.base_url("semrush"), "SEOWIRE_MOZ_URL": emu.base_url("moz"), "SEOWIRE_MOZ_API_URL": emu.base_url("mozapi"),
            "SEOWIRE_AHREFS_URL": emu.base_url("ahrefs"), "SEOWIRE_LEDGER": f"sqlite://{tmp_path}/cli.sqlite3"}
 
     def go(*args, **extra_env):

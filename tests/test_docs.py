@@ -29,7 +29,7 @@ def test_every_code_block_runs(page, emu, tmp_path, monkeypatch):
     emu.configure(rate_limit=None, ahrefs_rate_per_minute=None)
     env = {
         "SEMRUSH_API_KEY": "docs-semrush-key", "MOZ_TOKEN": "docs-moz-token", "AHREFS_API_KEY": "docs-ahrefs-key",
-        "SEOWIRE_SEMRUSH_URL": emu.base_url("semrush"), "SEOWIRE_MOZ_URL": emu.base_url("moz"),
+        "SEOWIRE_SEMRUSH_URL": emu.base_url("semrush"), "SEOWIRE_MOZ_URL": emu.base_url("moz"), "SEOWIRE_MOZ_API_URL": emu.base_url("mozapi"),
         "SEOWIRE_AHREFS_URL": emu.base_url("ahrefs"), "SEOWIRE_LEDGER": f"sqlite://{tmp_path}/ledger.sqlite3",
     }
     for k, v in env.items():

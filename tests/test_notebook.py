@@ -12,7 +12,7 @@ def test_example_notebook_runs_in_a_kernel(emu, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("ipykernel")
     emu.configure(rate_limit=None)
-    for provider, var in (("semrush", "SEOWIRE_SEMRUSH_URL"), ("moz", "SEOWIRE_MOZ_URL"), ("ahrefs", "SEOWIRE_AHREFS_URL")):
+    for provider, var in (("semrush", "SEOWIRE_SEMRUSH_URL"), ("moz", "SEOWIRE_MOZ_URL"), ("mozapi", "SEOWIRE_MOZ_API_URL"), ("ahrefs", "SEOWIRE_AHREFS_URL")):
         monkeypatch.setenv(var, emu.base_url(provider))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()

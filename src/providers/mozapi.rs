@@ -308,9 +308,17 @@ impl Check<'_> {
         for r in &required {
             if !out.contains_key(*r) {
                 let s = &props[*r];
-                match s.get("default").filter(|d| !d.is_null()) {
+                // An object whose fields all have defaults (global top lists' `page`): send them.
+                let from_defaults = (s.get("type").and_then(Value::as_str) == Some("object") && s.get("required").is_none())
+                    .then(|| {
+                        s.get("properties").and_then(Value::as_object).map(|p| {
+                            Value::Object(p.iter().filter_map(|(k, v)| v.get("default").filter(|d| !d.is_null()).map(|d| (k.clone(), d.clone()))).collect())
+                        })
+                    })
+                    .flatten();
+                match s.get("default").filter(|d| !d.is_null()).cloned().or(from_defaults) {
                     Some(d) => {
-                        out.insert((*r).to_string(), d.clone());
+                        out.insert((*r).to_string(), d);
                     }
                     None => {
                         let at = if path.is_empty() { (*r).to_string() } else { format!("{path}.{r}") };
@@ -481,6 +489,7 @@ pub fn classify(status: u16, body: &[u8]) -> Option<Error> {
         (Some(-32651), _) | (_, 401) | (_, 403) => (Kind::Authentication, false),
         (_, 429) => (Kind::RateLimited, false),
         (_, 402) => (Kind::UnitsExhausted, false),
+        (_, 404) => (Kind::Provider, false), // NotFoundError: no value for this keyword
         (_, 500..=599) => (Kind::Provider, true),
         (Some(-32652 | -32600 | -32601 | -32654 | -32602), _) | (_, 400..=499) => (Kind::InvalidRequest, false),
         _ => (Kind::Provider, false),
