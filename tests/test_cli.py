@@ -35,7 +35,9 @@ def test_every_command_has_help(run):
 
 def test_balance_per_provider(run):
     assert run("balance", "semrush").stdout.strip() == "1,000,000 units left"
-    assert "rows consumed" in run("balance", "moz").stdout
+    out = run("balance", "moz").stdout
+    assert [line.split(":")[0] for line in out.splitlines()] == ["data", "beta", "mozscape"]
+    assert "0 of 1,000,000 rows used" in out
     assert "units used by this key" in run("balance", "ahrefs").stdout
 
 

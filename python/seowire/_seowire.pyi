@@ -8,6 +8,7 @@ __all__ = [
     "JsonPages",
     "Ledger",
     "MozCore",
+    "MozApiCore",
     "PageStream",
     "RetryPolicy",
     "ScimCore",
@@ -105,8 +106,9 @@ class Ledger:
     def usage(self) -> list[dict[str, Any]]:
         """One dict per (provider, account, period): reserved, spent, requests, budget, remaining,
         and the last reconciliation (provider_spent, drift, synced_at)."""
-    def sync(self, client: Any) -> dict[str, Any]:
-        """Read the provider's own count through ``client`` and record the drift from this ledger."""
+    def sync(self, client: Any) -> Any:
+        """Read the provider's own count through ``client`` and record the drift from this ledger
+        (a dict; for Moz a list, one per quota pool)."""
 
 @final
 class SemrushCore:
@@ -194,6 +196,37 @@ class MozCore:
     def estimate_url_metrics(self, targets: Any, **kwargs: Any) -> int: ...
     def pages(self, endpoint: str, page_size: int, max_rows: int | None, **kwargs: Any) -> JsonPages: ...
     def rows_consumed(self, start: int | None = None, end: int | None = None) -> int: ...
+
+@final
+class MozApiCore:
+    def __new__(
+        cls,
+        links: MozCore,
+        *,
+        token: str | None,
+        api_url: str | None,
+        budgets: dict[str, tuple[int, str, list[float]]],
+        retry: RetryPolicy | None,
+        timeout: float,
+        cache_ttl: float | None,
+        scope: str,
+        locale: str,
+        device: str,
+        engine: str,
+        breaker: int,
+    ) -> MozApiCore: ...
+    @property
+    def api_url(self) -> str: ...
+    def accounts(self) -> dict[str, str]: ...
+    def describe(self, method: str) -> tuple[str, str, str, str | None]: ...
+    def estimate(self, method: str, data: dict[str, Any] | None = None, strict: bool = True) -> int: ...
+    def call(self, method: str, data: dict[str, Any] | None = None, rows: bool = False, strict: bool = True) -> _Page: ...
+    async def call_async(self, method: str, data: dict[str, Any] | None = None, rows: bool = False, strict: bool = True) -> _Page: ...
+    def pages(self, method: str, data: dict[str, Any] | None, page_size: int | None, max_rows: int | None, strict: bool = True) -> JsonPages: ...
+    def multiple(self, method: str, items: Any, extra: dict[str, Any] | None = None, chunk_size: int = 50, strict: bool = True,
+                 progress: Callable[[int, int], Any] | None = None) -> _Page: ...
+    async def multiple_async(self, method: str, items: Any, extra: dict[str, Any] | None = None, chunk_size: int = 50,
+                             strict: bool = True, progress: Callable[[int, int], Any] | None = None) -> _Page: ...
 
 @final
 class AhrefsCore:

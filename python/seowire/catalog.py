@@ -67,8 +67,18 @@ def price(op: dict[str, Any]) -> str:
         return f"{p['units']} per line{hist}"
     if rule == "per_request":
         return f"{p['units']} per request"
-    if rule in ("per_result", "per_source", "per_target"):
+    if rule in ("per_source", "per_target") or (rule == "per_result" and "units" in p):
         return f"{p['units']} row(s) {rule.replace('_', ' ')}"
+    pool = f" ({p['pool']} pool)" if p.get("pool") else ""
+    n = p.get("multiplier", 1)
+    if rule == "per_call":
+        return f"{n} row per call{pool}"
+    if rule == "per_result":
+        return f"{n} row per result{pool}"
+    if rule == "per_value":
+        return f"{n} row per non-null value, at most {p.get('max_values')}{pool}"
+    if rule == "dynamic":
+        return f"1 row per result per target{pool}"
     return rule
 
 
@@ -76,6 +86,8 @@ def required(provider: str, op: dict[str, Any]) -> list[str]:
     if provider == "ahrefs":
         need = [n for n, s in op["params"].items() if s.get("required")]
         return need + [b for b in op.get("body_required", []) if b not in need]
+    if provider == "moz" and op.get("api") == "jsonrpc":
+        return list(op["data"].get("required") or [])
     if provider == "moz":
         return list(op["required"])
     return [t for t in [op["target"].lower()] if t != "none"] + (["database"] if op["database"] else [])
@@ -108,8 +120,18 @@ def reference_page(provider: str) -> str:
             lines.append(f"| `{op['name']}` | {op['host']} | {price(op)} | {op['paging']} | "
                          f"{', '.join(required(provider, op)) or '-'} | {op['columns'] or '-'} |")
     else:
-        lines += ["| endpoint | rows charged | paging | parameters | required |", "|---|---|---|---|---|"]
+        rpc = [op for op in ops if op.get("api") == "jsonrpc" and op["public"] and not op["enterprise_only"] or op.get("named")]
+        lines += ["## Moz API (JSON-RPC)", "",
+                  "Every public data method (the 32 Moz Local actions and the internal ones are callable with "
+                  "`call(method, ...)` and listed by `seowire endpoints moz`).", "",
+                  "| Python method | JSON-RPC method | rows charged | paging | rows list | required |", "|---|---|---|---|---|---|"]
+        for op in rpc:
+            lines.append(f"| `{op['name']}` | `{op['method']}` | {price(op)} [{op['pricing']['tag']}] | {op['paging']} | "
+                         f"{op['rows'] or '-'} | {', '.join(required(provider, op)) or '-'} |")
+        lines += ["", "## Links API v2", "", "| endpoint | rows charged | paging | parameters | required |", "|---|---|---|---|---|"]
         for op in ops:
+            if op.get("api") != "links_v2":
+                continue
             lines.append(f"| `{op['name']}` | {price(op)} | {op['paging']} | {', '.join(op['params']) or '-'} | "
                          f"{', '.join(op['required']) or '-'} |")
     return "\n".join(lines) + "\n"

@@ -106,7 +106,11 @@ def balance(args: argparse.Namespace) -> int:
     if args.provider == "semrush":
         print(f"{c.balance():,} units left")
     elif args.provider == "moz":
-        print(f"{c.usage_data()['rows_consumed']:,} rows consumed this month")
+        from seowire.moz import POOLS
+
+        for pool in POOLS:  # quota.lookup per pool (free); Moz sends no remaining: allotted - used
+            q = c.quota(pool)
+            print(f"{pool}: {q['used']:,} of {q['allotted']:,} rows used, {q['remaining']:,} left (resets {q.get('reset')})")
     else:
         lu = c.limits_and_usage()
         cap = lu.get("units_limit_api_key")
@@ -126,6 +130,18 @@ def usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nested(params: dict[str, Any]) -> dict[str, Any]:
+    """``options.sort=rank`` as ``{"options": {"sort": "rank"}}`` (Moz API data objects)."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        where = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            where = where.setdefault(p, {})
+        where[leaf] = value
+    return out
+
+
 def _call_name(provider: str, report: str) -> str:
     return report.replace("-", "_") if provider != "ahrefs" else report
 
@@ -140,6 +156,9 @@ def estimate(args: argparse.Namespace) -> int:
         c = seowire.Semrush("offline", ledger="memory://")
     elif args.provider == "moz":
         c = seowire.Moz("offline", ledger="memory://")
+        if "." in args.report:
+            print(f"{c.estimate(args.report, _nested(params)):,} rows at most")
+            return 0
     else:
         c = seowire.Ahrefs("offline", ledger="memory://")
     units = c.estimate(_call_name(args.provider, args.report), **params)
@@ -153,6 +172,18 @@ def _rows(provider: str, report: str, params: dict[str, Any]) -> Any:
     if provider == "semrush":
         limit = params.pop("display_limit", None)  # on the command line: how many rows in all
         return c.rows(report, max_rows=limit, page_size=min(limit or 10_000, 10_000), **params)
+    if provider == "moz" and "." in report:
+        # The Moz API: paged methods stream their rows (limit= caps the total), others print the result.
+        from seowire import catalog
+
+        data = _nested(params)
+        op = next((o for o in catalog.endpoints("moz") if report in (o.get("method"), o["name"], *o.get("aliases", []))), None)
+        if op and op["paging"] != "none":
+            return c.rows(report, data=data, max_rows=data.pop("limit", None))
+        out = c.call(report, data)
+        if op and op.get("rows") and isinstance(out.get(op["rows"]), list):
+            return out[op["rows"]]
+        return [out]
     if provider == "moz":
         if report == "url_metrics":
             return c.url_metrics(params.pop("targets", []), **params)
@@ -210,13 +241,15 @@ def endpoints(args: argparse.Namespace) -> int:
     for i, provider in enumerate(providers):
         ops = catalog.endpoints(provider)
         if args.filter:
-            ops = [op for op in ops if args.filter in op.get("path", op["name"]) or args.filter in op["name"]]
+            ops = [op for op in ops if args.filter in op.get("path", op.get("method", op["name"])) or args.filter in op["name"]]
         rows = []
         for op in ops:
             row = {"provider": provider, "name": op["name"], "units": catalog.price(op), "paging": op["paging"],
                    "required": ", ".join(catalog.required(provider, op)) or "-"}
             if provider == "ahrefs":
                 row["endpoint"] = f"{op['method']} {op['path']}"
+            elif provider == "moz":
+                row["endpoint"] = op["method"] if op.get("api") == "jsonrpc" else f"Links v2 {op['name']}"
             rows.append(row)
         if args.format == "json":
             import json
@@ -226,7 +259,7 @@ def endpoints(args: argparse.Namespace) -> int:
         if i:
             print()
         print(f"{provider}: {len(rows)} endpoints")
-        columns = ["name", "endpoint", "units", "paging", "required"] if provider == "ahrefs" else ["name", "units", "paging", "required"]
+        columns = ["name", "endpoint", "units", "paging", "required"] if provider in ("ahrefs", "moz") else ["name", "units", "paging", "required"]
         print(_table(rows, columns))
     return 0
 

@@ -175,8 +175,9 @@ class ItemError(ProviderError):
     @classmethod
     def from_entry(cls, entry: dict, method: str) -> ItemError:
         entry = entry if isinstance(entry, dict) else {}
-        error = entry.get("error") if isinstance(entry.get("error"), dict) else {}
-        data = error.get("data") if isinstance(error.get("data"), dict) else {}
+        raw = entry.get("error")
+        error: dict = raw if isinstance(raw, dict) else {}
+        data: dict = error["data"] if isinstance(error.get("data"), dict) else {}
         status = error.get("httpStatus", error.get("status"))
         code = error.get("jsonrpcCode", error.get("code"))
         query = {k: v for k, v in entry.items() if k != "error"}
@@ -187,9 +188,16 @@ class ItemError(ProviderError):
             key=data.get("key"), value=data.get("value"), query=query or None,
         )
 
+    def __reduce__(self):  # keep the item's fields when pickled
+        return (_rebuild_item, (str(self), self.status, self.code, self.name, self.key, self.value, self.query))
+
     @classmethod
     def missing(cls, method: str) -> ItemError:
         return cls(f"Moz {method} answered without a result or an error for this item", provider="moz", name="Missing")
+
+
+def _rebuild_item(message, status, code, name, key, value, query):
+    return ItemError(message, provider="moz", status=status, code=code, name=name, key=key, value=value, query=query)
 
 
 class InternalError(SeowireError):

@@ -83,15 +83,42 @@ MANUAL_STEPS: dict[str, dict[str, str]] = {
 }
 
 
+def _moz_api() -> dict[str, Any]:
+    """The Moz API (JSON-RPC) facts, from the catalog's copy of the reference."""
+    from . import catalog
+
+    facts = {k: v["value"] for k, v in catalog.catalog("moz")["facts"].items()}
+    penalty = facts["penalty"]
+    return {
+        "endpoint": facts["endpoint"],
+        "auth": f"{facts['auth_header']} header (the same token as Links v2); no OAuth, no scopes",
+        "request_id": f"a string of at least {facts['min_id_length']} characters (seowire sends a UUIDv4)",
+        "quota_pools": facts["pools"],
+        "quota_rules": ["free", "per_call", "per_result", "per_value", "dynamic"],
+        "pagination": {"offset": "offset {token, limit 1..50}; the reply's offset.token is null at the end",
+                       "page": "page {n, limit}; no total: the last page is the first short one"},
+        "penalty": (f"more than {penalty['errors']} requests ending in 4xx within {penalty['window_seconds'] // 60} minutes: "
+                    f"throttled to {penalty['throttled_requests']} requests per {penalty['window_seconds'] // 60} minutes "
+                    f"until {penalty['lift_after_seconds']} s pass without a 4xx"),
+        "rate_limit_headers": facts["rate_headers"],
+        "retry_after": False,
+        "max_intersect_targets": facts["max_intersect_targets"],
+    }
+
+
 def capabilities(provider: str | None = None) -> dict[str, Any]:
     """The facts of each provider's user-management story (from the seed pages), as a dict:
     ``user_api``, ``scim`` (and its plan), ``auth``, ``pagination``, ``rate_limit_headers``,
-    ``retry_after``, ``webhooks``, ``plan_limits`` and the recommended ``event_strategy``."""
+    ``retry_after``, ``webhooks``, ``plan_limits`` and the recommended ``event_strategy``;
+    for Moz also ``moz_api``: the JSON-RPC API's endpoint, auth, quota pools, paging kinds and
+    the 4xx rule."""
+    caps = copy.deepcopy(_CAPABILITIES)
+    caps["moz"]["moz_api"] = _moz_api()
     if provider is None:
-        return copy.deepcopy(_CAPABILITIES)
-    if provider not in _CAPABILITIES:
-        raise ValueError(f"unknown provider {provider!r}: {', '.join(_CAPABILITIES)}")
-    return copy.deepcopy(_CAPABILITIES[provider])
+        return caps
+    if provider not in caps:
+        raise ValueError(f"unknown provider {provider!r}: {', '.join(caps)}")
+    return caps[provider]
 
 
 def not_supported(provider: str, action: str) -> NotSupported:

@@ -189,6 +189,7 @@ class Moz(MozMethods, Client):
         if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1):
             raise InvalidRequest(f"concurrency must be a positive int, not {concurrency!r}", provider="moz")
         self._plan = plan.lower() if plan else None
+        self._token = bool(token)
         self._budget = Budget.coerce(budget)
         self._core = _seowire.MozCore(
             token=token,
@@ -432,7 +433,10 @@ class Moz(MozMethods, Client):
         return q
 
     def _provider_readings(self) -> list[tuple[str, str, str, int]]:
-        """For ``Ledger.sync``: each pool's rows as Moz counts them (``quota.lookup``, free)."""
+        """For ``Ledger.sync``: each pool's rows as Moz counts them (``quota.lookup``, free).
+        Basic-auth accounts (Links v2 only) read ``usage_data``."""
+        if not self._token:
+            return [self._provider_reading()]
         accounts = self.accounts
         return [("moz", accounts[pool], "spent", int(self.quota(pool)["used"])) for pool in POOLS]
 

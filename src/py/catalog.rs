@@ -58,8 +58,21 @@ fn moz_catalog() -> Value {
                 "list": e.rows,
                 "pricing": pricing,
                 "paging": if e.pageable { "next_token" } else { "none" },
+                "api": "links_v2",
             })
         })
         .collect();
-    json!({"provider": "moz", "source": "Moz Links API v2 (providers.md §1)", "operations": ops})
+    // The Moz API's methods first (catalog/moz.json), then the Links v2 endpoints.
+    let mut rpc: Value = serde_json::from_str(crate::catalog::MOZ_JSON).unwrap_or_else(|_| json!({"operations": []}));
+    let mut all: Vec<Value> = rpc["operations"].as_array_mut().map(std::mem::take).unwrap_or_default();
+    for op in &mut all {
+        op["api"] = json!("jsonrpc");
+    }
+    all.extend(ops);
+    json!({
+        "provider": "moz",
+        "source": format!("{}; and Moz Links API v2 (providers.md §1)", rpc["source"].as_str().unwrap_or("Moz API method schema")),
+        "facts": rpc["facts"].take(),
+        "operations": all,
+    })
 }
