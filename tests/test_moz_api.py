@@ -472,3 +472,74 @@ def test_the_multiple_fixture_matches_back_to_request_order(recorder, fixtures):
     assert rows.units == 2 and spent(m) == 2
     df = m.site_metrics_multiple([{"query": "https://moz.com/", "scope": "domain"}], output="arrow")
     assert df.num_rows == 1
+
+
+# -- the catalog ------------------------------------------------------------------------------
+
+MOZ_SPEC = __import__("pathlib").Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "moz-api-methods.json"
+
+
+def _strip(schema):
+    if isinstance(schema, dict):
+        return {k: _strip(v) for k, v in schema.items() if k not in ("description", "title", "examples", "example")}
+    if isinstance(schema, list):
+        return [_strip(v) for v in schema]
+    return schema
+
+
+def test_the_catalog_and_moz_method_schema_agree_on_every_action():
+    if not MOZ_SPEC.exists():
+        pytest.fail(f"the Moz method schema copy is missing at {MOZ_SPEC}")
+    spec = json.loads(MOZ_SPEC.read_text())["methods"]
+    ops = {o["method"]: o for o in seowire.catalog.endpoints("moz") if o.get("api") == "jsonrpc"}
+    assert len(spec) == len(ops) == 74
+    for m in spec:
+        op = ops[m["method"]]
+        assert op["data"] == _strip(m["data"]) and op["result"] == _strip(m["result"]), m["method"]
+        q = m["quota"]
+        assert op["pricing"]["rule"] == q["type"]
+        assert op["pricing"].get("multiplier", 1) == next((v for k, v in q.items() if k.endswith("_multiplier")), 1)
+        assert op["pricing"].get("max_values") == q.get("max_values")
+        assert op["public"] == m["public"] and op["enterprise_only"] == bool(m.get("enterprise_only"))
+        if m.get("doc_name"):
+            assert m["doc_name"] in op["aliases"]
+
+
+def test_every_public_data_method_has_a_named_sync_and_async_method_with_its_cost():
+    import inspect
+
+    ops = [o for o in seowire.catalog.endpoints("moz") if o.get("api") == "jsonrpc" and o["public"] and not o["enterprise_only"]]
+    assert len(ops) == 30
+    for op in ops:
+        sync, coro = getattr(seowire.Moz, op["name"]), getattr(seowire.Moz, op["name"] + "_async")
+        assert inspect.signature(sync) == inspect.signature(coro), op["name"]
+        assert inspect.iscoroutinefunction(coro)
+        assert "Rows:" in (sync.__doc__ or ""), op["name"]
+
+
+def test_every_public_method_is_served_by_the_emulator(moz, emu):
+    m = moz()
+    calls = {
+        "site_metrics": ("moz.com",), "site_metric_histories": ("moz.com",), "site_metric_distributions": ("moz.com",),
+        "brand_authority": ("moz.com",), "site_links": ("moz.com",), "links_with_anchor_text": ("moz.com", "seo"),
+        "links_from_domain": ("moz.com", "ahrefs.com"), "link_intersects": (["a.com", "b.com"],), "link_exists": ("moz.com", "a.com"),
+        "linking_domains": ("moz.com",), "linking_domains_gained": ("moz.com",), "linking_domains_lost": ("moz.com",),
+        "anchor_texts": ("moz.com",), "site_top_pages": ("moz.com",), "redirect_destination": ("moz.com",),
+        "ranking_keywords": ("moz.com",), "ranking_keyword_count": ("moz.com",), "top_ranking_domains": (), "top_ranking_pages": (),
+        "keyword_metrics": ("seo",), "keyword_volume": ("seo",), "keyword_difficulty": ("seo tools",), "keyword_opportunity": ("seo",),
+        "keyword_priority": ("seo",), "search_intent": ("seo",), "keyword_suggestions": ("seo",), "quota_lookup": ("api.limits.data.rows",),
+        "index_id": (),
+    }
+    kwargs = {"site_metric_histories": {"get_daily_history_values_for": ["domain_authority"]}, "ranking_keywords": {"sort": "rank"}}
+    for name, args in calls.items():
+        op = next(o for o in seowire.catalog.endpoints("moz") if o.get("name") == name)
+        try:
+            result = getattr(m, name)(*args, **kwargs.get(name, {}))
+        except seowire.exceptions.ProviderError as e:  # a single keyword metric may be unknown: NotFoundError
+            assert name.startswith("keyword_") and e.status == 404
+            continue
+        for key in op["result_keys"]:
+            if not key.endswith(("_query", "options")):
+                assert key in result, (name, key)
+    m.site_metrics_multiple(["moz.com"])
+    m.link_exists_multiple([("moz.com", "a.com")])

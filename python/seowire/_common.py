@@ -311,19 +311,36 @@ def checked(f: Callable[_P, _R]) -> Callable[_P, _R]:
     :class:`InvalidRequest` with a close match, like the core's own checks, instead of a bare
     ``TypeError``. The signature stays the method's own, for IDEs and type checkers."""
 
+    def explain(args: Any, kwargs: Any, e: TypeError) -> BaseException:
+        # Only now, on the error path: importing seowire builds no signatures.
+        signature = inspect.signature(f)
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as wrong:
+            known = [n for n in signature.parameters if n != "self"]
+            return _argument_error(f.__name__, known, args, kwargs, wrong)
+        return e
+
+    if inspect.iscoroutinefunction(f):
+        @functools.wraps(f)
+        async def coroutine(*args: Any, **kwargs: Any) -> Any:
+            try:
+                call = f(*args, **kwargs)
+            except TypeError as e:
+                raise explain(args, kwargs, e) from None
+            return await call  # type: ignore[misc]
+
+        return coroutine  # type: ignore[return-value]
+
     @functools.wraps(f)
     def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return f(*args, **kwargs)
         except TypeError as e:
-            # Only now, on the error path: importing seowire builds no signatures.
-            signature = inspect.signature(f)
-            try:
-                signature.bind(*args, **kwargs)
-            except TypeError as wrong:
-                known = [n for n in signature.parameters if n != "self"]
-                raise _argument_error(f.__name__, known, args, kwargs, wrong) from None
-            raise e
+            error = explain(args, kwargs, e)
+            if error is e:
+                raise
+            raise error from None
 
     return method
 
@@ -333,6 +350,6 @@ def _argument_error(name: str, known: list[str], args: Any, kwargs: dict[str, An
     if unknown:
         close = difflib.get_close_matches(unknown[0], known, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(known)})."
-        return InvalidRequest(f"{name}() takes no parameter '{unknown[0]}'{hint} Nothing was sent; "
-                              "get(path, ..., strict=False) sends parameters the catalog does not know.")
+        return InvalidRequest(f"{name}() takes no parameter '{unknown[0]}'{hint} Nothing was sent; the generic call "
+                              "(get, report or call) with strict=False sends parameters the catalog does not know.")
     return InvalidRequest(f"{name}(): {wrong}. Nothing was sent.")

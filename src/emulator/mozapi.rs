@@ -299,6 +299,22 @@ fn build(state: &State, config: &Config, m: &MozMethod, data: &Map<String, Value
             out.insert(k.clone(), echoed);
         }
     }
+    // Echoes of what was not sent: the schema's defaults (an empty list, the default options).
+    if let Some(props) = m.data.get("properties").and_then(Value::as_object) {
+        for k in &m.result_keys {
+            if let (Some(s), false) = (props.get(k), out.contains_key(k)) {
+                match s.get("type").and_then(Value::as_str) {
+                    Some("array") => drop(out.insert(k.clone(), json!([]))),
+                    Some("object") if k == "options" => {
+                        let defaults: Map<String, Value> = s.get("properties").and_then(Value::as_object).into_iter().flatten()
+                            .filter_map(|(name, p)| p.get("default").map(|d| (name.clone(), d.clone()))).collect();
+                        out.insert(k.clone(), Value::Object(defaults));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
     let mult = m.pricing.multiplier.unwrap_or(1);
     let subject = query_text(data.get("site_query").or(data.get("target_query")).or(data.get("serp_query")).or(data.get("is_linking_to").and_then(|a| a.get(0))));
     let rule = m.pricing.rule.as_str();
