@@ -322,7 +322,7 @@ def test_link_exists_multiple_and_frames(moz):
     single = [m.link_exists("moz.com", p[1])["exists"] for p in pairs[:5]]
     assert [r["exists"] for r in rows[:5]] == single
     df = m.site_metrics_multiple(["moz.com", "ahrefs.com"], output="pandas")
-    assert list(df["site_query"]) == ["https://moz.com", "https://ahrefs.com"]
+    assert list(df["query"]) == ["moz.com", "ahrefs.com"]
     assert "domain_authority" in df.columns
 
 
@@ -543,3 +543,26 @@ def test_every_public_method_is_served_by_the_emulator(moz, emu):
                 assert key in result, (name, key)
     m.site_metrics_multiple(["moz.com"])
     m.link_exists_multiple([("moz.com", "a.com")])
+
+
+def test_frames_are_typed_from_the_method_schema(moz, emu):
+    import pyarrow as pa
+
+    emu.configure(moz_api_item_errors=["broken.com"])
+    m = moz()
+    t = m.site_links("moz.com", limit=5, output="arrow")
+    assert t.num_rows == 5
+    assert t.schema.field("source_site_metrics.domain_authority").type == pa.int64()
+    assert t.schema.field("source_site_metrics.pages_to_root_domain").type == pa.int64()
+    assert t.schema.field("source_site_metrics.link_propensity").type == pa.float64()
+    assert t.schema.field("date_first_seen").type == pa.date32()
+    assert t.schema.field("nofollow").type == pa.bool_()
+    df = m.site_metrics_multiple(["moz.com", "broken.com", "ahrefs.com"], output="pandas")
+    assert list(df["query"]) == ["moz.com", "broken.com", "ahrefs.com"]
+    assert str(df["domain_authority"].dtype) in ("int64", "Int64", "float64")
+    assert df["error"].isna().tolist() == [True, False, True]
+    assert len([c for c in df.columns if c not in ("query", "scope", "error")]) == 52
+    pl = m.ranking_keywords("moz.com", output="polars")
+    assert pl.schema["rank_position"].is_integer() and pl.height == 25
+    with pytest.raises(InvalidRequest, match="one object"):
+        m._settle_rpc("data.site.metrics.fetch", {"site_metrics": {}}, {}, "pandas")

@@ -54,6 +54,65 @@ def field_types(method: str, path: str) -> dict[str, str]:
     return _TYPES[key]
 
 
+# Moz's schema types every number as "number"; the reference says counts are 64-bit integers and
+# names these as fractional (providers.md §1.2, providers-next.md §1.4 [C]; volume seen fractional).
+_MOZ_FLOATS = {"link_propensity", "organic_ctr", "relevance", "score", "volume", "difficulty", "priority"}
+_MOZ_COLUMNS: dict[str, tuple[list[str], dict[str, str]]] = {}
+
+
+def moz_columns(method: str) -> tuple[list[str], dict[str, str]]:
+    """Column names and catalog types of a Moz API list method's rows: nested objects flattened
+    into ``parent.child`` columns (``source_site_metrics.domain_authority``), counts as integers,
+    dates as dates, lists as lists."""
+    if method not in _MOZ_COLUMNS:
+        op = next(o for o in endpoints("moz") if o.get("api") == "jsonrpc" and method in (o["method"], o["name"], *o["aliases"]))
+        names: list[str] = []
+        types: dict[str, str] = {}
+
+        def walk(schema: dict[str, Any], prefix: str) -> None:
+            for name, s in (schema.get("properties") or {}).items():
+                col = f"{prefix}{name}"
+                ty = s.get("type")
+                if isinstance(ty, list):
+                    ty = next((t for t in ty if t != "null"), "string")
+                if ty == "object" and s.get("properties"):
+                    walk(s, col + ".")
+                    continue
+                names.append(col)
+                if ty == "number" or ty == "integer":
+                    types[col] = "number" if name in _MOZ_FLOATS else "integer"
+                elif ty == "boolean":
+                    types[col] = "boolean"
+                elif ty == "array":
+                    item = (s.get("items") or {}).get("type")
+                    types[col] = f"array:{'integer' if item in ('number', 'integer') else 'string'}" if item in ("number", "integer", "string") else "object"
+                elif ty == "object":
+                    types[col] = "object"
+                elif name.startswith("date_") or name in ("last_crawled", "date"):
+                    types[col] = "date"
+                else:
+                    types[col] = "string"
+
+        rows = op.get("rows")
+        item = ((op["result"].get("properties") or {}).get(rows) or {}).get("items") or {} if rows else {}
+        walk(item, "")
+        _MOZ_COLUMNS[method] = (names, types)
+    return _MOZ_COLUMNS[method]
+
+
+def flatten(row: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A nested row as ``parent.child`` keys (the layout of :func:`moz_columns`)."""
+    out = {} if out is None else out
+    if not isinstance(row, dict):
+        return out
+    for k, v in row.items():
+        if isinstance(v, dict) and v:
+            flatten(v, f"{prefix}{k}.", out)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def price(op: dict[str, Any]) -> str:
     """An endpoint's unit rule in a few words."""
     p = op["pricing"]

@@ -82,8 +82,19 @@ class _RpcSettler:
         budget = self._moz._pool_budget(self._method)
         if output != "dicts":
             settle(budget, self._moz.account, [], meta)
-            return frames.convert(value, output, meta)
+            return _frame(self._method, value, output, meta)
         return settle(budget, self._moz.account, value, meta)
+
+
+def _frame(method: str, rows: Any, output: str, meta: dict[str, Any]) -> Any:
+    """A list method's rows as a typed frame: nested objects flattened into ``parent.child``
+    columns, types from Moz's method schema (counts as int64, dates as dates)."""
+    from .catalog import flatten, moz_columns
+
+    if not isinstance(rows, list):
+        raise InvalidRequest(f"Moz {method} answers one object, not rows: call it without output=", provider="moz")
+    names, types = moz_columns(method)
+    return frames.convert([flatten(r) for r in rows], output, meta, names, types)
 
 
 def _pairs(pairs: Any) -> list[Any]:
@@ -101,24 +112,45 @@ def _pairs(pairs: Any) -> list[Any]:
     return out
 
 
-def _flat_item(item: Any) -> Any:
-    """A bulk answer as one frame row: the query and every metric as columns; an ItemError as
-    the query with an ``error`` column."""
+def _bulk_frame(method: str, items: list[Any], output: str, meta: dict[str, Any]) -> Any:
+    """Bulk answers as one frame row each, in input order: the query as Moz echoed it
+    (``query``, ``scope``; link status: ``target``, ``source``), then the site metrics or
+    ``exists``, and ``error`` (the ItemError's text) where an item failed."""
+    from .catalog import moz_columns
     from .exceptions import ItemError
 
-    if isinstance(item, ItemError):
-        return {"error": str(item)}
-    if not isinstance(item, dict):
-        return {"error": "no answer"}
-    row: dict[str, Any] = {}
-    for k, v in item.items():
-        if k.endswith("site_query") and isinstance(v, dict):
-            row[k] = v.get("query")
-        elif k == "site_metrics" and isinstance(v, dict):
-            row.update(v)
+    pair = "link.status" in method
+
+    def query(q: Any) -> tuple[Any, Any]:
+        if not isinstance(q, dict):
+            return None, None
+        original = q.get("original_site_query") if isinstance(q.get("original_site_query"), dict) else q
+        return original.get("query"), original.get("scope")
+
+    if pair:
+        names = ["target", "target_scope", "source", "source_scope", "exists", "error"]
+        types = {"exists": "boolean", "error": "string"}
+    else:
+        cols, col_types = moz_columns("data.site.metrics.fetch.multiple")
+        metrics = [c.removeprefix("site_metrics.") for c in cols if c.startswith("site_metrics.")]
+        names = ["query", "scope", *metrics, "error"]
+        types = {**{c.removeprefix("site_metrics."): t for c, t in col_types.items() if c.startswith("site_metrics.")}, "error": "string"}
+    rows = []
+    for item in items:
+        source = item.query if isinstance(item, ItemError) else item
+        source = source if isinstance(source, dict) else {}
+        row: dict[str, Any] = {}
+        if pair:
+            row["target"], row["target_scope"] = query(source.get("target_site_query"))
+            row["source"], row["source_scope"] = query(source.get("source_site_query"))
+            row["exists"] = source.get("exists")
         else:
-            row[k] = v
-    return row
+            row["query"], row["scope"] = query(source.get("site_query"))
+            if isinstance(source.get("site_metrics"), dict):
+                row.update(source["site_metrics"])
+        row["error"] = str(item) if isinstance(item, ItemError) else (None if item is not None else "no answer")
+        rows.append(row)
+    return frames.convert(rows, output, meta, names, types)
 
 
 class Moz(MozMethods, Client):
@@ -282,10 +314,9 @@ class Moz(MozMethods, Client):
 
     def _settle_rpc(self, method: str, value: Any, meta: dict[str, Any], output: str) -> Any:
         budget = self._pool_budget(method)
-        if output != "dicts":
-            settle(budget, self.account, [], meta)
-            return frames.convert(value, output, meta)
         settle(budget, self.account, [], meta)
+        if output != "dicts":
+            return _frame(method, value, output, meta)
         return value
 
     def call(self, endpoint: str, data: dict[str, Any] | None = None, *, output: Output = "dicts", **fields: Any) -> Any:
@@ -399,7 +430,7 @@ class Moz(MozMethods, Client):
         if output == "dicts":
             return settle(budget, self.account, value, meta)
         settle(budget, self.account, [], meta)
-        return frames.convert([_flat_item(v) for v in value], output, meta)
+        return _bulk_frame(method, value, output, meta)
 
     def estimate(self, endpoint: str, data: dict[str, Any] | None = None, **fields: Any) -> int:
         """Worst-case rows of a call, offline: a Moz API method (dotted name; ``limit`` results,
