@@ -566,3 +566,32 @@ def test_frames_are_typed_from_the_method_schema(moz, emu):
     assert pl.schema["rank_position"].is_integer() and pl.height == 25
     with pytest.raises(InvalidRequest, match="one object"):
         m._settle_rpc("data.site.metrics.fetch", {"site_metrics": {}}, {}, "pandas")
+
+
+def test_each_runs_a_one_object_method_per_item_in_input_order(moz, emu):
+    emu.configure(moz_api_null_keywords=["zzqx unknown keyword"], latency_ms=5)
+    m = moz(plan="medium")
+    keywords = [f"keyword {i}" for i in range(40)] + ["zzqx unknown keyword"]
+    rows = m.each("data.keyword.metrics.fetch", keywords)
+    assert [r["serp_query"]["keyword"] for r in rows] == keywords
+    assert rows[-1]["keyword_metrics"] == {"volume": None, "difficulty": None, "organic_ctr": None, "priority": None}
+    assert rows.units == spent(m) == sum(sum(v is not None for v in r["keyword_metrics"].values()) for r in rows)
+    assert emu.stats()["peak_in_flight"] <= 5
+    vol = m.each("keyword_volume", ["seo", "zzqx unknown keyword"])
+    assert isinstance(vol[1], ItemError) and vol[1].status == 404
+    ba = asyncio.run(m.each_async("brand_authority", ["moz.com", "ahrefs.com"]))
+    assert [r["site_query"]["original_site_query"]["query"] for r in ba] == ["moz.com", "ahrefs.com"]
+    with pytest.raises(InvalidRequest, match="item 1"):
+        m.each("brand_authority", ["moz.com", {"query": "x.com", "scope": "url"}])
+    with pytest.raises(InvalidRequest, match="one-object"):
+        m.each("data.site.link.list", ["moz.com"])
+    df = m.each("search_intent", ["seo", "buy shoes"], output="pandas")
+    assert len(df) == 2 and "keyword_intent.primary_intents" in df.columns
+
+
+def test_each_stops_on_an_account_failure_and_keeps_what_arrived(moz, emu):
+    m = moz(plan="free", budgets={"data": 3})
+    with pytest.raises(seowire.exceptions.BulkError) as e:
+        m.each("brand_authority", [f"s{i}.com" for i in range(6)])
+    assert [r is not None for r in e.value.rows] == [True] * 3 + [False] * 3
+    assert isinstance(e.value.__cause__, BudgetExceeded) and spent(m) == 3

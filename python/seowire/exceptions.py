@@ -192,6 +192,10 @@ class ItemError(ProviderError):
         return (_rebuild_item, (str(self), self.status, self.code, self.name, self.key, self.value, self.query))
 
     @classmethod
+    def from_error(cls, method: str, message: str, status: int | None, code: str | None) -> ItemError:
+        return cls(message, provider="moz", status=status, code=code, name="Error")
+
+    @classmethod
     def missing(cls, method: str) -> ItemError:
         return cls(f"Moz {method} answered without a result or an error for this item", provider="moz", name="Missing")
 

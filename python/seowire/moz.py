@@ -432,6 +432,64 @@ class Moz(MozMethods, Client):
         settle(budget, self.account, [], meta)
         return _bulk_frame(method, value, output, meta)
 
+    def each(self, method: str, items: Iterable[Any], *, progress: ProgressArg = None, output: Output = "dicts",
+             **fields: Any) -> Rows:
+        """A single-item method once per item, at the plan's concurrency, answers in input order:
+        ``each("data.keyword.metrics.fetch", keywords)`` or ``each("brand_authority", domains)``.
+        Each item is the method's subject (``site_query``, ``serp_query``, ``target_query``); the
+        other ``fields`` are shared. An item's own failure (invalid, or a keyword Moz does not
+        know) is an :class:`ItemError` in its place; any other failure stops the run with a
+        :class:`BulkError` holding what arrived. ``output=`` gives one flattened row per item."""
+        return self._each(method, items, progress, output, fields)
+
+    async def each_async(self, method: str, items: Iterable[Any], *, progress: ProgressArg = None,
+                         output: Output = "dicts", **fields: Any) -> Rows:
+        return await self._each(method, items, progress, output, fields, run_async=True)
+
+    def _each(self, method: str, items: Any, progress: ProgressArg, output: str, fields: dict[str, Any], run_async: bool = False) -> Any:
+        from .catalog import endpoints
+
+        frames.check(output)
+        if isinstance(items, (str, bytes)):
+            raise InvalidRequest("each() takes an iterable of items; wrap a single one in a list", provider="moz")
+        name, _, paging, rows_key = self._api.describe(method)
+        op = next(o for o in endpoints("moz") if o.get("method") == name)
+        subject = next((k for k in ("site_query", "target_query", "serp_query") if k in (op["data"].get("properties") or {})), None)
+        if subject is None or paging != "none" or rows_key:
+            raise InvalidRequest(f"each() runs one-object methods with a site, target or keyword subject, not {name}", provider="moz")
+        items = list(items)
+        data = self._data(None, fields)
+        strict = data.pop("_strict", True) is not False
+        tracker = _progress.start(progress, len(items), f"moz {name}")
+
+        def done(value: list[Any], meta: dict[str, Any]) -> Any:
+            tracker.close()
+            settle(self._pool_budget(name), self.account, [], meta)
+            if output == "dicts":
+                return Rows(value, meta)
+            from .catalog import flatten
+            from .exceptions import ItemError
+
+            flat = [{"error": str(v)} if isinstance(v, ItemError) else flatten(v) for v in value]
+            return frames.convert(flat, output, meta)
+
+        if run_async:
+            async def go() -> Any:
+                try:
+                    value, meta = await self._api.each_async(name, subject, items, data, strict, tracker)
+                except BaseException:
+                    tracker.close()
+                    raise
+                return done(value, meta)
+
+            return go()
+        try:
+            value, meta = self._api.each(name, subject, items, data, strict, tracker)
+        except BaseException:
+            tracker.close()
+            raise
+        return done(value, meta)
+
     def estimate(self, endpoint: str, data: dict[str, Any] | None = None, **fields: Any) -> int:
         """Worst-case rows of a call, offline: a Moz API method (dotted name; ``limit`` results,
         4 keyword values, ...) or a Links v2 endpoint (``url_metrics`` takes any number of targets)."""

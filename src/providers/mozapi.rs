@@ -1048,6 +1048,85 @@ impl Client {
     }
 }
 
+/// One call per item of a single-item method (brand authority, keyword metrics, search intent).
+pub struct Each {
+    /// Per input position: its page, its own failure (kept in place), or None if never sent.
+    pub answers: Vec<Option<std::result::Result<JsonPage, Error>>>,
+    pub estimate: u64,
+    /// The failure that stopped the run (auth, budget, quota, transport), if any.
+    pub error: Option<Error>,
+}
+
+impl Client {
+    /// `method` once per item, the item as its subject field (`subject`), at most `concurrency`
+    /// at once, answers in input order. Every item is validated first. An item's own failure
+    /// (an invalid item, or a 404 for an unknown keyword) stays in its place; any other failure
+    /// stops new sends (the calls in flight finish and are committed).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn each(
+        &self,
+        method: &str,
+        subject: &str,
+        items: Vec<Value>,
+        extra: Map<String, Value>,
+        concurrency: usize,
+        strict: bool,
+        cache: bool,
+        on_page: Arc<dyn Fn(&JsonPage) + Send + Sync>,
+    ) -> Result<Each> {
+        use futures::StreamExt;
+        let mut prepared = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let mut data = extra.clone();
+            data.insert(subject.to_string(), item);
+            let mut p = self.prepare(method, data, strict).map_err(|mut e| {
+                e.message = format!("item {i}: {}", e.message);
+                e
+            })?;
+            p.cache = cache;
+            prepared.push(p);
+        }
+        let estimate = prepared.iter().map(|p| p.estimate).sum();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (stop, on_page) = (&stop, &on_page);
+        let mut outcomes: Vec<(usize, Option<std::result::Result<JsonPage, Error>>)> =
+            futures::stream::iter(prepared.into_iter().enumerate().map(|(i, p)| async move {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    return (i, None);
+                }
+                match self.fetch(&p, false).await {
+                    Ok((page, _)) => {
+                        on_page(&page);
+                        (i, Some(Ok(page)))
+                    }
+                    Err(e) => {
+                        let own = e.kind == Kind::InvalidRequest || (e.kind == Kind::Provider && e.status == Some(404));
+                        if !own {
+                            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        (i, Some(Err(e)))
+                    }
+                }
+            }))
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        outcomes.sort_by_key(|o| o.0);
+        let mut error = None;
+        let answers = outcomes
+            .into_iter()
+            .map(|(_, o)| match o {
+                Some(Err(e)) if !(e.kind == Kind::InvalidRequest || (e.kind == Kind::Provider && e.status == Some(404))) => {
+                    error.get_or_insert(e);
+                    None
+                }
+                other => other,
+            })
+            .collect();
+        Ok(Each { answers, estimate, error })
+    }
+}
+
 /// Where each item of a chunk is in its answer.
 fn place(pair: bool, body: &[u8], (results, errors): (&str, &str), items: &[Value]) -> Result<Vec<Placed>> {
     let doc: Value = serde_json::from_slice(body).map_err(|e| Error::format(format!("Moz answered a body that is not JSON ({e})")).provider(PROVIDER))?;
@@ -1151,6 +1230,30 @@ mod tests {
             "errors_by_site":[{"site_query":{"query":"gone.com","scope":"domain"},"error":{"name":"UnhandledError"}}]}}"#;
         let placed = place(false, body, ("results_by_site", "errors_by_site"), &items).unwrap();
         assert_eq!(placed, vec![Placed::Result(1), Placed::Result(0), Placed::Error(0)]);
+    }
+
+    #[test]
+    fn the_breaker_opens_at_its_threshold_and_paces_past_mozs_own_limit() {
+        let ledger = Arc::new(Ledger::open("memory://").unwrap());
+        let b = Breaker::new(ledger.clone(), "acct", 3);
+        for _ in 0..2 {
+            b.record_4xx();
+        }
+        assert_eq!(b.admit().unwrap(), false);
+        b.record_4xx();
+        let e = b.admit().unwrap_err();
+        assert_eq!(e.kind, Kind::RateLimited);
+        assert!(e.before_send && e.retry_after.is_some());
+        // Shared through the store: another breaker on the same ledger and account sees it.
+        assert!(Breaker::new(ledger.clone(), "acct", 3).admit().is_err());
+        assert!(Breaker::new(ledger.clone(), "other", 3).admit().is_ok());
+        // Above Moz's 50 (a breaker set higher, or other clients): paced, not refused.
+        let lax = Breaker::new(ledger, "busy", 100);
+        for _ in 0..51 {
+            lax.record_4xx();
+        }
+        assert_eq!(lax.admit().unwrap(), true);
+        assert!(Breaker::new(Arc::new(Ledger::open("memory://").unwrap()), "acct", 0).admit().is_ok());
     }
 
     #[test]

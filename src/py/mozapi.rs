@@ -170,8 +170,91 @@ impl<'py> IntoPyObject<'py> for PyMultiple {
     }
 }
 
+/// `each` results as Python: the result per input, an ItemError where the item failed, None
+/// where it was never sent (then a BulkError carries them).
+struct PyEach(mozapi::Each, String);
+
+impl<'py> IntoPyObject<'py> for PyEach {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let (each, method) = (self.0, self.1);
+        let item_error = py.import("seowire.exceptions")?.getattr("ItemError")?;
+        let out = PyList::empty(py);
+        let mut pages = Vec::new();
+        let mut failed = Vec::new();
+        for (i, answer) in each.answers.into_iter().enumerate() {
+            match answer {
+                Some(Ok(page)) => {
+                    out.append(value(py, &page)?)?;
+                    pages.push(JsonPage { body: bytes::Bytes::new(), ..page });
+                }
+                Some(Err(e)) => out.append(item_error.call_method1("from_error", (&method, e.message, e.status, e.code))?)?,
+                None => {
+                    failed.push(i);
+                    out.append(py.None())?;
+                }
+            }
+        }
+        let m = merged_meta(py, &pages, mozapi::PROVIDER, &method, each.estimate, pages.len())?;
+        if let Some(e) = each.error {
+            if pages.is_empty() {
+                return Err(to_pyerr(py, e));
+            }
+            return Err(super::bulk_error(py, e, out.into_any(), failed, m));
+        }
+        PyTuple::new(py, [out.into_any(), m.into_any()])
+    }
+}
+
 #[pymethods]
 impl MozApiCore {
+    /// `method` once per item (the item as its `subject` field), at the plan's concurrency.
+    #[pyo3(signature = (method, subject, items, extra=None, strict=true, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn each(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        subject: &str,
+        items: &Bound<'_, PyAny>,
+        extra: Option<&Bound<'_, PyDict>>,
+        strict: bool,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let (items, extra, cache) = self.bulk_args(py, items, extra)?;
+        let client = self.client.clone();
+        let (method, subject, concurrency) = (method.to_string(), subject.to_string(), self.concurrency);
+        let progress = super::Progress::new(progress);
+        let on_page: Arc<dyn Fn(&JsonPage) + Send + Sync> = Arc::new(move |p: &JsonPage| progress.tick(p.rows, p.units));
+        let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
+        let each = block_on(py, async move { client.each(&method, &subject, items, extra, concurrency, strict, cache, on_page).await })?;
+        Ok(PyEach(each, name).into_pyobject(py)?.into_any().unbind())
+    }
+
+    #[pyo3(signature = (method, subject, items, extra=None, strict=true, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn each_async<'py>(
+        &self,
+        py: Python<'py>,
+        method: &str,
+        subject: &str,
+        items: &Bound<'_, PyAny>,
+        extra: Option<&Bound<'_, PyDict>>,
+        strict: bool,
+        progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (items, extra, cache) = self.bulk_args(py, items, extra)?;
+        let client = self.client.clone();
+        let (method, subject, concurrency) = (method.to_string(), subject.to_string(), self.concurrency);
+        let progress = super::Progress::new(progress);
+        let on_page: Arc<dyn Fn(&JsonPage) + Send + Sync> = Arc::new(move |p: &JsonPage| progress.tick(p.rows, p.units));
+        let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
+        future(py, async move { client.each(&method, &subject, items, extra, concurrency, strict, cache, on_page).await.map(|e| PyEach(e, name)) })
+    }
+
     #[new]
     #[pyo3(signature = (links, *, token, api_url, budgets, retry, timeout, cache_ttl, scope, locale, device, engine, breaker))]
     #[allow(clippy::too_many_arguments)]
