@@ -249,6 +249,46 @@ def bench_moz_bulk(emu: Emulator, results: list, n=10_000, latency_ms=50, concur
     emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
 
 
+def _rpc(emu: Emulator, method: str, data: dict) -> bytes:
+    body = {"jsonrpc": "2.0", "id": "bench-0000-0000-0000-000000000000", "method": method, "params": {"data": data}}
+    req = urllib.request.Request(emu.base_url("mozapi"), data=json.dumps(body).encode(),
+                                 headers={"x-moz-token": KEY, "content-type": "application/json"})
+    return urllib.request.urlopen(req).read()
+
+
+def bench_mozapi_decode(emu: Emulator, results: list):
+    """One 50-link data.site.link.list page of the Moz API (source and target site metrics nested)."""
+    body = _rpc(emu, "data.site.link.list", {"site_query": {"query": "moz.com", "scope": "domain"}, "offset": {"limit": 50}})
+    assert len(json.loads(body)["result"]["links"]) == 50
+    json_decoders(body, f"decode one 50-link Moz API data.site.link.list page ({len(body) // 1024} KB)", results, target=False)
+
+
+def bench_mozapi_bulk(emu: Emulator, results: list, n=10_000, latency_ms=50, concurrency=10, chunk=50):
+    """site_metrics_multiple for 10,000 sites in requests of 50 at plan concurrency 10."""
+    settings = dict(latency_ms=latency_ms, moz_concurrency=concurrency, balance=10**12, rate_limit=None, concurrency_limit=None,
+                    moz_api_allotted={"data": 10**12, "beta": 0, "mozscape": 0})
+    emu.reset(**settings)
+    moz = seowire.Moz(KEY, plan="large", api_url=emu.base_url("mozapi"), ledger="memory://", cache=False)
+    sites = [f"site{i}.example.com" for i in range(n)]
+    walls, peaks = [], []
+    for _ in range(3):
+        emu.reset(**settings)
+        t = time.perf_counter()
+        rows = moz.site_metrics_multiple(sites, chunk_size=chunk)
+        walls.append(time.perf_counter() - t)
+        stats = emu.stats()
+        assert len(rows) == n and rows[-1]["site_metrics"]["root_domain"] == sites[-1] and stats["rejected_concurrency"] == 0
+        peaks.append(stats["peak_in_flight"])
+    wall = min(walls)
+    ideal = math.ceil(n / chunk / concurrency) * latency_ms / 1e3
+    runs = ", ".join(f"{w:.2f}" for w in walls)
+    results.append((f"Moz API site_metrics_multiple, {n:,} sites, {latency_ms} ms latency, plan large",
+                    "seowire.Moz.site_metrics_multiple", f"{wall:.2f} s",
+                    f"ideal {ideal:.2f} s: {100 * (wall / ideal - 1):+.1f}% (target within 10%; runs {runs} s); peak in flight "
+                    f"{max(peaks)} of {concurrency}"))
+    emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
+
+
 def bench_ahrefs_decode(emu: Emulator, results: list):
     fields = ["url_from", "url_to", "anchor", "domain_rating_source", "url_rating_source", "traffic", "first_seen",
               "last_seen", "is_dofollow", "http_code", "title", "refdomains_source"]
@@ -317,6 +357,8 @@ def main() -> int:
         bench_async(emu, results)
         bench_moz_decode(emu, results)
         bench_moz_bulk(emu, results)
+        bench_mozapi_decode(emu, results)
+        bench_mozapi_bulk(emu, results)
         bench_ahrefs_decode(emu, results)
         bench_ahrefs_rate(emu, results)
     finally:
