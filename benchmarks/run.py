@@ -277,7 +277,7 @@ def bench_mozapi_bulk(emu: Emulator, results: list, n=10_000, latency_ms=50, con
         rows = moz.site_metrics_multiple(sites, chunk_size=chunk)
         walls.append(time.perf_counter() - t)
         stats = emu.stats()
-        assert len(rows) == n and rows[-1]["site_metrics"]["root_domain"] == sites[-1] and stats["rejected_concurrency"] == 0
+        assert len(rows) == n and rows[-1]["site_query"]["original_site_query"]["query"] == sites[-1] and stats["rejected_concurrency"] == 0
         peaks.append(stats["peak_in_flight"])
     wall = min(walls)
     ideal = math.ceil(n / chunk / concurrency) * latency_ms / 1e3

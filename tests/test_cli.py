@@ -79,3 +79,18 @@ def test_errors_go_to_stderr_with_a_non_zero_exit(run, emu):
     assert out.returncode == 1 and "AuthenticationError" in out.stderr
     out = run("get", "semrush", "phrase_this", "bad-param")
     assert out.returncode == 1 and "key=value" in out.stderr
+
+
+def test_the_moz_api_from_the_command_line(run, emu):
+    assert run("estimate", "moz", "data.site.link.list", "site_query=moz.com", "offset.limit=10").stdout.strip() == "10 rows at most"
+    assert run("estimate", "moz", "data.keyword.metrics.fetch", "serp_query=seo").stdout.strip() == "4 rows at most"
+    assert emu.stats()["requests"] == 0
+    emu.configure(rows_per_target={"moz.com": 70})
+    out = run("get", "moz", "data.site.anchor-text.list", "site_query=moz.com", "--format", "jsonl")  # all pages
+    assert len(out.stdout.splitlines()) == 70
+    out = run("get", "moz", "data.site.ranking.keyword.list", "target_query=moz.com", "options.sort=volume", "limit=30", "--format", "json")
+    assert len(json.loads(out.stdout)) == 30
+    out = run("get", "moz", "keyword_metrics", "serp_query=seo", "--format", "json")
+    assert set(json.loads(out.stdout)[0]) == {"keyword_metrics", "serp_query"}  # the Python name works too
+    out = run("get", "moz", "data.keyword.metrics.fetch", "serp_query=seo", "--format", "json")
+    assert set(json.loads(out.stdout)[0]) == {"keyword_metrics", "serp_query"}

@@ -43,7 +43,7 @@ __all__ = ["SeowireHook", "SemrushHook", "MozHook", "AhrefsHook", "get_provider_
 _COMMON = {"budget": int, "budget_period": str, "ledger": str, "cache": (bool, int, float), "timeout": (int, float)}
 _EXTRAS: dict[str, dict[str, Any]] = {
     "semrush": {**_COMMON, "rate_limit": (int, float), "max_in_flight": int},
-    "moz": {**_COMMON, "plan": str, "concurrency": int},
+    "moz": {**_COMMON, "plan": str, "concurrency": int, "api_url": str, "scope": str, "locale": str, "breaker": int},
     "ahrefs": {**_COMMON, "rate_limit": (int, float)},
 }
 

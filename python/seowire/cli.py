@@ -142,6 +142,15 @@ def _nested(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _moz_api_method(name: str) -> dict[str, Any] | None:
+    """The Moz API method a CLI name means: dotted, hyphenated or the Python method name."""
+    from seowire import catalog
+
+    dotted = name.replace("-", ".")
+    return next((o for o in catalog.endpoints("moz") if o.get("api") == "jsonrpc"
+                 and (o["method"] == dotted or o["name"] == name or name in o["aliases"])), None)
+
+
 def _call_name(provider: str, report: str) -> str:
     return report.replace("-", "_") if provider != "ahrefs" else report
 
@@ -156,8 +165,9 @@ def estimate(args: argparse.Namespace) -> int:
         c = seowire.Semrush("offline", ledger="memory://")
     elif args.provider == "moz":
         c = seowire.Moz("offline", ledger="memory://")
-        if "." in args.report:
-            print(f"{c.estimate(args.report, _nested(params)):,} rows at most")
+        op = _moz_api_method(args.report)
+        if op is not None:
+            print(f"{c.estimate(op['method'], _nested(params)):,} rows at most")
             return 0
     else:
         c = seowire.Ahrefs("offline", ledger="memory://")
@@ -172,16 +182,15 @@ def _rows(provider: str, report: str, params: dict[str, Any]) -> Any:
     if provider == "semrush":
         limit = params.pop("display_limit", None)  # on the command line: how many rows in all
         return c.rows(report, max_rows=limit, page_size=min(limit or 10_000, 10_000), **params)
-    if provider == "moz" and "." in report:
+    op = _moz_api_method(report) if provider == "moz" else None
+    if op is not None:
         # The Moz API: paged methods stream their rows (limit= caps the total), others print the result.
-        from seowire import catalog
-
         data = _nested(params)
-        op = next((o for o in catalog.endpoints("moz") if report in (o.get("method"), o["name"], *o.get("aliases", []))), None)
-        if op and op["paging"] != "none":
+        report = op["method"]
+        if op["paging"] != "none":
             return c.rows(report, data=data, max_rows=data.pop("limit", None))
         out = c.call(report, data)
-        if op and op.get("rows") and isinstance(out.get(op["rows"]), list):
+        if op.get("rows") and isinstance(out.get(op["rows"]), list):
             return out[op["rows"]]
         return [out]
     if provider == "moz":

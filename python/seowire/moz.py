@@ -64,9 +64,19 @@ def _unique(targets: Any) -> int | None:
     return None if isinstance(targets, str) else len({t.strip() for t in targets if isinstance(t, str)})
 
 
+_RPC_NAMES: set[str] = set()
+
+
 def _is_rpc(name: str) -> bool:
-    """Moz API methods are dotted (``data.site.metrics.fetch``); Links v2 endpoints are not."""
-    return "." in name
+    """Moz API methods are dotted (``data.site.metrics.fetch``) or named by their Python method
+    (``keyword_metrics``); Links v2 endpoints are neither (their names do not overlap)."""
+    if "." in name:
+        return True
+    if not _RPC_NAMES:
+        from .catalog import endpoints
+
+        _RPC_NAMES.update(o["name"] for o in endpoints("moz") if o.get("api") == "jsonrpc")
+    return name in _RPC_NAMES
 
 
 _DEFAULT_PAGE = 0  # "the method's own page size"
@@ -124,7 +134,8 @@ def _bulk_frame(method: str, items: list[Any], output: str, meta: dict[str, Any]
     def query(q: Any) -> tuple[Any, Any]:
         if not isinstance(q, dict):
             return None, None
-        original = q.get("original_site_query") if isinstance(q.get("original_site_query"), dict) else q
+        raw = q.get("original_site_query")
+        original: dict[str, Any] = raw if isinstance(raw, dict) else q
         return original.get("query"), original.get("scope")
 
     if pair:

@@ -500,6 +500,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             match provider.as_str() {
                 "semrush" => Answer::Reply(semrush::error(&state.lock().config, code, f.retry_after.as_deref())),
                 "ahrefs" => Answer::Reply(ahrefs::error(f.status.unwrap_or(500), "emulated provider error", f.retry_after.as_deref())),
+                // The Moz API's error envelope; the code defaults to the generic -32602.
+                "moz" if path.trim_end_matches('/').ends_with("/jsonrpc") => {
+                    let status = f.status.unwrap_or(500);
+                    let code = f.code.map_or(-32602, |c| -(c as i64));
+                    Answer::Reply(json_response(status, json!({"id": null, "jsonrpc": "2.0", "error": {"code": code, "status": status, "message": "emulated provider error", "data": {"issue": "emulated"}}})))
+                }
                 _ => Answer::Reply(full(f.status.unwrap_or(500), "text/plain", format!("emulated error {code}"))),
             }
         }

@@ -338,7 +338,7 @@ fn hosts(page: &str) -> (String, String) {
 const WORDS: &[&str] = &["guide", "blog", "tools", "news", "learn", "shop", "docs", "about", "pricing", "help"];
 
 /// `url_metrics(target, {})` written as JSON text without building a `Value`; same content.
-fn write_url_metrics(out: &mut String, target: &str) {
+pub(super) fn write_url_metrics(out: &mut String, target: &str) {
     use std::fmt::Write;
     let v = url_metrics_fields(target);
     out.push('{');

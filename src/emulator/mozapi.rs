@@ -117,6 +117,10 @@ fn answer(state: &State, config: &Config, post: bool, token: Option<&str>, doc: 
     };
     check(&m.data, &Value::Object(data.clone()), "")?;
     let (result, units) = build(state, config, m, &data, account)?;
+    let result = match result {
+        Built::Json(v) => v.to_string(),
+        Built::Text(t) => t,
+    };
     if units > 0 {
         let pool = m.pricing.pool.clone().unwrap_or_else(|| "data".into());
         let mut g = state.lock();
@@ -130,7 +134,7 @@ fn answer(state: &State, config: &Config, post: bool, token: Option<&str>, doc: 
         g.counters.units_charged += units;
         *g.counters.units_by_provider.entry("moz".into()).or_default() += units;
     }
-    Ok(json!({"id": doc.get("id"), "jsonrpc": "2.0", "result": result}).to_string())
+    Ok(format!("{{\"id\":{},\"jsonrpc\":\"2.0\",\"result\":{result}}}", doc.get("id").unwrap_or(&Value::Null)))
 }
 
 fn pool_path(pool: &str) -> &'static str {
@@ -266,8 +270,14 @@ fn row(m: &MozMethod, subject: &str, i: u64) -> Value {
     }
 }
 
+/// A result as a value, or already written as JSON text (the bulk site metrics: the hot path).
+enum Built {
+    Json(Value),
+    Text(String),
+}
+
 /// The result of a call and the rows it costs under the method's rule.
-fn build(state: &State, config: &Config, m: &MozMethod, data: &Map<String, Value>, account: &str) -> Result<(Value, u64), Failure> {
+fn build(state: &State, config: &Config, m: &MozMethod, data: &Map<String, Value>, account: &str) -> Result<(Built, u64), Failure> {
     let mut out = Map::new();
     // Echo what was asked, the way Moz does.
     for (k, v) in data {
@@ -366,7 +376,10 @@ fn build(state: &State, config: &Config, m: &MozMethod, data: &Map<String, Value
             }
             _ => units,
         };
-        return Ok((Value::Object(out), units));
+        return Ok((Built::Json(Value::Object(out)), units));
+    }
+    if m.method == "data.site.metrics.fetch.multiple" {
+        return Ok(site_metrics_multiple(config, m, data));
     }
     match m.method.as_str() {
         "data.site.metrics.fetch" => {
@@ -477,7 +490,7 @@ fn build(state: &State, config: &Config, m: &MozMethod, data: &Map<String, Value
                 "all_intents": labels.iter().zip(&scores).map(|(l, s)| json!({"label": l, "score": s})).collect::<Vec<_>>(),
             }));
         }
-        "data.site.metrics.fetch.multiple" | "data.site.link.status.fetch.multiple" => {
+        "data.site.link.status.fetch.multiple" => {
             let pair = m.method.contains("link.status");
             let (key, results_key, errors_key) = if pair { ("queries", "results_by_query", "errors_by_query") } else { ("site_queries", "results_by_site", "errors_by_site") };
             let mut results = Vec::new();
@@ -507,7 +520,7 @@ fn build(state: &State, config: &Config, m: &MozMethod, data: &Map<String, Value
             }
             if config.moz_api_unordered {
                 // The API does not keep request order [C MOZSCHEMA example]: answer in hash order.
-                results.sort_by_key(|r| h(&[&r.to_string()]));
+                results.sort_by_key(|r| h(&[&query_text(r.get("source_site_query")), &query_text(r.get("target_site_query")), "order"]));
             }
             units = results.len() as u64 * mult;
             out.insert(results_key.into(), Value::Array(results));
@@ -546,7 +559,41 @@ fn build(state: &State, config: &Config, m: &MozMethod, data: &Map<String, Value
             }
         }
     }
-    Ok((Value::Object(out), units))
+    Ok((Built::Json(Value::Object(out)), units))
+}
+
+/// `data.site.metrics.fetch.multiple`, written straight out as JSON text: results out of request
+/// order (as the documented example is), items named in `moz_api_item_errors` as errors.
+fn site_metrics_multiple(config: &Config, m: &MozMethod, data: &Map<String, Value>) -> (Built, u64) {
+    use std::fmt::Write;
+    let items: Vec<&Value> = data.get("site_queries").and_then(Value::as_array).into_iter().flatten().collect();
+    let mut results: Vec<(&Value, String)> = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for item in items {
+        let probe = query_text(Some(item));
+        if config.moz_api_item_errors.iter().any(|e| e.eq_ignore_ascii_case(&probe)) {
+            errors.push(json!({"site_query": echo_site(item), "error": {"name": "UnhandledError", "message": "An unexpected error occurred.",
+                "data": {"key": "site_queries", "value": probe}, "httpStatus": 500, "jsonrpcCode": -32602}}));
+        } else {
+            results.push((item, probe));
+        }
+    }
+    if config.moz_api_unordered {
+        results.sort_by_key(|(_, probe)| h(&[probe, "order"]));
+    }
+    let units = results.len() as u64 * m.pricing.multiplier.unwrap_or(1);
+    let mut out = String::with_capacity(results.len() * 2300 + 64);
+    out.push_str("{\"results_by_site\":[");
+    for (i, (item, probe)) in results.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"site_query\":{},\"site_metrics\":", echo_site(item));
+        super::moz::write_url_metrics(&mut out, probe);
+        out.push('}');
+    }
+    let _ = write!(out, "],\"errors_by_site\":{}}}", Value::Array(errors));
+    (Built::Text(out), units)
 }
 
 fn placeholder(schema: &Value, name: &str) -> Value {

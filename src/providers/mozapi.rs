@@ -881,9 +881,13 @@ pub enum Placed {
     Missing,
 }
 
-pub struct Multiple {
-    /// Answered chunks: (chunk index, page, where each of the chunk's items is).
-    pub pages: Vec<(usize, JsonPage, Vec<Placed>)>,
+/// Turns a chunk's page and its placements into the caller's value (Python objects, in the
+/// bindings). Runs on the blocking pool as each page lands, while other chunks are in flight.
+pub type PlaceDecoder<T> = Arc<dyn Fn(&JsonPage, &[Placed]) -> Result<T> + Send + Sync>;
+
+pub struct Multiple<T> {
+    /// Answered chunks: (chunk index, page with its body dropped, the decoded value).
+    pub pages: Vec<(usize, JsonPage, T)>,
     /// For each input position, its unique item (chunk = u / chunk_size, place = u % chunk_size).
     pub slots: Vec<usize>,
     pub chunk_size: usize,
@@ -946,7 +950,7 @@ impl Client {
     /// input (Moz does not keep order). After a failure no new chunk is sent; the ones in
     /// flight finish and are committed (their rows were charged).
     #[allow(clippy::too_many_arguments)]
-    pub async fn multiple(
+    pub async fn multiple<T: Send + 'static>(
         &self,
         method: &str,
         items: Vec<Value>,
@@ -955,8 +959,8 @@ impl Client {
         concurrency: usize,
         strict: bool,
         cache: bool,
-        on_page: Arc<dyn Fn(&JsonPage) + Send + Sync>,
-    ) -> Result<Multiple> {
+        decode: PlaceDecoder<T>,
+    ) -> Result<Multiple<T>> {
         use futures::StreamExt;
         let m = resolve(method)?;
         let (key, lists, pair) = match m.method.as_str() {
@@ -988,10 +992,13 @@ impl Client {
             });
             slots.push(u);
         }
+        // The shared fields once, without the (long) item list: each chunk adds its own.
+        let mut shared = checked.data;
+        shared.remove(key);
         let chunks: Vec<Prepared> = unique
             .chunks(chunk_size)
             .map(|c| {
-                let mut data = checked.data.clone();
+                let mut data = shared.clone();
                 data.insert(key.into(), Value::Array(c.to_vec()));
                 let estimate = estimate(m, &data);
                 Prepared { method: m, data, estimate, cache }
@@ -999,30 +1006,30 @@ impl Client {
             .collect();
         let total: u64 = chunks.iter().map(|c| c.estimate).sum();
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let (stop, unique, first_seen, on_page) = (&stop, &unique, &first_seen, &on_page);
-        let outcomes: Vec<(usize, std::result::Result<(JsonPage, Vec<Placed>), Option<Error>>)> =
+        let (stop, unique, first_seen, decode) = (&stop, &unique, &first_seen, &decode);
+        type Decoding<T> = tokio::task::JoinHandle<(JsonPage, Result<T>)>;
+        let outcomes: Vec<(usize, std::result::Result<Decoding<T>, Option<Error>>)> =
             futures::stream::iter(chunks.into_iter().enumerate().map(|(c, p)| async move {
                 if stop.load(std::sync::atomic::Ordering::SeqCst) {
                     return (c, Err(None));
                 }
                 let lo = c * chunk_size;
                 let hi = (lo + chunk_size).min(unique.len());
-                let fail = |mut e: Error| {
-                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                    e.message = format!("{} chunk {c} (input positions from {}) failed: {}", m.method, first_seen[lo], e.message);
-                    (c, Err(Some(e)))
-                };
                 let page = match self.fetch(&p, false).await {
                     Ok((page, _)) => page,
-                    Err(e) => return fail(e),
-                };
-                match place(pair, &page.body, lists, &unique[lo..hi]) {
-                    Ok(placed) => {
-                        on_page(&page);
-                        (c, Ok((page, placed)))
+                    Err(mut e) => {
+                        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                        e.message = format!("{} chunk {c} (input positions from {}) failed: {}", m.method, first_seen[lo], e.message);
+                        return (c, Err(Some(e)));
                     }
-                    Err(e) => fail(e),
-                }
+                };
+                // Matching and decoding leave the request's slot to the next chunk at once.
+                let (decode, items) = (decode.clone(), unique[lo..hi].to_vec());
+                let decoding = tokio::task::spawn_blocking(move || {
+                    let value = place(pair, &page.body, lists, &items).and_then(|placed| decode(&page, &placed));
+                    (JsonPage { body: Bytes::new(), ..page }, value)
+                });
+                (c, Ok(decoding))
             }))
             .buffer_unordered(concurrency.max(1))
             .collect()
@@ -1032,8 +1039,16 @@ impl Client {
         let mut pages = Vec::new();
         let mut error = None;
         for (c, o) in outcomes {
-            match o {
-                Ok((page, placed)) => pages.push((c, page, placed)),
+            let outcome = match o {
+                Ok(decoding) => match decoding.await {
+                    Ok((page, Ok(value))) => Ok((page, value)),
+                    Ok((_, Err(e))) => Err(Some(e)),
+                    Err(e) => Err(Some(Error::format(format!("decoding a {} page failed: {e}", m.method)).provider(PROVIDER))),
+                },
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok((page, value)) => pages.push((c, page, value)),
                 Err(e) => {
                     failed_chunk[c] = true;
                     if let Some(e) = e {
@@ -1127,21 +1142,67 @@ impl Client {
     }
 }
 
+/// Only the echoes of a bulk answer (what matching needs): the metrics are skipped, not built.
+#[derive(Deserialize)]
+struct Echoes {
+    result: Option<EchoLists>,
+}
+
+#[derive(Deserialize)]
+struct EchoLists {
+    #[serde(alias = "results_by_query")]
+    results_by_site: Option<Vec<Echo>>,
+    #[serde(alias = "errors_by_query")]
+    errors_by_site: Option<Vec<Echo>>,
+}
+
+/// The `*site_query` members of one answer entry; every other member is skipped unread.
+struct Echo {
+    queries: Vec<(String, Value)>,
+}
+
+impl<'de> Deserialize<'de> for Echo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Echo;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an answer entry")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Echo, A::Error> {
+                let mut queries = Vec::new();
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    if k.ends_with("site_query") {
+                        queries.push((k.into_owned(), map.next_value::<Value>()?));
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Echo { queries })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// Where each item of a chunk is in its answer.
 fn place(pair: bool, body: &[u8], (results, errors): (&str, &str), items: &[Value]) -> Result<Vec<Placed>> {
-    let doc: Value = serde_json::from_slice(body).map_err(|e| Error::format(format!("Moz answered a body that is not JSON ({e})")).provider(PROVIDER))?;
-    let result = doc.get("result").ok_or_else(|| Error::format("Moz answered without a result").provider(PROVIDER))?;
+    let _ = (results, errors);
+    let doc: Echoes = serde_json::from_slice(body).map_err(|e| Error::format(format!("Moz answered a body that is not the expected JSON ({e})")).provider(PROVIDER))?;
+    let lists = doc.result.ok_or_else(|| Error::format("Moz answered without a result").provider(PROVIDER))?;
+    let as_value = |list: Vec<Echo>| -> Vec<Value> {
+        list.into_iter()
+            .map(|e| Value::Object(e.queries.into_iter().collect()))
+            .collect()
+    };
+    let results_list = as_value(lists.results_by_site.ok_or_else(|| Error::format(format!("Moz result has no {results} list")).provider(PROVIDER))?);
+    let errors_list = as_value(lists.errors_by_site.unwrap_or_default());
     let mut want: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, item) in items.iter().enumerate() {
         want.entry(entry_keys(pair, item, false).remove(0)).or_insert(i);
     }
     let mut placed = vec![Placed::Missing; items.len()];
-    for (list, as_error) in [(results, false), (errors, true)] {
-        let entries = match result.get(list) {
-            Some(Value::Array(a)) => a.as_slice(),
-            None | Some(Value::Null) if as_error => &[],
-            _ => return Err(Error::format(format!("Moz result has no {list} list")).provider(PROVIDER)),
-        };
+    for (entries, as_error) in [(&results_list, false), (&errors_list, true)] {
         for (j, entry) in entries.iter().enumerate() {
             if let Some(i) = entry_keys(pair, entry, true).iter().find_map(|k| want.get(k).copied()) {
                 if placed[i] == Placed::Missing {
@@ -1254,6 +1315,18 @@ mod tests {
         }
         assert_eq!(lax.admit().unwrap(), true);
         assert!(Breaker::new(Arc::new(Ledger::open("memory://").unwrap()), "acct", 0).admit().is_ok());
+    }
+
+    #[test]
+    fn a_throttled_account_is_paced_to_50_requests_per_5_minutes() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let b = Breaker::new(Arc::new(Ledger::open("memory://").unwrap()), "paced", 100);
+        rt.block_on(async {
+            for _ in 0..50 {
+                drop(tokio::time::timeout(Duration::from_millis(200), b.paced()).await.expect("the first 50 go at once").unwrap());
+            }
+            assert!(tokio::time::timeout(Duration::from_millis(300), b.paced()).await.is_err(), "the 51st waits for the window");
+        });
     }
 
     #[test]

@@ -108,9 +108,37 @@ impl Pager for RpcPager {
     }
 }
 
+/// A chunk's answers as a Python list by place (result dict, or ItemError), built under the
+/// GIL on the blocking pool as the page lands.
+fn decode_placed(page: &JsonPage, placed: &[Placed], lists: (&'static str, &'static str)) -> Result<Py<PyList>> {
+    let shutting_down = || Error::new(crate::error::Kind::Transport, "the interpreter is shutting down").provider(mozapi::PROVIDER);
+    super::gate::attach(|py| -> Result<Py<PyList>> {
+        let build = || -> PyResult<Py<PyList>> {
+            let item_error = py.import("seowire.exceptions")?.getattr("ItemError")?;
+            let result = value(py, page)?;
+            let get = |k: &str| result.cast::<PyDict>().ok().and_then(|d| d.get_item(k).ok().flatten()).and_then(|l| l.cast_into::<PyList>().ok());
+            let (results, errors) = (get(lists.0), get(lists.1));
+            let out = PyList::empty(py);
+            for p in placed {
+                match p {
+                    Placed::Result(j) => out.append(results.as_ref().map(|l| l.get_item(*j)).transpose()?)?,
+                    Placed::Error(j) => {
+                        let entry = errors.as_ref().map(|l| l.get_item(*j)).transpose()?;
+                        out.append(item_error.call_method1("from_entry", (entry, &page.report))?)?
+                    }
+                    Placed::Missing => out.append(item_error.call_method1("missing", (&page.report,))?)?,
+                }
+            }
+            Ok(out.unbind())
+        };
+        build().map_err(|e| Error::format(format!("could not decode a Moz {} page: {e}", page.report)).provider(mozapi::PROVIDER))
+    })
+    .unwrap_or_else(|| Err(shutting_down()))
+}
+
 /// Bulk results as Python: one value per input position, in input order; per-item failures
 /// in place as `seowire.exceptions.ItemError` values.
-struct PyMultiple(Multiple, String);
+struct PyMultiple(Multiple<Py<PyList>>, String);
 
 impl<'py> IntoPyObject<'py> for PyMultiple {
     type Target = PyTuple;
@@ -120,29 +148,15 @@ impl<'py> IntoPyObject<'py> for PyMultiple {
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
         let (bulk, method) = (self.0, self.1);
         let _gc = super::GcPause::new(py, bulk.slots.len() * 8);
-        let item_error = py.import("seowire.exceptions")?.getattr("ItemError")?;
         let chunks = bulk.slots.iter().map(|u| u / bulk.chunk_size + 1).max().unwrap_or(0);
         // Per unique item: its answer (result dict or ItemError), None if its chunk failed.
         let mut by_unique: Vec<Option<Bound<'py, PyAny>>> = vec![None; chunks * bulk.chunk_size];
         let mut pages = Vec::with_capacity(bulk.pages.len());
-        for (c, page, placed) in bulk.pages {
-            let result = value(py, &page)?;
-            let get = |k: &str| -> PyResult<Option<Bound<'py, PyList>>> {
-                Ok(result.cast::<PyDict>().ok().and_then(|d| d.get_item(k).ok().flatten()).and_then(|l| l.cast_into::<PyList>().ok()))
-            };
-            let (results, errors) = (get(bulk.lists.0)?, get(bulk.lists.1)?);
-            for (i, p) in placed.iter().enumerate() {
-                let v = match p {
-                    Placed::Result(j) => results.as_ref().map(|l| l.get_item(*j)).transpose()?,
-                    Placed::Error(j) => {
-                        let entry = errors.as_ref().map(|l| l.get_item(*j)).transpose()?;
-                        Some(item_error.call_method1("from_entry", (entry, &method))?)
-                    }
-                    Placed::Missing => Some(item_error.call_method1("missing", (&method,))?),
-                };
-                by_unique[c * bulk.chunk_size + i] = v;
+        for (c, page, values) in bulk.pages {
+            for (i, v) in values.bind(py).iter().enumerate() {
+                by_unique[c * bulk.chunk_size + i] = Some(v);
             }
-            pages.push(JsonPage { body: bytes::Bytes::new(), ..page });
+            pages.push(page);
         }
         let out = PyList::empty(py);
         let mut used = vec![false; by_unique.len()];
@@ -168,6 +182,15 @@ impl<'py> IntoPyObject<'py> for PyMultiple {
         }
         PyTuple::new(py, [out.into_any(), m.into_any()])
     }
+}
+
+/// The decoder of a bulk call: places each answer, ticks progress.
+fn bulk_decoder(method: &str, progress: super::Progress) -> PyResult<mozapi::PlaceDecoder<Py<PyList>>> {
+    let lists = match mozapi::resolve(method).map(|m| m.method.as_str()) {
+        Ok("data.site.link.status.fetch.multiple") => ("results_by_query", "errors_by_query"),
+        _ => ("results_by_site", "errors_by_site"),
+    };
+    Ok(Arc::new(move |page: &JsonPage, placed: &[Placed]| decode_placed(page, placed, lists).inspect(|_| progress.tick(page.rows, page.units))))
 }
 
 /// `each` results as Python: the result per input, an ItemError where the item failed, None
@@ -386,10 +409,11 @@ impl MozApiCore {
         let (items, extra, cache) = self.bulk_args(py, items, extra)?;
         let client = self.client.clone();
         let (method, concurrency) = (method.to_string(), self.concurrency);
-        let progress = super::Progress::new(progress);
-        let on_page: Arc<dyn Fn(&JsonPage) + Send + Sync> = Arc::new(move |p: &JsonPage| progress.tick(p.rows, p.units));
+        let decode = bulk_decoder(&method, super::Progress::new(progress))?;
         let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
-        let bulk = block_on(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, on_page).await })?;
+        // Pages are decoded while the rest are in flight; keep the cyclic GC out of that stretch.
+        let _gc = super::GcPause::new(py, items.len() * 8);
+        let bulk = block_on(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, decode).await })?;
         Ok(PyMultiple(bulk, name).into_pyobject(py)?.into_any().unbind())
     }
 
@@ -408,10 +432,9 @@ impl MozApiCore {
         let (items, extra, cache) = self.bulk_args(py, items, extra)?;
         let client = self.client.clone();
         let (method, concurrency) = (method.to_string(), self.concurrency);
-        let progress = super::Progress::new(progress);
-        let on_page: Arc<dyn Fn(&JsonPage) + Send + Sync> = Arc::new(move |p: &JsonPage| progress.tick(p.rows, p.units));
+        let decode = bulk_decoder(&method, super::Progress::new(progress))?;
         let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
-        future(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, on_page).await.map(|b| PyMultiple(b, name)) })
+        future(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, decode).await.map(|b| PyMultiple(b, name)) })
     }
 
     fn __repr__(&self) -> String {
