@@ -513,7 +513,7 @@ def test_every_public_data_method_has_a_named_sync_and_async_method_with_its_cos
     for op in ops:
         sync, coro = getattr(seowire.Moz, op["name"]), getattr(seowire.Moz, op["name"] + "_async")
         assert inspect.signature(sync) == inspect.signature(coro), op["name"]
-        assert inspect.iscoroutinefunction(coro)
+        assert inspect.iscoroutinefunction(inspect.unwrap(coro))
         assert "Rows:" in (sync.__doc__ or ""), op["name"]
 
 

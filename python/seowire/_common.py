@@ -321,17 +321,8 @@ def checked(f: Callable[_P, _R]) -> Callable[_P, _R]:
             return _argument_error(f.__name__, known, args, kwargs, wrong)
         return e
 
-    if inspect.iscoroutinefunction(f):
-        @functools.wraps(f)
-        async def coroutine(*args: Any, **kwargs: Any) -> Any:
-            try:
-                call = f(*args, **kwargs)
-            except TypeError as e:
-                raise explain(args, kwargs, e) from None
-            return await call  # type: ignore[misc]
-
-        return coroutine  # type: ignore[return-value]
-
+    # One sync wrapper for both kinds: calling an async method with wrong arguments raises at
+    # the call, as a plain `async def` does, and the stubs keep the methods' own types.
     @functools.wraps(f)
     def method(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
