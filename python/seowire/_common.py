@@ -31,7 +31,7 @@ class Rows(list):  # type: ignore[type-arg]
 
     __slots__ = (
         "provider", "report", "units", "estimate", "partial", "lines", "requested", "offset", "spent", "budget",
-        "cached", "next_token", "requests",
+        "cached", "next_token", "requests", "request_id",
     )
 
     provider: str
@@ -47,6 +47,7 @@ class Rows(list):  # type: ignore[type-arg]
     cached: bool | None
     next_token: str | None
     requests: int | None
+    request_id: str | None
 
     def __init__(self, rows: Iterable[dict[str, Any]] = (), meta: dict[str, Any] | None = None) -> None:
         super().__init__(rows)

@@ -9,6 +9,7 @@ __all__ = [
     "Ledger",
     "MozCore",
     "MozApiCore",
+    "SemrushV4Core",
     "PageStream",
     "RetryPolicy",
     "ScimCore",
@@ -125,6 +126,7 @@ class SemrushCore:
         max_in_flight: int | None,
         check_partial: bool = True,
         cache_ttl: float | None = None,
+        account: str | None = None,
     ) -> SemrushCore: ...
     @property
     def account(self) -> str: ...
@@ -196,6 +198,37 @@ class MozCore:
     def estimate_url_metrics(self, targets: Any, **kwargs: Any) -> int: ...
     def pages(self, endpoint: str, page_size: int, max_rows: int | None, **kwargs: Any) -> JsonPages: ...
     def rows_consumed(self, start: int | None = None, end: int | None = None) -> int: ...
+
+@final
+class SemrushV4Core:
+    def __new__(
+        cls,
+        v4_key: str,
+        *,
+        v3: SemrushCore | None = None,
+        base_url: str | None,
+        ledger: Ledger,
+        budget: tuple[int, str, list[float]] | None,
+        retry: RetryPolicy | None,
+        timeout: float,
+        rate_per_second: float | None,
+        max_in_flight: int | None,
+        cache_ttl: float | None = None,
+        account: str | None = None,
+        prices: dict[str, tuple[str, int]] | None = None,
+    ) -> SemrushV4Core: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    def estimate(self, path: str, **kwargs: Any) -> int: ...
+    def call(self, path: str, **kwargs: Any) -> _Page: ...
+    async def call_async(self, path: str, **kwargs: Any) -> _Page: ...
+    def pages(self, path: str, page_size: int, max_rows: int | None, **kwargs: Any) -> JsonPages: ...
+    @staticmethod
+    def quote(value: Any) -> str: ...
 
 @final
 class MozApiCore:

@@ -53,6 +53,17 @@ _CAPABILITIES: dict[str, dict[str, Any]] = {
         "plan_limits": {"unit": "API units per returned line; monthly allocation plus purchased packages"},
         "rate_limit": "10 requests/second and 10 concurrent requests per account",
         "event_strategy": "polling",
+        # providers-next.md §2.1 [C SRDOC4 release notes and migration overview].
+        "versions": {
+            "v3_deprecated": "2026-11-16",
+            "v3_shutdown": "end of 2027 (the date announced at least 3 months ahead)",
+            "version_specific_keys_since": "2026-07-15",
+            "key_rule": "a v3 key works only on v3 and a v4 key only on v4; up to 100 v4 keys per account, each with its "
+                        "own permissions and optional expiry; the v3 key is auto-generated and cannot be revoked",
+            "v4_auth": "Authorization: Apikey <v4 key> (never in the URL)",
+            "v4_envelope": "{meta: {success, status_code, request_id}, data | error: {code, message, retryable, details}}",
+            "v4_pagination": "limit + offset, no total: the last page is the first short one",
+        },
     },
 }
 

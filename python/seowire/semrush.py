@@ -16,7 +16,43 @@ from .exceptions import AuthenticationError
 if TYPE_CHECKING:
     from ._seowire import Ledger, RetryPolicy
 
-__all__ = ["Semrush", "Pages", "RowStream", "parse_csv", "ReportOptions"]
+__all__ = ["Semrush", "Pages", "RowStream", "parse_csv", "ReportOptions", "quote", "V4Object"]
+
+_NO_V3 = ("this is a SEMrush API v3 call and the client has no v3 key: pass api_key= (or set SEMRUSH_API_KEY). "
+          "Since 2026-07-15 keys are version-specific: a v4 key does not work on v3 (the v3 key is under "
+          "Subscription info > API units)")
+_NO_V4 = ("this is a SEMrush API v4 call and the client has no v4 key: pass v4_key= (or set SEMRUSH_V4_API_KEY). "
+          "Create one under Subscription info > API keys (up to 100 per account, each with its own permissions "
+          "and expiry); a v3 key does not work on v4")
+
+
+class _NoKey:
+    """Stands in for the core of an API version the client has no key for: any use says which
+    key is needed and where to create it."""
+
+    def __init__(self, message: str) -> None:
+        self._message = message
+
+    def __getattr__(self, name: str) -> Any:
+        raise AuthenticationError(self._message, provider="semrush")
+
+
+class V4Object(dict):  # type: ignore[type-arg]
+    """A one-object v4 answer (``data``), with what it cost and the answer's ``request_id``."""
+
+    __slots__ = ("units", "request_id", "report")
+
+    def __init__(self, data: dict[str, Any], meta: dict[str, Any]) -> None:
+        super().__init__(data)
+        self.units = meta.get("units", 0)
+        self.request_id = meta.get("request_id")
+        self.report = meta.get("report")
+
+
+def quote(value: Any) -> str:
+    """A value for the v4 filter DSL, quoted safely: ``f"source_url LIKE {quote(prefix + '%')}"``
+    (text in single quotes, each ``'`` doubled; numbers as they are; lists in parentheses)."""
+    return str(_seowire.SemrushV4Core.quote(value))
 
 
 class ReportOptions(TypedDict, total=False):
@@ -76,29 +112,161 @@ class Semrush(Client, SemrushReports):
         max_in_flight: int | None = 10,
         check_partial: bool = True,
         cache: bool | float = True,
+        v4_key: str | None = None,
+        account: str | None = None,
+        v4_base_url: str | None = None,
+        v4_prices: dict[str, tuple[str, int]] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("SEMRUSH_API_KEY", "")
-        if not key:
-            raise AuthenticationError("no SEMrush API key: pass api_key= or set SEMRUSH_API_KEY", provider="semrush")
+        v4 = v4_key if v4_key is not None else os.environ.get("SEMRUSH_V4_API_KEY", "")
+        if not key and not v4:
+            raise AuthenticationError("no SEMrush API key: pass api_key= (v3) and/or v4_key= (v4), or set SEMRUSH_API_KEY / "
+                                      "SEMRUSH_V4_API_KEY", provider="semrush")
         self._budget = Budget.coerce(budget)
         unsigned("max_in_flight", max_in_flight, 10_000, provider="semrush", optional=True)
-        self._core = _seowire.SemrushCore(
-            key,
-            base_url=base_url or os.environ.get("SEOWIRE_SEMRUSH_URL") or None,
-            ledger=resolve_ledger(ledger),
-            budget=self._budget._spec() if self._budget else None,
-            retry=retry,
-            timeout=timeout,
-            rate_per_second=rate_limit,
-            max_in_flight=max_in_flight,
-            check_partial=check_partial,
-            cache_ttl=cache_ttl(cache),
-        )
+        resolved = resolve_ledger(ledger)
+        base = base_url or os.environ.get("SEOWIRE_SEMRUSH_URL") or None
+        self._core: Any = _NoKey(_NO_V3)
+        if key:
+            self._core = _seowire.SemrushCore(
+                key,
+                base_url=base,
+                ledger=resolved,
+                budget=self._budget._spec() if self._budget else None,
+                retry=retry,
+                timeout=timeout,
+                rate_per_second=rate_limit,
+                max_in_flight=max_in_flight,
+                check_partial=check_partial,
+                cache_ttl=cache_ttl(cache),
+                account=account,
+            )
+        self._v4: Any = _NoKey(_NO_V4)
+        if v4:
+            # One account for both keys: the same ledger account, budget and 10/s, 10-in-flight limit.
+            v4_base = v4_base_url or os.environ.get("SEOWIRE_SEMRUSH_V4_URL") or (f"{base.rstrip('/')}/apis/v4" if base else None)
+            self._v4 = _seowire.SemrushV4Core(
+                v4,
+                v3=self._core if key else None,
+                base_url=v4_base,
+                ledger=resolved,
+                budget=self._budget._spec() if self._budget else None,
+                retry=retry,
+                timeout=timeout,
+                rate_per_second=rate_limit,
+                max_in_flight=max_in_flight,
+                cache_ttl=cache_ttl(cache),
+                account=account,
+                prices=dict(v4_prices) if v4_prices else None,
+            )
+        self._keys = (bool(key), bool(v4))
+
+    @property
+    def account(self) -> str:
+        """The ledger account of this SEMrush account (both keys count in it)."""
+        return str(self._core.account if self._keys[0] else self._v4.account)
+
+    @property
+    def ledger(self) -> Any:
+        return self._core.ledger if self._keys[0] else self._v4.ledger
+
+    @property
+    def base_url(self) -> str:
+        return str(self._core.base_url if self._keys[0] else self._v4.base_url)
+
+    @property
+    def keys(self) -> dict[str, bool]:
+        """Which key versions this client has (never the keys themselves)."""
+        return {"v3": self._keys[0], "v4": self._keys[1]}
+
+    # -- API v4 -----------------------------------------------------------------------------
+
+    def _v4_result(self, value: Any, meta: dict[str, Any], output: str) -> Any:
+        if isinstance(value, list):
+            if output != "dicts":
+                return self._settle(value, meta, output)
+            rows = self._settle(value, meta)
+            return rows
+        self._settle(None, meta)
+        return V4Object(value if isinstance(value, dict) else {}, meta)
+
+    def v4(self, path: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Any API v4 operation by its path under ``/apis/v4/`` (``"backlinks/v1/links"``):
+        rows for a list (a :class:`Rows` with ``request_id``), a :class:`V4Object` otherwise.
+        ``fields=[...]`` selects columns; ``filter=`` takes the v4 DSL (see :func:`quote`). The
+        v4 key travels only in ``Authorization: Apikey``. Named operations are validated and
+        priced from the table ([T] prices; ``v4_prices=`` overrides or adds one)."""
+        frames.check(output)
+        value, meta = self._v4.call(path, **params)
+        return self._v4_result(value, meta, output)
+
+    async def v4_async(self, path: str, *, output: Output = "dicts", **params: Any) -> Any:
+        frames.check(output)
+        value, meta = await self._v4.call_async(path, **params)
+        return self._v4_result(value, meta, output)
+
+    def backlinks_v4_overview(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> V4Object:
+        """Backlinks v4 overview of a URL or domain: 45 units per request [T SREV]."""
+        result: V4Object = self.v4("backlinks/v1/overview", url=url, scope=scope, **params)
+        return result
+
+    async def backlinks_v4_overview_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> V4Object:
+        result: V4Object = await self.v4_async("backlinks/v1/overview", url=url, scope=scope, **params)
+        return result
+
+    def backlinks_v4_summary(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
+        """Backlinks history by month (``date_from``/``date_to`` as YYYY-MM): 40 units per line [T SREV]."""
+        result: Rows = self.v4("backlinks/v1/summary", url=url, scope=scope, **params)
+        return result
+
+    async def backlinks_v4_summary_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
+        result: Rows = await self.v4_async("backlinks/v1/summary", url=url, scope=scope, **params)
+        return result
+
+    def backlinks_v4_links(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
+        """Backlinks v4 (``limit``/``offset``, ``fields``, ``filter``): 45 units per line [T SREV]."""
+        result: Rows = self.v4("backlinks/v1/links", url=url, scope=scope, **params)
+        return result
+
+    async def backlinks_v4_links_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
+        result: Rows = await self.v4_async("backlinks/v1/links", url=url, scope=scope, **params)
+        return result
+
+    def backlinks_v4_ref_domains(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
+        """Referring domains v4: 40 units per line [T SREV]."""
+        result: Rows = self.v4("backlinks/v1/ref-domains", url=url, scope=scope, **params)
+        return result
+
+    async def backlinks_v4_ref_domains_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
+        result: Rows = await self.v4_async("backlinks/v1/ref-domains", url=url, scope=scope, **params)
+        return result
+
+    def backlinks_v4_ref_ips(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
+        """Referring IPs v4: 20 units per line [T SREV]."""
+        result: Rows = self.v4("backlinks/v1/ref-ips", url=url, scope=scope, **params)
+        return result
+
+    async def backlinks_v4_ref_ips_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
+        result: Rows = await self.v4_async("backlinks/v1/ref-ips", url=url, scope=scope, **params)
+        return result
+
+    def keyword_v4_metrics(self, keyword: str, *, country: str, month: str | None = None, **params: Any) -> V4Object:
+        """Keyword v4 metrics (volume, KD, CPC, competitive density, SERP features, intents,
+        trend) for one keyword, ``month`` as YYYY-MM: 20 units per request [T third-party code]."""
+        result: V4Object = self.v4("keywords/v1/metrics", keyword=keyword, country=country, month=month, **params)
+        return result
+
+    async def keyword_v4_metrics_async(self, keyword: str, *, country: str, month: str | None = None, **params: Any) -> V4Object:
+        result: V4Object = await self.v4_async("keywords/v1/metrics", keyword=keyword, country=country, month=month, **params)
+        return result
 
     # -- generic ----------------------------------------------------------------------------
 
     def estimate(self, report: str, **params: Any) -> int:
-        """Worst-case units of ``report(report, **params)``, computed offline."""
+        """Worst-case units of ``report(report, **params)`` (a v3 report type) or of a v4
+        operation path (``"backlinks/v1/links"``), computed offline."""
+        if "/" in report:
+            return int(self._v4.estimate(report, **params))
         return self._core.estimate(report, **params)
 
     def url(self, report: str, **params: Any) -> str:
@@ -149,6 +317,9 @@ class Semrush(Client, SemrushReports):
         frame = frames.check(output)
         unsigned("page_size", page_size, 100_000, provider="semrush")
         unsigned("max_rows", max_rows, MAX_UNITS, provider="semrush", optional=True)
+        if "/" in report:  # a v4 operation: limit/offset until a short page
+            size = min(page_size, 1000) if page_size == 10_000 else page_size
+            return Pages(self._v4.pages(report, size, max_rows, **params), self, output, progress, max_rows, on_partial)
         return Pages(self._core.pages(report, page_size, max_rows, frame=frame, **params), self, output, progress, max_rows, on_partial)
 
     def rows(self, report: str, *, page_size: int = 10_000, max_rows: int | None = None, on_partial: str = "raise", **params: Any) -> RowStream:

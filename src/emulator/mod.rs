@@ -12,6 +12,7 @@ mod moz;
 mod mozapi;
 mod scim;
 mod semrush;
+mod semrush_v4;
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -90,6 +91,11 @@ pub struct Config {
     pub moz_api_hyphen_names: bool,
     /// Moz API: what `metadata.index.fetch` reports (change it to emulate an index update).
     pub moz_api_index_id: String,
+    /// SEMrush v4: v4 key -> the account (v3 key) whose balance and limits it shares.
+    pub semrush_v4_accounts: HashMap<String, String>,
+    /// SEMrush v4: a prefix every v4 key has (`semrtkn` in public code [T]); a key without it is
+    /// answered as a v3 key on v4. `None`: any key works on v4 (the default: unknown [Open]).
+    pub semrush_v4_key_prefix: Option<String>,
     /// Ahrefs: requests per minute per key (`None`: unlimited).
     pub ahrefs_rate_per_minute: Option<u32>,
     /// Ahrefs: units per key (`units_limit_api_key`; `None`: no per-key cap).
@@ -142,6 +148,8 @@ impl Default for Config {
             moz_api_null_keywords: vec!["zzqx unknown keyword".into()],
             moz_api_hyphen_names: true,
             moz_api_index_id: "2026-11".into(),
+            semrush_v4_accounts: HashMap::new(),
+            semrush_v4_key_prefix: None,
             ahrefs_rate_per_minute: Some(60),
             ahrefs_units_limit: Some(1_000_000),
             ahrefs_quota_message: "API units limit reached for this key: insufficient units".into(),
@@ -510,6 +518,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             }
         }
         _ => match provider.as_str() {
+            "semrush" if path.starts_with("/semrush/apis/v4/") => semrush_v4::handle(&state, req, ready_at).await,
             "semrush" => semrush::handle(&state, req, ready_at).await,
             "moz" if path.trim_end_matches('/').ends_with("/jsonrpc") => mozapi::handle(&state, req, ready_at).await,
             "moz" => moz::handle(&state, req, ready_at).await,

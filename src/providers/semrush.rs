@@ -759,6 +759,8 @@ pub struct Settings {
     pub rate: Option<Rate>,
     pub concurrency: Option<usize>,
     pub cache_ttl: Option<Duration>,
+    /// The ledger account (default: a hash of the key); one account can hold a v3 and a v4 key.
+    pub account: Option<String>,
 }
 
 impl Client {
@@ -770,7 +772,7 @@ impl Client {
         if s.cache_ttl.is_some_and(|t| t > MAX_CACHE_TTL) {
             return Err(Error::invalid("SEMrush's terms forbid keeping its data longer than a month: cache at most 30 days").provider(PROVIDER));
         }
-        let account = account_hash(PROVIDER, &s.key);
+        let account = s.account.unwrap_or_else(|| account_hash(PROVIDER, &s.key));
         let limits = Limits::shared(PROVIDER, &account, s.rate, s.concurrency, &s.ledger);
         Ok(Client {
             engine: Engine::new(PROVIDER, account, s.ledger, s.budget, s.retry, s.timeout, limits, s.cache_ttl),

@@ -186,10 +186,38 @@ pub struct SemrushCore {
     client: Arc<Client>,
 }
 
+impl SemrushCore {
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+}
+
+/// N requests per second as "count per window": integral rates keep a 1 s window.
+pub fn rate_of(rate_per_second: Option<f64>) -> crate::error::Result<Option<Rate>> {
+    match rate_per_second {
+        None => Ok(None),
+        Some(r) if r.is_finite() && r > 0.0 => {
+            let count = r.ceil().max(1.0);
+            Ok(Some(Rate { count: count as u32, per: Duration::from_secs_f64(count / r) }))
+        }
+        Some(r) => Err(super::invalid(format!("rate_per_second must be positive, not {r}"))),
+    }
+}
+
+/// A ledger account name given by the user (`account=`): short, printable, no separators.
+pub fn account_name(name: &str) -> crate::error::Result<String> {
+    let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(super::invalid(format!("account must be 1..=64 letters, digits, '-', '_' or '.', not {name:?}")).provider(sr::PROVIDER))
+    }
+}
+
 #[pymethods]
 impl SemrushCore {
     #[new]
-    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_second, max_in_flight, check_partial=true, cache_ttl=None))]
+    #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_second, max_in_flight, check_partial=true, cache_ttl=None, account=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -203,18 +231,11 @@ impl SemrushCore {
         max_in_flight: Option<usize>,
         check_partial: bool,
         cache_ttl: Option<f64>,
+        account: Option<String>,
     ) -> PyResult<Self> {
         let err = |e| to_pyerr(py, e);
         let timeout = super::timeout(timeout).map_err(|e| to_pyerr(py, e))?;
-        let rate = match rate_per_second {
-            None => None,
-            Some(r) if r.is_finite() && r > 0.0 => {
-                // N per second as "count per window": integral rates keep a 1 s window.
-                let count = r.ceil().max(1.0);
-                Some(Rate { count: count as u32, per: Duration::from_secs_f64(count / r) })
-            }
-            Some(r) => return Err(err(super::invalid(format!("rate_per_second must be positive, not {r}")))),
-        };
+        let rate = rate_of(rate_per_second).map_err(err)?;
         let mut client = Client::new(sr::Settings {
             key: api_key,
             base_url,
@@ -225,6 +246,7 @@ impl SemrushCore {
             rate,
             concurrency: max_in_flight,
             cache_ttl: super::page::cache_ttl(cache_ttl).map_err(err)?,
+            account: account.map(|a| account_name(&a)).transpose().map_err(err)?,
         })
         .map_err(err)?;
         client.check_partial = check_partial;
