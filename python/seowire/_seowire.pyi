@@ -10,6 +10,7 @@ __all__ = [
     "MozCore",
     "MozApiCore",
     "SemrushV4Core",
+    "SemrushTrendsCore",
     "PageStream",
     "RetryPolicy",
     "ScimCore",
@@ -229,6 +230,25 @@ class SemrushV4Core:
     def pages(self, path: str, page_size: int, max_rows: int | None, **kwargs: Any) -> JsonPages: ...
     @staticmethod
     def quote(value: Any) -> str: ...
+
+@final
+class SemrushTrendsCore:
+    def __new__(
+        cls,
+        v3: SemrushCore,
+        *,
+        base_url: str | None,
+        budget: tuple[int, str, list[float]] | None,
+        retry: RetryPolicy | None,
+        timeout: float,
+        cache_ttl: float | None = None,
+    ) -> SemrushTrendsCore: ...
+    @property
+    def account(self) -> str: ...
+    def estimate(self, report: str, **kwargs: Any) -> int: ...
+    def report(self, report: str, **kwargs: Any) -> _Page: ...
+    async def report_async(self, report: str, **kwargs: Any) -> _Page: ...
+    def limits(self) -> tuple[int, str]: ...
 
 @final
 class MozApiCore:

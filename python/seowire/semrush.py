@@ -10,7 +10,7 @@ from ._progress import ProgressArg
 from .frames import Output
 from .lifecycle import not_supported
 from ._semrush_reports import SemrushReports
-from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, unsigned
+from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle, unsigned
 from .exceptions import AuthenticationError
 
 if TYPE_CHECKING:
@@ -116,6 +116,8 @@ class Semrush(Client, SemrushReports):
         account: str | None = None,
         v4_base_url: str | None = None,
         v4_prices: dict[str, tuple[str, int]] | None = None,
+        trends_budget: Budget | int | None = None,
+        trends_base_url: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("SEMRUSH_API_KEY", "")
         v4 = v4_key if v4_key is not None else os.environ.get("SEMRUSH_V4_API_KEY", "")
@@ -159,6 +161,14 @@ class Semrush(Client, SemrushReports):
                 account=account,
                 prices=dict(v4_prices) if v4_prices else None,
             )
+        self._trends_budget = Budget.coerce(trends_budget)
+        self._trends: Any = _NoKey(_NO_V3)
+        if key:
+            trends_base = trends_base_url or os.environ.get("SEOWIRE_SEMRUSH_TRENDS_URL") or (f"{base.rstrip('/')}/analytics/ta" if base else None)
+            self._trends = _seowire.SemrushTrendsCore(
+                self._core, base_url=trends_base, budget=self._trends_budget._spec() if self._trends_budget else None,
+                retry=retry, timeout=timeout, cache_ttl=cache_ttl(cache),
+            )
         self._keys = (bool(key), bool(v4))
 
     @property
@@ -178,6 +188,126 @@ class Semrush(Client, SemrushReports):
     def keys(self) -> dict[str, bool]:
         """Which key versions this client has (never the keys themselves)."""
         return {"v3": self._keys[0], "v4": self._keys[1]}
+
+    # -- Trends API v3 ----------------------------------------------------------------------
+
+    def _trends_result(self, value: list[Any], meta: dict[str, Any], output: str) -> Any:
+        settle(self._trends_budget, self.account, [], meta)
+        if output != "dicts":
+            types = {c: "date" for c in meta.get("columns", []) if c == "display_date"}
+            return frames.convert(value, output, meta, meta.get("columns"), types)
+        return Rows(value, meta)
+
+    def trends(self, report: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Any Trends API v3 report (``summary``, ``sources``, ``geo``, ...): typed rows (numbers,
+        booleans, ``n/a`` as None; the CSV separator sniffed from the header), charged to
+        Trends' own allowance, a separate ledger account (``<account>:trends``) with its own
+        budget (``trends_budget=``). Lists (``targets``) may be given as Python lists."""
+        frames.check(output)
+        value, meta = self._trends.report(report, **params)
+        return self._trends_result(value, meta, output)
+
+    async def trends_async(self, report: str, *, output: Output = "dicts", **params: Any) -> Any:
+        frames.check(output)
+        value, meta = await self._trends.report_async(report, **params)
+        return self._trends_result(value, meta, output)
+
+    def trends_limits(self) -> tuple[int, str]:
+        """The free Trends limits endpoint as it answers: ``(HTTP status, body text)``. Its format
+        is unpublished, so seowire does not parse it."""
+        status, body = self._trends.limits()
+        return int(status), str(body)
+
+    def trends_summary(self, targets: Sequence[str] | str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``summary``. Traffic summary of up to 200 targets: 1 unit per line, only for targets with data [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("summary", targets=targets, output=output, **params)
+
+    async def trends_summary_async(self, targets: Sequence[str] | str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("summary", targets=targets, output=output, **params)
+
+    def trends_summary_by_day(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``summary_by_day``. Daily traffic of a target: 1 unit per request, not billed when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("summary_by_day", target=target, output=output, **params)
+
+    async def trends_summary_by_day_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("summary_by_day", target=target, output=output, **params)
+
+    def trends_summary_by_week(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``summary_by_week``. Weekly traffic of a target: 1 unit per request, not billed when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("summary_by_week", target=target, output=output, **params)
+
+    async def trends_summary_by_week_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("summary_by_week", target=target, output=output, **params)
+
+    def trends_rank(self, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``rank``. The traffic rank list: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("rank", output=output, **params)
+
+    async def trends_rank_async(self, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("rank", output=output, **params)
+
+    def trends_sources(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``sources``. Traffic sources of a target: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("sources", target=target, output=output, **params)
+
+    async def trends_sources_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("sources", target=target, output=output, **params)
+
+    def trends_toppages(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``toppages``. Top pages of a target: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("toppages", target=target, output=output, **params)
+
+    async def trends_toppages_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("toppages", target=target, output=output, **params)
+
+    def trends_geo(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``geo``. Traffic by country, subcontinent or continent: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("geo", target=target, output=output, **params)
+
+    async def trends_geo_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("geo", target=target, output=output, **params)
+
+    def trends_subfolders(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``subfolders``. Traffic by subfolder: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("subfolders", target=target, output=output, **params)
+
+    async def trends_subfolders_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("subfolders", target=target, output=output, **params)
+
+    def trends_accuracy(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``accuracy``. Data accuracy of a target: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("accuracy", target=target, output=output, **params)
+
+    async def trends_accuracy_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("accuracy", target=target, output=output, **params)
+
+    def trends_audience_insights(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``audience_insights``. Audience insights: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("audience_insights", target=target, output=output, **params)
+
+    async def trends_audience_insights_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("audience_insights", target=target, output=output, **params)
+
+    def trends_household_distribution(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``household_distribution``. Household distribution: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("household_distribution", target=target, output=output, **params)
+
+    async def trends_household_distribution_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("household_distribution", target=target, output=output, **params)
+
+    def trends_education_distribution(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``education_distribution``. Education distribution: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("education_distribution", target=target, output=output, **params)
+
+    async def trends_education_distribution_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("education_distribution", target=target, output=output, **params)
+
+    def trends_categories(self, category: str | int, *, output: Output = "dicts", **params: Any) -> Any:
+        """Trends ``categories``. Top domains of an industry category: 500 units per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
+        return self.trends("categories", category=category, output=output, **params)
+
+    async def trends_categories_async(self, category: str | int, *, output: Output = "dicts", **params: Any) -> Any:
+        return await self.trends_async("categories", category=category, output=output, **params)
 
     # -- API v4 -----------------------------------------------------------------------------
 

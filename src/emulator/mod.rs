@@ -12,6 +12,7 @@ mod moz;
 mod mozapi;
 mod scim;
 mod semrush;
+mod semrush_trends;
 mod semrush_v4;
 
 use std::collections::{HashMap, VecDeque};
@@ -96,6 +97,14 @@ pub struct Config {
     /// SEMrush v4: a prefix every v4 key has (`semrtkn` in public code [T]); a key without it is
     /// answered as a v3 key on v4. `None`: any key works on v4 (the default: unknown [Open]).
     pub semrush_v4_key_prefix: Option<String>,
+    /// SEMrush Trends: its own allowance per key (units; a default of 10,000 requests a month [T]).
+    pub semrush_trends_allowance: u64,
+    /// SEMrush Trends: the CSV separator (the docs say `,`, every example uses `;`).
+    pub semrush_trends_separator: String,
+    /// SEMrush Trends: targets without data (summary bills only targets with data).
+    pub semrush_trends_no_data: Vec<String>,
+    /// SEMrush Trends: the limits endpoint's body (unpublished [Open]; default a small JSON).
+    pub semrush_trends_limits_body: Option<String>,
     /// Ahrefs: requests per minute per key (`None`: unlimited).
     pub ahrefs_rate_per_minute: Option<u32>,
     /// Ahrefs: units per key (`units_limit_api_key`; `None`: no per-key cap).
@@ -149,6 +158,10 @@ impl Default for Config {
             moz_api_hyphen_names: true,
             moz_api_index_id: "2026-11".into(),
             semrush_v4_accounts: HashMap::new(),
+            semrush_trends_allowance: 10_000,
+            semrush_trends_separator: ";".into(),
+            semrush_trends_no_data: Vec::new(),
+            semrush_trends_limits_body: None,
             semrush_v4_key_prefix: None,
             ahrefs_rate_per_minute: Some(60),
             ahrefs_units_limit: Some(1_000_000),
@@ -236,6 +249,8 @@ pub struct Inner {
     pub moz_usage: HashMap<String, Vec<(u64, u64)>>,
     /// Moz API rows used per `token|pool`, and each token's recent 4xx answers and requests.
     pub moz_api_used: HashMap<String, u64>,
+    /// SEMrush Trends units used per key (its own allowance).
+    pub trends_used: HashMap<String, u64>,
     pub moz_api_penalty: HashMap<String, Penalty>,
     /// Ahrefs units charged per key, and requests seen (for cache hits).
     pub ahrefs_usage: HashMap<String, u64>,
@@ -519,6 +534,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         }
         _ => match provider.as_str() {
             "semrush" if path.starts_with("/semrush/apis/v4/") => semrush_v4::handle(&state, req, ready_at).await,
+            "semrush" if path.starts_with("/semrush/analytics/ta/") => semrush_trends::handle(&state, req, ready_at).await,
             "semrush" => semrush::handle(&state, req, ready_at).await,
             "moz" if path.trim_end_matches('/').ends_with("/jsonrpc") => mozapi::handle(&state, req, ready_at).await,
             "moz" => moz::handle(&state, req, ready_at).await,

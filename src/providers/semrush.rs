@@ -800,6 +800,11 @@ impl Client {
         Request { method: reqwest::Method::GET, url, shown, headers: Vec::new(), body: None }
     }
 
+    /// The key, for the other v3 APIs of the same account (Trends). Never displayed.
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The URL a report call would use, with the key shown as `***`.
     pub fn shown_url(&self, p: &Prepared) -> String {
         self.request(p).shown
