@@ -289,6 +289,33 @@ def bench_mozapi_bulk(emu: Emulator, results: list, n=10_000, latency_ms=50, con
     emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
 
 
+def bench_semrush_v4_decode(emu: Emulator, results: list):
+    """A 10,000-line v4 backlinks page (the {meta, data} envelope)."""
+    emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
+    q = urllib.parse.urlencode({"url": "moz.com", "scope": "ROOT_DOMAIN", "limit": 10_000})
+    req = urllib.request.Request(f"{emu.base_url('semrush')}/apis/v4/backlinks/v1/links?{q}", headers={"authorization": f"Apikey {KEY}"})
+    body = urllib.request.urlopen(req).read()
+    assert len(json.loads(body)["data"]) == 10_000
+    json_decoders(body, f"decode 10,000-line SEMrush v4 backlinks page ({len(body) // 1024} KB)", results)
+
+
+def bench_trends_summary(emu: Emulator, results: list, targets=200):
+    """A Trends summary of 200 targets: one call, typed rows from the CSV."""
+    emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, semrush_trends_allowance=10**12)
+    sr = seowire.Semrush(KEY, base_url=emu.base_url(), ledger="memory://", rate_limit=None, max_in_flight=None, cache=False)
+    names = [f"site{i}.example.com" for i in range(targets)]
+    url = f"{emu.base_url()}/analytics/ta/api/v3/summary?" + urllib.parse.urlencode({"key": KEY, "targets": ",".join(names)})
+    def by_hand():
+        text = urllib.request.urlopen(url).read().decode()
+        return [{k: (int(v) if v.isdigit() else v) for k, v in r.items()} for r in csv.DictReader(io.StringIO(text), delimiter=";")]
+
+    assert len(sr.trends_summary(names)) == len(by_hand()) == targets
+    ours, theirs = race([lambda: sr.trends_summary(names), by_hand], repeat=30)
+    results.append((f"Trends summary, {targets} targets (one call)", "seowire.Semrush.trends_summary", f"{ours * 1e3:.1f} ms", ""))
+    results.append(("", "urllib + csv.DictReader", f"{theirs * 1e3:.1f} ms", f"seowire {theirs / ours:.2f}x"))
+    emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
+
+
 def bench_ahrefs_decode(emu: Emulator, results: list):
     fields = ["url_from", "url_to", "anchor", "domain_rating_source", "url_rating_source", "traffic", "first_seen",
               "last_seen", "is_dofollow", "http_code", "title", "refdomains_source"]
@@ -359,6 +386,8 @@ def main() -> int:
         bench_moz_bulk(emu, results)
         bench_mozapi_decode(emu, results)
         bench_mozapi_bulk(emu, results)
+        bench_semrush_v4_decode(emu, results)
+        bench_trends_summary(emu, results)
         bench_ahrefs_decode(emu, results)
         bench_ahrefs_rate(emu, results)
     finally:

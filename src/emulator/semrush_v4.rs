@@ -137,7 +137,7 @@ fn line(op: &str, subject: &str, i: u64, h: u64) -> Map<String, Value> {
             "source_url": format!("https://{site}/{i}"), "target_url": format!("https://{subject}/"), "anchor": format!("anchor {i}"),
             "page_score": h % 101, "nofollow": h % 4 == 0, "first_seen": format!("2025-{:02}-{:02}", 1 + h % 12, 1 + h % 28), "last_seen": "2026-11-30",
         }),
-        "backlinks/v1/ref-domains" => json!({"domain": site, "domain_score": h % 101, "backlinks_num": 1 + h % 5000, "first_seen": format!("2024-{:02}-01", 1 + h % 12)}),
+        "backlinks/v1/ref-domains" => json!({"domain": format!("d{i}-{site}"), "domain_score": h % 101, "backlinks_num": 1 + h % 5000, "first_seen": format!("2024-{:02}-01", 1 + h % 12)}),
         _ => json!({"ip": format!("10.{}.{}.{}", h % 256, (h >> 8) % 256, (h >> 16) % 256), "domains_num": 1 + h % 300, "backlinks_num": 1 + h % 9000}),
     };
     match v {
