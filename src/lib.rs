@@ -34,6 +34,7 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::semrush::SemrushCore>()?;
     m.add_class::<py::semrush_v4::SemrushV4Core>()?;
     m.add_class::<py::semrush_trends::SemrushTrendsCore>()?;
+    m.add_class::<py::semrush_projects::SemrushProjectsCore>()?;
     m.add_class::<py::semrush::PageStream>()?;
     m.add_class::<py::moz::MozCore>()?;
     m.add_class::<py::mozapi::MozApiCore>()?;

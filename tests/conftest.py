@@ -9,7 +9,7 @@ import pytest
 _tmp = tempfile.mkdtemp(prefix="seowire-tests-")
 os.environ["SEOWIRE_LEDGER"] = f"sqlite://{_tmp}/ledger.sqlite3"
 for _var in ("SEMRUSH_API_KEY", "SEOWIRE_SEMRUSH_URL", "MOZ_TOKEN", "MOZ_ACCESS_ID", "MOZ_SECRET_KEY",
-             "SEOWIRE_MOZ_URL", "SEOWIRE_MOZ_API_URL", "SEMRUSH_V4_API_KEY", "SEOWIRE_SEMRUSH_V4_URL", "SEOWIRE_SEMRUSH_TRENDS_URL", "AHREFS_API_KEY", "SEOWIRE_AHREFS_URL"):
+             "SEOWIRE_MOZ_URL", "SEOWIRE_MOZ_API_URL", "SEMRUSH_V4_API_KEY", "SEOWIRE_SEMRUSH_V4_URL", "SEOWIRE_SEMRUSH_TRENDS_URL", "SEOWIRE_SEMRUSH_PROJECTS_URL", "AHREFS_API_KEY", "SEOWIRE_AHREFS_URL"):
     os.environ.pop(_var, None)
 
 # Rust log records are filtered by level once and cached: set it before anything logs.

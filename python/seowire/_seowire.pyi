@@ -11,6 +11,7 @@ __all__ = [
     "MozApiCore",
     "SemrushV4Core",
     "SemrushTrendsCore",
+    "SemrushProjectsCore",
     "PageStream",
     "RetryPolicy",
     "ScimCore",
@@ -249,6 +250,16 @@ class SemrushTrendsCore:
     def report(self, report: str, **kwargs: Any) -> _Page: ...
     async def report_async(self, report: str, **kwargs: Any) -> _Page: ...
     def limits(self) -> tuple[int, str]: ...
+
+@final
+class SemrushProjectsCore:
+    def __new__(cls, v3: SemrushCore, *, base_url: str | None, retry: RetryPolicy | None, timeout: float) -> SemrushProjectsCore: ...
+    def estimate(self, method: str, path: str, params: dict[str, Any] | None = None, counts: list[tuple[str, int]] | None = None,
+                 body: Any = None) -> int: ...
+    def call(self, method: str, path: str, params: dict[str, Any] | None = None, counts: list[tuple[str, int]] | None = None,
+             body: Any = None) -> _Page: ...
+    async def call_async(self, method: str, path: str, params: dict[str, Any] | None = None, counts: list[tuple[str, int]] | None = None,
+                         body: Any = None) -> _Page: ...
 
 @final
 class MozApiCore:

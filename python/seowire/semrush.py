@@ -11,7 +11,7 @@ from .frames import Output
 from .lifecycle import not_supported
 from ._semrush_reports import SemrushReports
 from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle, unsigned
-from .exceptions import AuthenticationError
+from .exceptions import AuthenticationError, InvalidRequest
 
 if TYPE_CHECKING:
     from ._seowire import Ledger, RetryPolicy
@@ -47,6 +47,41 @@ class V4Object(dict):  # type: ignore[type-arg]
         self.units = meta.get("units", 0)
         self.request_id = meta.get("request_id")
         self.report = meta.get("report")
+
+
+def _counts(keywords: int | None, snapshots: int | None, competitors: int | None) -> list[tuple[str, int]]:
+    out = []
+    for name, n in (("keywords", keywords), ("snapshots", snapshots), ("competitors", competitors)):
+        if n is None:
+            continue
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InvalidRequest(f"{name} must be a positive count, not {n!r}", provider="semrush")
+        out.append((name, n))
+    return out
+
+
+_NUMERIC = {"Cp": float, "Nq": int, "Gs": int}
+
+
+def _positions(out: Any, keywords: int) -> Rows:
+    """Position Tracking ``data`` ({"0": {...}, "1": {...}}) as rows in index order."""
+    data = out.get("data") if isinstance(out, dict) else None
+    if not isinstance(data, dict):
+        from .exceptions import ResponseFormatError
+
+        raise ResponseFormatError("SEMrush tracking_position_organic answered without its data object", provider="semrush")
+    rows = []
+    for _, row in sorted(data.items(), key=lambda kv: int(kv[0]) if str(kv[0]).isdigit() else 1 << 62):
+        row = dict(row)
+        for k, cast in _NUMERIC.items():
+            if isinstance(row.get(k), str):
+                try:
+                    row[k] = cast(row[k])
+                except ValueError:
+                    pass
+        rows.append(row)
+    return Rows(rows, {"provider": "semrush", "report": "tracking_position_organic", "units": 100 * keywords,
+                       "lines": len(rows), "requested": out.get("total")})
 
 
 def quote(value: Any) -> str:
@@ -169,6 +204,11 @@ class Semrush(Client, SemrushReports):
                 self._core, base_url=trends_base, budget=self._trends_budget._spec() if self._trends_budget else None,
                 retry=retry, timeout=timeout, cache_ttl=cache_ttl(cache),
             )
+        self._projects: Any = _NoKey(_NO_V3)
+        if key:
+            self._projects = _seowire.SemrushProjectsCore(
+                self._core, base_url=os.environ.get("SEOWIRE_SEMRUSH_PROJECTS_URL") or (base.rstrip("/") if base else None),
+                retry=retry, timeout=timeout)
         self._keys = (bool(key), bool(v4))
 
     @property
@@ -308,6 +348,56 @@ class Semrush(Client, SemrushReports):
 
     async def trends_categories_async(self, category: str | int, *, output: Output = "dicts", **params: Any) -> Any:
         return await self.trends_async("categories", category=category, output=output, **params)
+
+    # -- Projects, Position Tracking, Site Audit (v3) -----------------------------------------
+
+    def projects(self, path: str, method: str = "GET", *, json: Any = None, keywords: int | None = None,
+                 snapshots: int | None = None, competitors: int | None = None, **params: Any) -> Any:
+        """Any Projects API v3 call by path (``"management/v1/projects"``,
+        ``"reports/v1/projects/{id}/siteaudit/info"``), on the v3 key. Units follow the
+        documented rules: 100 per request, 100 per keyword for positions (``keywords=``: the
+        campaign's keyword count), 1,000 per competitor or landing page (``competitors=``),
+        10,000 per snapshot (``snapshots=`` for history), 1,000 per page report. A call whose rule
+        needs a count it was not given is refused rather than under-reserved."""
+        value, meta = self._projects.call(method, path, params, _counts(keywords, snapshots, competitors), json)
+        settle(self._budget, self.account, [], meta)
+        return value
+
+    async def projects_async(self, path: str, method: str = "GET", *, json: Any = None, keywords: int | None = None,
+                             snapshots: int | None = None, competitors: int | None = None, **params: Any) -> Any:
+        value, meta = await self._projects.call_async(method, path, params, _counts(keywords, snapshots, competitors), json)
+        settle(self._budget, self.account, [], meta)
+        return value
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        """Every project of the account (100 units)."""
+        out = self.projects("management/v1/projects")
+        return list(out) if isinstance(out, list) else [out]
+
+    def tracking_position_organic(self, campaign_id: str, *, keywords: int, url: str | Sequence[str],
+                                  date_begin: str | None = None, date_end: str | None = None, **params: Any) -> Rows:
+        """Organic positions of a Position Tracking campaign (``<project>_<n>``): one row per
+        keyword (the index-keyed ``data`` object as rows; ``Cp``, ``Nq``, ``Gs`` sent as strings
+        become numbers). ``keywords`` is the campaign's keyword count: 100 units each. ``url``
+        takes masks (``*.example.com/*``), several joined with ``:``."""
+        out = self.projects(f"reports/v1/projects/{campaign_id}/tracking/", keywords=keywords, action="report",
+                            type="tracking_position_organic", url=url, date_begin=date_begin, date_end=date_end, **params)
+        return _positions(out, keywords)
+
+    def site_audit_info(self, project_id: int | str) -> dict[str, Any]:
+        """Site Audit summary of a project (100 units); times are epoch milliseconds."""
+        out: dict[str, Any] = self.projects(f"reports/v1/projects/{project_id}/siteaudit/info")
+        return out
+
+    def site_audit_snapshots(self, project_id: int | str) -> list[dict[str, Any]]:
+        """The Site Audit snapshots of a project (100 units)."""
+        out = self.projects(f"reports/v1/projects/{project_id}/siteaudit/snapshots")
+        return list(out.get("snapshots", [])) if isinstance(out, dict) else []
+
+    def site_audit_snapshot(self, project_id: int | str, snapshot_id: str) -> dict[str, Any]:
+        """One snapshot's issues (errors, warnings, notices with counts): 10,000 units."""
+        out: dict[str, Any] = self.projects(f"reports/v1/projects/{project_id}/siteaudit/snapshot/{snapshot_id}")
+        return out
 
     # -- API v4 -----------------------------------------------------------------------------
 

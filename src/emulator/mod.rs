@@ -12,6 +12,7 @@ mod moz;
 mod mozapi;
 mod scim;
 mod semrush;
+mod semrush_projects;
 mod semrush_trends;
 mod semrush_v4;
 
@@ -105,6 +106,8 @@ pub struct Config {
     pub semrush_trends_no_data: Vec<String>,
     /// SEMrush Trends: the limits endpoint's body (unpublished [Open]; default a small JSON).
     pub semrush_trends_limits_body: Option<String>,
+    /// SEMrush Position Tracking: keywords of every emulated campaign (they set its price).
+    pub semrush_tracking_keywords: u64,
     /// Ahrefs: requests per minute per key (`None`: unlimited).
     pub ahrefs_rate_per_minute: Option<u32>,
     /// Ahrefs: units per key (`units_limit_api_key`; `None`: no per-key cap).
@@ -159,6 +162,7 @@ impl Default for Config {
             moz_api_index_id: "2026-11".into(),
             semrush_v4_accounts: HashMap::new(),
             semrush_trends_allowance: 10_000,
+            semrush_tracking_keywords: 5,
             semrush_trends_separator: ";".into(),
             semrush_trends_no_data: Vec::new(),
             semrush_trends_limits_body: None,
@@ -535,6 +539,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         _ => match provider.as_str() {
             "semrush" if path.starts_with("/semrush/apis/v4/") => semrush_v4::handle(&state, req, ready_at).await,
             "semrush" if path.starts_with("/semrush/analytics/ta/") => semrush_trends::handle(&state, req, ready_at).await,
+            "semrush" if path.starts_with("/semrush/management/v1/") || path.starts_with("/semrush/reports/v1/") => semrush_projects::handle(&state, req, ready_at).await,
             "semrush" => semrush::handle(&state, req, ready_at).await,
             "moz" if path.trim_end_matches('/').ends_with("/jsonrpc") => mozapi::handle(&state, req, ready_at).await,
             "moz" => moz::handle(&state, req, ready_at).await,

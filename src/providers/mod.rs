@@ -6,6 +6,7 @@ pub mod mozapi;
 pub mod oauth;
 pub mod scim;
 pub mod semrush;
+pub mod semrush_projects;
 pub mod semrush_trends;
 pub mod semrush_v4;
 

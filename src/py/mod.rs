@@ -13,6 +13,7 @@ pub mod scim;
 pub mod ledger;
 pub mod retry;
 pub mod semrush;
+pub mod semrush_projects;
 pub mod semrush_trends;
 pub mod semrush_v4;
 pub mod values;
