@@ -147,7 +147,11 @@ def test_units_running_out_mid_page(both, emu):
     sr = both()
     emu.set_balance(SECRET, 45 * 3)
     rows = sr.backlinks_v4_links("moz.com", limit=10)
-    assert len(rows) == 3 and rows.units == 135
+    assert len(rows) == 3 and rows.units == 135 and rows.partial  # cut short by the balance, and flagged
+    emu.set_balance(SECRET, 10**6)
+    emu.configure(rows_per_target={"short.com": 4})
+    assert not sr.backlinks_v4_links("short.com", limit=10).partial  # the end of the data is not partial
+    emu.set_balance(SECRET, 0)
     with pytest.raises(UnitsExhausted):
         sr.backlinks_v4_links("moz.com", limit=10, offset=3)
 
@@ -167,3 +171,16 @@ def test_capabilities_record_the_version_rules():
     v = seowire.capabilities("semrush")["versions"]
     assert v["v3_deprecated"] == "2026-11-16" and "end of 2027" in v["v3_shutdown"]
     assert "Apikey" in v["v4_auth"] and "v4 key only on v4" in v["key_rule"]
+
+
+def test_one_in_flight_limit_across_v3_and_v4(both, emu):
+    emu.configure(latency_ms=20)
+    sr = both(max_in_flight=3)
+
+    async def go():
+        v3 = [sr.phrase_this_async(f"seo {i}", database="us") for i in range(8)]
+        v4 = [sr.backlinks_v4_overview_async(f"site{i}.com") for i in range(8)]
+        return await asyncio.gather(*v3, *v4)
+
+    assert len(asyncio.run(go())) == 16
+    assert emu.stats()["peak_in_flight"] == 3

@@ -49,6 +49,14 @@ class V4Object(dict):  # type: ignore[type-arg]
         self.report = meta.get("report")
 
 
+def _requested(core: Any, path: str, params: dict[str, Any]) -> int | None:
+    """Lines a v4 list call asked for (its limit, or the default the core sends)."""
+    limit = params.get("limit")
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        return limit
+    return 100 if "/" in path else None
+
+
 def _counts(keywords: int | None, snapshots: int | None, competitors: int | None) -> list[tuple[str, int]]:
     out = []
     for name, n in (("keywords", keywords), ("snapshots", snapshots), ("competitors", competitors)):
@@ -210,6 +218,7 @@ class Semrush(Client, SemrushReports):
                 self._core, base_url=os.environ.get("SEOWIRE_SEMRUSH_PROJECTS_URL") or (base.rstrip("/") if base else None),
                 retry=retry, timeout=timeout)
         self._keys = (bool(key), bool(v4))
+        self._check_partial = check_partial
 
     @property
     def account(self) -> str:
@@ -401,8 +410,23 @@ class Semrush(Client, SemrushReports):
 
     # -- API v4 -----------------------------------------------------------------------------
 
-    def _v4_result(self, value: Any, meta: dict[str, Any], output: str) -> Any:
+    def _v4_partial(self, lines: int, meta: dict[str, Any], requested: int | None) -> None:
+        """A short per-line page is the end of the data or the balance running out; with the
+        v3 key the (free) balance tells which, as for v3 reports."""
+        if not requested or lines >= requested or not self._keys[0] or not self._check_partial or meta.get("cached"):
+            return
+        per_line = (meta.get("estimate") or 0) // requested
+        if per_line and (meta.get("units") or 0) == per_line * lines:
+            try:
+                if self.balance() < per_line:
+                    meta["partial"] = True
+                    meta["requested"] = requested
+            except Exception:  # the balance is a hint; the page is delivered either way
+                pass
+
+    def _v4_result(self, value: Any, meta: dict[str, Any], output: str, requested: int | None = None) -> Any:
         if isinstance(value, list):
+            self._v4_partial(len(value), meta, requested)
             if output != "dicts":
                 return self._settle(value, meta, output)
             rows = self._settle(value, meta)
@@ -418,12 +442,12 @@ class Semrush(Client, SemrushReports):
         priced from the table ([T] prices; ``v4_prices=`` overrides or adds one)."""
         frames.check(output)
         value, meta = self._v4.call(path, **params)
-        return self._v4_result(value, meta, output)
+        return self._v4_result(value, meta, output, _requested(self._v4, path, params))
 
     async def v4_async(self, path: str, *, output: Output = "dicts", **params: Any) -> Any:
         frames.check(output)
         value, meta = await self._v4.call_async(path, **params)
-        return self._v4_result(value, meta, output)
+        return self._v4_result(value, meta, output, _requested(self._v4, path, params))
 
     def backlinks_v4_overview(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> V4Object:
         """Backlinks v4 overview of a URL or domain: 45 units per request [T SREV]."""
