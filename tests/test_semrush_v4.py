@@ -184,3 +184,12 @@ def test_one_in_flight_limit_across_v3_and_v4(both, emu):
 
     assert len(asyncio.run(go())) == 16
     assert emu.stats()["peak_in_flight"] == 3
+
+
+def test_projects_v4_go_with_the_v4_key(both, emu):
+    sr = both()
+    listed = sr.projects("projects/v1/projects")
+    assert listed[0]["project_name"] == "myproject" and listed.units == 100 and listed.request_id
+    assert sr.estimate("projects/v1/projects") == 100
+    with pytest.raises(InvalidRequest):
+        sr.projects("projects/v1/projects", method="POST", json={"name": "x"})

@@ -362,12 +362,18 @@ class Semrush(Client, SemrushReports):
 
     def projects(self, path: str, method: str = "GET", *, json: Any = None, keywords: int | None = None,
                  snapshots: int | None = None, competitors: int | None = None, **params: Any) -> Any:
-        """Any Projects API v3 call by path (``"management/v1/projects"``,
-        ``"reports/v1/projects/{id}/siteaudit/info"``), on the v3 key. Units follow the
+        """Any Projects API call by path: v3 (``"management/v1/projects"``,
+        ``"reports/v1/projects/{id}/siteaudit/info"``) on the v3 key, or v4 (``"projects/v1/projects"``,
+        ``"position-tracking/v1/..."``, ``"site-audit/v1/..."``, GET) on the v4 key, whose prices
+        are unpublished: 100 per request is assumed [I], ``v4_prices=`` overrides. v3 units follow the
         documented rules: 100 per request, 100 per keyword for positions (``keywords=``: the
         campaign's keyword count), 1,000 per competitor or landing page (``competitors=``),
         10,000 per snapshot (``snapshots=`` for history), 1,000 per page report. A call whose rule
         needs a count it was not given is refused rather than under-reserved."""
+        if path.strip("/").split("/")[0] in ("projects", "position-tracking", "site-audit"):
+            if method.upper() != "GET" or json is not None:
+                raise InvalidRequest("seowire sends v4 Projects calls as GET; use v3 paths for writes", provider="semrush")
+            return self.v4(path, **params)
         value, meta = self._projects.call(method, path, params, _counts(keywords, snapshots, competitors), json)
         settle(self._budget, self.account, [], meta)
         return value

@@ -68,6 +68,19 @@ pub async fn handle(state: &Arc<State>, req: Request<Incoming>, ready_at: tokio:
 }
 
 fn reply(state: &State, op: &str, q: &HashMap<String, String>, account: &str, id: &str) -> Answer {
+    if op == "projects/v1/projects" {
+        // List Projects: meta adds scope, limit, offset and total_count [C SRDOC4].
+        let mut g = state.lock();
+        if g.balance(account) < 100 {
+            drop(g);
+            return envelope_error(403, "Forbidden: API units balance is zero", false, id);
+        }
+        g.charge("semrush", account, 100);
+        drop(g);
+        let data = json!([{"project_id": 643526670283248u64, "project_name": "myproject", "url": "mysite.com"}]);
+        let body = json!({"meta": {"success": true, "status_code": 200, "request_id": id, "scope": "account", "limit": 100, "offset": 0, "total_count": 1}, "data": data});
+        return Answer::Reply(full(200, "application/json", body.to_string()));
+    }
     let Some(&(_, units, per_line)) = OPS.iter().find(|(o, _, _)| *o == op) else {
         return envelope_error(404, &format!("Not Found: no v4 operation {op}"), false, id);
     };

@@ -117,7 +117,10 @@ pub fn prepare(path: &str, params: Vec<(String, Value)>, prices: &BTreeMap<Strin
     }
     let named = op(path);
     let path = named.map_or(path, |o| o.path).to_string();
-    let price = prices.get(&path).copied().or(named.map(|o| o.price)).ok_or_else(|| {
+    // Projects v4 prices are unpublished [Open]: the v3 Projects rule (100 per request [C]) is
+    // assumed for their plain calls [I]; v4_prices overrides it.
+    let projects = ["projects/", "position-tracking/", "site-audit/"].iter().any(|p| path.starts_with(p));
+    let price = prices.get(&path).copied().or(named.map(|o| o.price)).or(projects.then_some(Price::PerRequest(100))).ok_or_else(|| {
         bad(format!(
             "SEMrush v4 {path}: no published price, so seowire cannot reserve its worst case; pass v4_prices={{\"{path}\": (\"line\" or \"request\", units)}}"
         ))
@@ -408,6 +411,7 @@ mod tests {
         }
         assert!(prepare("keywords/v1/metrics", params(json!({"keyword": "seo", "country": "us", "month": "2026-13"})), &none, true).is_err());
         assert!(prepare("backlinks/v1/anchors", params(json!({"url": "moz.com"})), &none, true).unwrap_err().message.contains("v4_prices"));
+        assert_eq!(prepare("projects/v1/projects", Vec::new(), &none, true).unwrap().estimate, 100);
         let mut prices = BTreeMap::new();
         prices.insert("backlinks/v1/anchors".to_string(), Price::PerLine(30));
         assert_eq!(prepare("backlinks/v1/anchors", params(json!({"url": "moz.com", "limit": 5})), &prices, true).unwrap().estimate, 150);
