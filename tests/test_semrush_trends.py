@@ -112,3 +112,13 @@ def test_each_trends_fixture_decodes_to_typed_rows(fixtures, name, report, param
         elif raw in ("true", "false"):
             assert v is (raw == "true")
     assert rows.units == (lines if lines is not None else 1)
+
+
+def test_the_shared_faults_apply_to_trends_and_projects(semrush, emu):
+    sr = semrush()
+    emu.fault("status", status=503, count=1, provider="semrush")
+    assert sr.trends_summary(["a.com"])[0]["target"] == "a.com"  # retried
+    emu.fault("truncate", count=1, provider="semrush")
+    with pytest.raises(seowire.exceptions.TransportError, match="booked"):
+        sr.list_projects()  # a cut billed answer is not retried (it could pay twice): its worst case is booked
+    assert sum(u["spent"] for u in sr.ledger.usage() if u["account"] == sr.account) == 100

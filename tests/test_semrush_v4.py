@@ -193,3 +193,15 @@ def test_projects_v4_go_with_the_v4_key(both, emu):
     assert sr.estimate("projects/v1/projects") == 100
     with pytest.raises(InvalidRequest):
         sr.projects("projects/v1/projects", method="POST", json={"name": "x"})
+
+
+def test_operations_of_unknown_shape_follow_the_emulator_setting(both, emu):
+    sr = both(v4_prices={"backlinks/v1/anchors": ("line", 40), "backlinks/v1/competitors": ("request", 50)})
+    with pytest.raises(InvalidRequest, match="404"):
+        sr.v4("backlinks/v1/anchors", url="moz.com", scope="ROOT_DOMAIN", limit=5)
+    emu.configure(semrush_v4_unknown_ops="empty")
+    rows = sr.v4("backlinks/v1/anchors", url="moz.com", scope="ROOT_DOMAIN", limit=5)
+    assert list(rows) == [] and rows.units == 0
+    emu.configure(semrush_v4_unknown_ops="object")
+    assert sr.v4("backlinks/v1/competitors", url="moz.com").units == 50
+    assert sum(u["spent"] for u in sr.ledger.usage()) == 50

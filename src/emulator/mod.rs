@@ -98,6 +98,9 @@ pub struct Config {
     /// SEMrush v4: a prefix every v4 key has (`semrtkn` in public code [T]); a key without it is
     /// answered as a v3 key on v4. `None`: any key works on v4 (the default: unknown [Open]).
     pub semrush_v4_key_prefix: Option<String>,
+    /// SEMrush v4: how operations of unknown shape answer: `not_found` (404), `empty` (a `data`
+    /// list with nothing) or `object` (an empty `data` object) [Open].
+    pub semrush_v4_unknown_ops: String,
     /// SEMrush Trends: its own allowance per key (units; a default of 10,000 requests a month [T]).
     pub semrush_trends_allowance: u64,
     /// SEMrush Trends: the CSV separator (the docs say `,`, every example uses `;`).
@@ -161,6 +164,7 @@ impl Default for Config {
             moz_api_hyphen_names: true,
             moz_api_index_id: "2026-11".into(),
             semrush_v4_accounts: HashMap::new(),
+            semrush_v4_unknown_ops: "not_found".into(),
             semrush_trends_allowance: 10_000,
             semrush_tracking_keywords: 5,
             semrush_trends_separator: ";".into(),

@@ -82,7 +82,15 @@ fn reply(state: &State, op: &str, q: &HashMap<String, String>, account: &str, id
         return Answer::Reply(full(200, "application/json", body.to_string()));
     }
     let Some(&(_, units, per_line)) = OPS.iter().find(|(o, _, _)| *o == op) else {
-        return envelope_error(404, &format!("Not Found: no v4 operation {op}"), false, id);
+        // Operations the reference could not read (anchors, competitors, ...): their answer's
+        // shape is unknown [Open], so it is a setting.
+        let data = match state.lock().config.semrush_v4_unknown_ops.as_str() {
+            "empty" => json!([]),
+            "object" => json!({}),
+            _ => return envelope_error(404, &format!("Not Found: no v4 operation {op}"), false, id),
+        };
+        let body = json!({"meta": {"success": true, "status_code": 200, "request_id": id}, "data": data});
+        return Answer::Reply(full(200, "application/json", body.to_string()));
     };
     let subject = q.get("url").or(q.get("keyword")).cloned().unwrap_or_default();
     if subject.is_empty() {
