@@ -232,6 +232,12 @@ impl<'py> IntoPyObject<'py> for PyEach {
     }
 }
 
+/// Progress ticks per answered page.
+fn ticker(progress: Option<Bound<'_, PyAny>>) -> Arc<dyn Fn(&JsonPage) + Send + Sync> {
+    let progress = super::Progress::new(progress);
+    Arc::new(move |p: &JsonPage| progress.tick(p.rows, p.units))
+}
+
 #[pymethods]
 impl MozApiCore {
     /// `method` once per item (the item as its `subject` field), at the plan's concurrency.
@@ -250,8 +256,7 @@ impl MozApiCore {
         let (items, extra, cache) = self.bulk_args(py, items, extra)?;
         let client = self.client.clone();
         let (method, subject, concurrency) = (method.to_string(), subject.to_string(), self.concurrency);
-        let progress = super::Progress::new(progress);
-        let on_page: Arc<dyn Fn(&JsonPage) + Send + Sync> = Arc::new(move |p: &JsonPage| progress.tick(p.rows, p.units));
+        let on_page = ticker(progress);
         let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
         let each = block_on(py, async move { client.each(&method, &subject, items, extra, concurrency, strict, cache, on_page).await })?;
         Ok(PyEach(each, name).into_pyobject(py)?.into_any().unbind())
@@ -272,8 +277,7 @@ impl MozApiCore {
         let (items, extra, cache) = self.bulk_args(py, items, extra)?;
         let client = self.client.clone();
         let (method, subject, concurrency) = (method.to_string(), subject.to_string(), self.concurrency);
-        let progress = super::Progress::new(progress);
-        let on_page: Arc<dyn Fn(&JsonPage) + Send + Sync> = Arc::new(move |p: &JsonPage| progress.tick(p.rows, p.units));
+        let on_page = ticker(progress);
         let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
         future(py, async move { client.each(&method, &subject, items, extra, concurrency, strict, cache, on_page).await.map(|e| PyEach(e, name)) })
     }
