@@ -10,7 +10,11 @@ use arrow_array::builder::{
 use arrow_array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema};
 
+use std::collections::HashMap;
+
 use crate::providers::csv::{parse_f64, Records};
+use crate::providers::Unwrap;
+use crate::tape::{self, Ev};
 use crate::providers::semrush::{header_columns, parse_error_body, Column, Ty};
 
 /// One JSON-shaped cell.
@@ -442,6 +446,709 @@ fn string_column(values: &[Value]) -> ArrayRef {
     Arc::new(b.finish())
 }
 
+/// JSON rows straight from the parsed bytes: the tape of a reply walked once into typed columns,
+/// never through Python objects. Rows are the objects under `unwrap`'s member (one row when it
+/// holds an object, none when it is absent or null); nested objects become `parent.child`
+/// columns, as `seowire.catalog.flatten` lays them out; lists of scalars are lists; anything
+/// deeper is its JSON text. `declared` (name, type) fixes the first columns and their types, so
+/// an empty page has the full schema; other columns follow in first-seen order, typed by `infer`.
+pub fn json_rows(body: &[u8], unwrap: &Unwrap, declared: &[(String, DataType)], hint: usize) -> Result<RecordBatch, String> {
+    match unwrap {
+        Unwrap::Whole => json_rows_at(body, Some(&[]), declared, hint),
+        Unwrap::Key(k) => json_rows_at(body, Some(&[k]), declared, hint),
+        Unwrap::Path(a, b) => json_rows_at(body, Some(&[a, b]), declared, hint),
+        Unwrap::Single => json_rows_at(body, None, declared, hint),
+    }
+}
+
+/// [`json_rows`] at a member path (`None`: the only member of the top-level object).
+pub fn json_rows_at(body: &[u8], path: Option<&[&str]>, declared: &[(String, DataType)], hint: usize) -> Result<RecordBatch, String> {
+    let built = tape::with_tape(body, |t| {
+        let mut w = Walk {
+            body,
+            tape: t,
+            chunk: tape::Chunk::default(),
+            pos: 0,
+            keys: Vec::new(),
+            slots: if tape::keeps_repeats(body.len()) { vec![Slot::Empty; tape::SLOTS] } else { Vec::new() },
+            cols: Columns::new(declared, hint),
+        };
+        w.document(path)?;
+        Ok::<_, String>(w.cols)
+    })??;
+    built.finish()
+}
+
+/// One column as it is read: straight into an Arrow builder when the catalog declares a
+/// scalar type (no value is held twice), else as values typed at the end.
+enum Col {
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Text(StringBuilder),
+    Date(Date32Builder),
+    /// A declared list, timestamp or object (typed by `typed_column`), or undeclared (`None`).
+    Values(Vec<Value>, Option<DataType>),
+}
+
+impl Col {
+    /// A column with `rows` leading nulls and room for `cap` values.
+    fn new(ty: Option<&DataType>, rows: usize, cap: usize) -> Col {
+        let cap = cap.max(rows);
+        let mut c = match ty {
+            Some(DataType::Int64) => Col::Int(Int64Builder::with_capacity(cap)),
+            Some(DataType::Float64) => Col::Float(Float64Builder::with_capacity(cap)),
+            Some(DataType::Boolean) => Col::Bool(BooleanBuilder::with_capacity(cap)),
+            Some(DataType::Utf8) => Col::Text(StringBuilder::with_capacity(cap, 16 * cap)),
+            Some(DataType::Date32) => Col::Date(Date32Builder::with_capacity(cap)),
+            Some(DataType::Null) | None => Col::Values(Vec::new(), None),
+            Some(t) => Col::Values(Vec::new(), Some(t.clone())),
+        };
+        for _ in 0..rows {
+            c.null();
+        }
+        c
+    }
+
+    fn len(&self) -> usize {
+        use arrow_array::builder::ArrayBuilder;
+        match self {
+            Col::Int(b) => b.len(),
+            Col::Float(b) => b.len(),
+            Col::Bool(b) => b.len(),
+            Col::Text(b) => b.len(),
+            Col::Date(b) => b.len(),
+            Col::Values(v, _) => v.len(),
+        }
+    }
+
+    fn null(&mut self) {
+        match self {
+            Col::Int(b) => b.append_null(),
+            Col::Float(b) => b.append_null(),
+            Col::Bool(b) => b.append_null(),
+            Col::Text(b) => b.append_null(),
+            Col::Date(b) => b.append_null(),
+            Col::Values(v, _) => v.push(Value::Null),
+        }
+    }
+
+    /// The last value, replaced (a key repeated in one object: the last wins, as in json.loads).
+    fn pop(&mut self) {
+        // Builders cannot drop a value: rebuild the column without it (rare: malformed rows).
+        let keep = self.len().saturating_sub(1);
+        let old = std::mem::replace(self, Col::Values(Vec::new(), None));
+        let (arr, declared) = match old {
+            Col::Values(mut v, d) => {
+                v.truncate(keep);
+                *self = Col::Values(v, d);
+                return;
+            }
+            Col::Int(mut b) => (Arc::new(b.finish()) as ArrayRef, DataType::Int64),
+            Col::Float(mut b) => (Arc::new(b.finish()) as ArrayRef, DataType::Float64),
+            Col::Bool(mut b) => (Arc::new(b.finish()) as ArrayRef, DataType::Boolean),
+            Col::Text(mut b) => (Arc::new(b.finish()) as ArrayRef, DataType::Utf8),
+            Col::Date(mut b) => (Arc::new(b.finish()) as ArrayRef, DataType::Date32),
+        };
+        let mut fresh = Col::new(Some(&declared), 0, keep);
+        for i in 0..keep {
+            let v = if arr.is_null(i) { Value::Null } else { cell(&arr, i) };
+            let _ = fresh.push("", v);
+        }
+        *self = fresh;
+    }
+
+    /// Append one value; one that is not of the declared type is an error naming the field.
+    fn push(&mut self, name: &str, v: Value) -> Result<(), String> {
+        let wrong = |ty: &str, v: &Value| format!("field {name:?}: the catalog says {ty}, the answer has {}", text(v).unwrap_or_default().chars().take(40).collect::<String>());
+        match self {
+            Col::Values(vals, _) => vals.push(v),
+            _ if v == Value::Null => self.null(),
+            Col::Int(b) => b.append_value(match v {
+                Value::Int(i) => i,
+                Value::UInt(u) => i64::try_from(u).map_err(|_| wrong("an integer", &v))?,
+                Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => f as i64,
+                _ => return Err(wrong("an integer", &v)),
+            }),
+            Col::Float(b) => b.append_value(float(&v).ok_or_else(|| wrong("a number", &v))?),
+            Col::Bool(b) => match v {
+                Value::Bool(x) => b.append_value(x),
+                _ => return Err(wrong("a boolean", &v)),
+            },
+            Col::Text(b) => match &v {
+                Value::Str(s) => b.append_value(s),
+                other => b.append_option(text(other)),
+            },
+            Col::Date(b) => match &v {
+                Value::Str(s) if s.is_empty() => b.append_null(),
+                Value::Str(s) => b.append_value(date32(s.get(..10).unwrap_or(s)).ok_or_else(|| wrong("a date", &v))?),
+                _ => return Err(wrong("a date", &v)),
+            },
+        }
+        Ok(())
+    }
+
+    /// A string straight from the body (no `String` made for text and date columns).
+    fn push_str(&mut self, name: &str, s: &str) -> Result<(), String> {
+        match self {
+            Col::Text(b) => b.append_value(s),
+            Col::Date(b) if s.is_empty() => b.append_null(),
+            Col::Date(b) => match date32(s.get(..10).unwrap_or(s)) {
+                Some(d) => b.append_value(d),
+                None => return Err(format!("field {name:?}: the catalog says a date, the answer has {}", s.chars().take(40).collect::<String>())),
+            },
+            _ => return self.push(name, Value::Str(s.to_string())),
+        }
+        Ok(())
+    }
+
+    fn finish(self, name: &str) -> Result<ArrayRef, String> {
+        Ok(match self {
+            Col::Int(mut b) => Arc::new(b.finish()),
+            Col::Float(mut b) => Arc::new(b.finish()),
+            Col::Bool(mut b) => Arc::new(b.finish()),
+            Col::Text(mut b) => Arc::new(b.finish()),
+            Col::Date(mut b) => Arc::new(b.finish()),
+            Col::Values(v, Some(ty)) => typed_column(name, &v, &ty)?,
+            Col::Values(v, None) => json_column(&v),
+        })
+    }
+}
+
+/// One cell of a scalar column back as a value (only for `Col::pop`).
+fn cell(a: &ArrayRef, i: usize) -> Value {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, Float64Type, Int64Type};
+    match a.data_type() {
+        DataType::Int64 => Value::Int(a.as_primitive::<Int64Type>().value(i)),
+        DataType::Float64 => Value::Float(a.as_primitive::<Float64Type>().value(i)),
+        DataType::Boolean => Value::Bool(a.as_boolean().value(i)),
+        DataType::Date32 => {
+            let d = a.as_primitive::<Date32Type>().value(i);
+            Value::Str(arrow_array::temporal_conversions::date32_to_datetime(d).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default())
+        }
+        _ => Value::Str(a.as_string::<i32>().value(i).to_string()),
+    }
+}
+
+/// The columns of a page as they are read.
+struct Columns {
+    names: Vec<String>,
+    cols: Vec<Col>,
+    /// Declared types by column name.
+    declared: HashMap<String, DataType>,
+    /// Columns by dotted name.
+    index: HashMap<String, usize>,
+    /// Nested objects by dotted path (id 0 is the row itself), and their paths by id.
+    prefixes: HashMap<String, u32>,
+    paths: Vec<String>,
+    /// (prefix id, tape key id) -> column, and -> nested prefix id: the per-field fast path.
+    by_id: tape::FxMap<(u32, u32), usize>,
+    children: tape::FxMap<(u32, u32), u32>,
+    rows: usize,
+    /// The rows expected (room is made for them up front).
+    hint: usize,
+}
+
+impl Columns {
+    fn new(declared: &[(String, DataType)], hint: usize) -> Self {
+        let mut c = Columns {
+            names: Vec::new(),
+            cols: Vec::new(),
+            declared: declared.iter().cloned().collect(),
+            index: HashMap::new(),
+            prefixes: HashMap::new(),
+            paths: vec![String::new()],
+            by_id: Default::default(),
+            children: Default::default(),
+            rows: 0,
+            hint,
+        };
+        for (name, _) in declared {
+            c.column(name);
+        }
+        c
+    }
+
+    /// The column of a dotted name, made on first sight (earlier rows get nulls).
+    fn column(&mut self, path: &str) -> usize {
+        if let Some(&i) = self.index.get(path) {
+            return i;
+        }
+        self.names.push(path.to_string());
+        self.cols.push(Col::new(self.declared.get(path), self.rows, self.hint));
+        self.index.insert(path.to_string(), self.names.len() - 1);
+        self.names.len() - 1
+    }
+
+    fn prefix(&mut self, path: &str) -> u32 {
+        if let Some(&p) = self.prefixes.get(path) {
+            return p;
+        }
+        self.paths.push(path.to_string());
+        let id = (self.paths.len() - 1) as u32;
+        self.prefixes.insert(path.to_string(), id);
+        id
+    }
+
+    fn end_row(&mut self) {
+        self.rows += 1;
+        for col in &mut self.cols {
+            if col.len() < self.rows {
+                col.null(); // a key this row lacks
+            }
+        }
+    }
+
+    fn finish(self) -> Result<RecordBatch, String> {
+        let rows = self.rows;
+        let arrays = self
+            .names
+            .into_iter()
+            .zip(self.cols)
+            .map(|(n, c)| c.finish(&n).map(|a| (n, a)))
+            .collect::<Result<Vec<_>, String>>()?;
+        batch(arrays, rows)
+    }
+}
+
+/// What a repeat slot of the tape holds: a string of the body, or a float.
+#[derive(Clone, Copy)]
+enum Slot {
+    Empty,
+    Str(u32, u32),
+    Float(f64),
+}
+
+/// Walks a tape into `Columns`.
+struct Walk<'a> {
+    body: &'a [u8],
+    tape: tape::Tape,
+    chunk: tape::Chunk,
+    pos: usize,
+    keys: Vec<Box<str>>,
+    slots: Vec<Slot>,
+    cols: Columns,
+}
+/// A key as read: an id of the tape, or the text of one that got none.
+enum Key {
+    Id(usize),
+    Text(Box<str>),
+}
+
+impl Walk<'_> {
+    #[inline]
+    fn next(&mut self) -> Result<Ev, String> {
+        if self.pos == self.chunk.events.len() {
+            self.refill()?;
+        }
+        self.pos += 1;
+        Ok(self.chunk.events[self.pos - 1])
+    }
+
+    #[cold]
+    fn refill(&mut self) -> Result<(), String> {
+        let next = match self.tape.next_chunk()? {
+            Some(c) if !c.events.is_empty() => c,
+            _ => return Err("the tape ended early".into()),
+        };
+        self.tape.recycle(std::mem::replace(&mut self.chunk, next));
+        self.pos = 0;
+        Ok(())
+    }
+
+    fn peek(&mut self) -> Result<Ev, String> {
+        let e = self.next()?;
+        self.pos -= 1;
+        Ok(e)
+    }
+
+    fn str(&self, at: u32, len: u32) -> &str {
+        // The parser emits spans only of strings it checked to be UTF-8; checked again (cheaply) here.
+        std::str::from_utf8(&self.body[at as usize..(at + len) as usize]).unwrap_or_default()
+    }
+
+    /// The key an event names, `None` at the end of the object.
+    fn key(&mut self) -> Result<Option<Key>, String> {
+        Ok(Some(match self.next()? {
+            Ev::EndObj => return Ok(None),
+            Ev::Key(id) => Key::Id(id as usize),
+            Ev::NewKey(at, len) => {
+                let k: Box<str> = self.str(at, len).into();
+                self.keys.push(k);
+                Key::Id(self.keys.len() - 1)
+            }
+            Ev::RawKey(at, len) => Key::Text(self.str(at, len).into()),
+            Ev::OwnKey(at, len) => Key::Text(self.chunk.own(at, len).into()),
+            e => return Err(format!("unexpected {e:?} for a key")),
+        }))
+    }
+
+    fn key_text<'k>(&'k self, k: &'k Key) -> Result<&'k str, String> {
+        match k {
+            Key::Id(id) => self.keys.get(*id).map(|k| &**k).ok_or_else(|| "an unknown key id on the tape".to_string()),
+            Key::Text(t) => Ok(t),
+        }
+    }
+
+    fn document(&mut self, path: Option<&[&str]>) -> Result<(), String> {
+        let first = self.next()?;
+        match path {
+            Some([]) => self.rows(first),
+            Some(path) => self.member(first, path),
+            None => match first {
+                Ev::Obj(_) => match self.key()? {
+                    Some(_) => {
+                        let e = self.next()?;
+                        self.rows(e)?;
+                        while self.key()?.is_some() {
+                            let e = self.next()?;
+                            self.skip(e)?;
+                        }
+                        Ok(())
+                    }
+                    None => Ok(()),
+                },
+                e => self.rows(e),
+            },
+        }
+    }
+
+    /// The rows under `path` of the object starting with `first`; no rows when a step is absent.
+    fn member(&mut self, first: Ev, path: &[&str]) -> Result<(), String> {
+        let Ev::Obj(_) = first else {
+            return self.skip(first);
+        };
+        while let Some(k) = self.key()? {
+            let hit = self.key_text(&k)? == path[0];
+            let e = self.next()?;
+            match (hit, path.len()) {
+                (true, 1) => self.rows(e)?,
+                (true, _) => self.member(e, &path[1..])?,
+                (false, _) => self.skip(e)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// A list of row objects, one object (one row) or null (none).
+    fn rows(&mut self, first: Ev) -> Result<(), String> {
+        match first {
+            Ev::Null => Ok(()),
+            Ev::Obj(_) => self.row(),
+            Ev::Arr => loop {
+                match self.next()? {
+                    Ev::EndArr => return Ok(()),
+                    Ev::Obj(_) => self.row()?,
+                    e => return Err(format!("row {} is not an object ({e:?})", self.cols.rows)),
+                }
+            },
+            e => Err(format!("the rows are not a list ({e:?})")),
+        }
+    }
+
+    fn row(&mut self) -> Result<(), String> {
+        self.fields(0)?;
+        self.cols.end_row();
+        Ok(())
+    }
+
+    /// The column of key `k` under prefix `prefix`: by the tape's key id once seen (no text
+    /// compared or hashed), else by name.
+    #[inline]
+    fn column_of(&mut self, prefix: u32, k: &Key) -> Result<usize, String> {
+        if let Key::Id(id) = k {
+            if let Some(&c) = self.cols.by_id.get(&(prefix, *id as u32)) {
+                return Ok(c);
+            }
+        }
+        let name = self.key_text(k)?.to_string();
+        let c = match prefix {
+            0 => self.cols.column(&name),
+            p => {
+                let path = format!("{}.{name}", self.cols.paths[p as usize]);
+                self.cols.column(&path)
+            }
+        };
+        if let Key::Id(id) = k {
+            self.cols.by_id.insert((prefix, *id as u32), c);
+        }
+        Ok(c)
+    }
+
+    /// The prefix id of the object under key `k` of prefix `prefix`.
+    fn child_of(&mut self, prefix: u32, k: &Key) -> Result<u32, String> {
+        if let Key::Id(id) = k {
+            if let Some(&c) = self.cols.children.get(&(prefix, *id as u32)) {
+                return Ok(c);
+            }
+        }
+        let name = self.key_text(k)?.to_string();
+        let path = match prefix {
+            0 => name,
+            p => format!("{}.{name}", self.cols.paths[p as usize]),
+        };
+        let c = self.cols.prefix(&path);
+        if let Key::Id(id) = k {
+            self.cols.children.insert((prefix, *id as u32), c);
+        }
+        Ok(c)
+    }
+
+    /// The members of an object whose start was read, into the columns under `prefix`.
+    fn fields(&mut self, prefix: u32) -> Result<(), String> {
+        while let Some(k) = self.key()? {
+            let e = self.next()?;
+            if let Ev::Obj(_) = e {
+                // An empty object is a value ({}), as `flatten` keeps it.
+                if let Ev::EndObj = self.peek()? {
+                    self.pos += 1;
+                    let at = self.column_of(prefix, &k)?;
+                    self.set(at, Value::Json("{}".into()))?;
+                    continue;
+                }
+                let child = self.child_of(prefix, &k)?;
+                self.fields(child)?;
+                continue;
+            }
+            let at = self.column_of(prefix, &k)?;
+            if self.cols.cols[at].len() > self.cols.rows {
+                self.cols.cols[at].pop();
+            }
+            // Scalars go straight into the column's builder; strings without a `String`.
+            let (body, rows) = (self.body, self.cols.rows);
+            let _ = rows;
+            let col = &mut self.cols.cols[at];
+            let name = &self.cols.names[at];
+            match e {
+                Ev::Str(a, l, slot) => {
+                    if let Some(s) = self.slots.get_mut(slot as usize) {
+                        *s = Slot::Str(a, l);
+                    }
+                    let text = std::str::from_utf8(&body[a as usize..(a + l) as usize]).unwrap_or_default();
+                    col.push_str(name, text)?;
+                }
+                Ev::Hit(slot) => match self.slots.get(slot as usize) {
+                    Some(Slot::Str(a, l)) => {
+                        let text = std::str::from_utf8(&body[*a as usize..(*a + *l) as usize]).unwrap_or_default();
+                        col.push_str(name, text)?;
+                    }
+                    Some(Slot::Float(f)) => col.push(name, Value::Float(*f))?,
+                    _ => return Err("a repeat of nothing on the tape".into()),
+                },
+                Ev::Int(i) => col.push(name, Value::Int(i))?,
+                Ev::UInt(u) => col.push(name, i64::try_from(u).map_or(Value::UInt(u), Value::Int))?,
+                Ev::Float(slot, f) => {
+                    if let Some(s) = self.slots.get_mut(slot as usize) {
+                        *s = Slot::Float(f);
+                    }
+                    col.push(name, Value::Float(f))?;
+                }
+                Ev::Null => col.null(),
+                e => {
+                    let v = self.value(e)?;
+                    self.set(at, v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set(&mut self, at: usize, v: Value) -> Result<(), String> {
+        if self.cols.cols[at].len() > self.cols.rows {
+            self.cols.cols[at].pop();
+        }
+        let name = &self.cols.names[at];
+        self.cols.cols[at].push(name, v)
+    }
+
+    /// A scalar, a list of scalars, or the JSON text of anything deeper.
+    fn value(&mut self, e: Ev) -> Result<Value, String> {
+        Ok(match e {
+            Ev::Null => Value::Null,
+            Ev::Bool(b) => Value::Bool(b),
+            Ev::Int(i) => Value::Int(i),
+            // As json.loads would type it: unsigned only past i64.
+            Ev::UInt(u) => i64::try_from(u).map_or(Value::UInt(u), Value::Int),
+            Ev::Float(slot, f) => {
+                if let Some(s) = self.slots.get_mut(slot as usize) {
+                    *s = Slot::Float(f);
+                }
+                Value::Float(f)
+            }
+            Ev::Str(at, len, slot) => {
+                if let Some(s) = self.slots.get_mut(slot as usize) {
+                    *s = Slot::Str(at, len);
+                }
+                Value::Str(self.str(at, len).to_string())
+            }
+            Ev::Own(at, len) => Value::Str(self.chunk.own(at, len).to_string()),
+            Ev::Hit(slot) => match self.slots.get(slot as usize) {
+                Some(Slot::Str(a, l)) => Value::Str(self.str(*a, *l).to_string()),
+                Some(Slot::Float(f)) => Value::Float(*f),
+                _ => return Err("a repeat of nothing on the tape".into()),
+            },
+            Ev::Arr => {
+                let mut items = Vec::new();
+                let mut deep = false;
+                loop {
+                    match self.next()? {
+                        Ev::EndArr => break,
+                        e @ (Ev::Arr | Ev::Obj(_)) => {
+                            deep = true;
+                            let mut s = String::new();
+                            self.text(e, &mut s)?;
+                            items.push(Value::Json(s));
+                        }
+                        e => items.push(self.value(e)?),
+                    }
+                }
+                if deep {
+                    let parts: Vec<String> = items
+                        .iter()
+                        .map(|v| match v {
+                            Value::Json(s) => s.clone(),
+                            Value::Str(s) => serde_json::Value::String(s.clone()).to_string(),
+                            other => text(other).unwrap_or_else(|| "null".into()),
+                        })
+                        .collect();
+                    Value::Json(format!("[{}]", parts.join(",")))
+                } else {
+                    Value::List(items)
+                }
+            }
+            e @ Ev::Obj(_) => {
+                let mut s = String::new();
+                self.text(e, &mut s)?;
+                Value::Json(s)
+            }
+            e => return Err(format!("unexpected {e:?} for a value")),
+        })
+    }
+
+    /// The JSON text of the value starting with `e`.
+    fn text(&mut self, e: Ev, out: &mut String) -> Result<(), String> {
+        use std::fmt::Write;
+        match e {
+            Ev::Obj(_) => {
+                out.push('{');
+                let mut first = true;
+                while let Some(k) = self.key()? {
+                    if !std::mem::take(&mut first) {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(self.key_text(&k)?.to_string()).to_string());
+                    out.push(':');
+                    let e = self.next()?;
+                    self.text(e, out)?;
+                }
+                out.push('}');
+            }
+            Ev::Arr => {
+                out.push('[');
+                let mut first = true;
+                loop {
+                    let e = self.next()?;
+                    if e == Ev::EndArr {
+                        break;
+                    }
+                    if !std::mem::take(&mut first) {
+                        out.push(',');
+                    }
+                    self.text(e, out)?;
+                }
+                out.push(']');
+            }
+            e => match self.value(e)? {
+                Value::Null => out.push_str("null"),
+                Value::Str(s) => out.push_str(&serde_json::Value::String(s).to_string()),
+                Value::Float(f) => out.push_str(&serde_json::Number::from_f64(f).map_or_else(|| "null".into(), |n| n.to_string())),
+                v => drop(write!(out, "{}", text(&v).unwrap_or_default())),
+            },
+        }
+        Ok(())
+    }
+
+    /// Past the value starting with `e` (repeat slots still filled, so later hits resolve).
+    fn skip(&mut self, e: Ev) -> Result<(), String> {
+        match e {
+            Ev::Obj(_) => {
+                while self.key()?.is_some() {
+                    let e = self.next()?;
+                    self.skip(e)?;
+                }
+            }
+            Ev::Arr => loop {
+                let e = self.next()?;
+                if e == Ev::EndArr {
+                    break;
+                }
+                self.skip(e)?;
+            },
+            e => drop(self.value(e)?),
+        }
+        Ok(())
+    }
+}
+
+/// Batches of one report as one batch: columns by name across all of them (a column a batch
+/// lacks is null there), and a column whose type differs between batches (inferred from
+/// different values) widened: ints and floats to floats, anything else to text.
+pub fn concat(batches: &[RecordBatch]) -> Result<RecordBatch, String> {
+    let Some(first) = batches.first() else {
+        return batch(Vec::new(), 0);
+    };
+    if batches.iter().all(|b| b.schema() == first.schema()) {
+        return arrow_select::concat::concat_batches(&first.schema(), batches).map_err(|e| e.to_string());
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut types: HashMap<String, DataType> = HashMap::new();
+    for b in batches {
+        for f in b.schema().fields() {
+            let ty = f.data_type().clone();
+            match types.get(f.name()) {
+                None => {
+                    names.push(f.name().clone());
+                    types.insert(f.name().clone(), ty);
+                }
+                Some(old) => {
+                    let wide = widen(old, &ty);
+                    types.insert(f.name().clone(), wide);
+                }
+            }
+        }
+    }
+    let schema = Arc::new(Schema::new(names.iter().map(|n| Field::new(n, types[n].clone(), true)).collect::<Vec<_>>()));
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let mut columns = Vec::with_capacity(names.len());
+    for n in &names {
+        let ty = &types[n];
+        let parts: Vec<ArrayRef> = batches
+            .iter()
+            .map(|b| match b.column_by_name(n) {
+                Some(a) if a.data_type() == ty => Ok(a.clone()),
+                Some(a) => arrow_cast::cast(a, ty).map_err(|e| format!("column {n:?}: {e}")),
+                None => Ok(new_null_array(ty, b.num_rows())),
+            })
+            .collect::<Result<_, String>>()?;
+        let refs: Vec<&dyn arrow_array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+        columns.push(arrow_select::concat::concat(&refs).map_err(|e| e.to_string())?);
+    }
+    RecordBatch::try_new_with_options(schema, columns, &RecordBatchOptions::new().with_row_count(Some(rows))).map_err(|e| e.to_string())
+}
+
+/// The type two batches' columns of one name share.
+fn widen(a: &DataType, b: &DataType) -> DataType {
+    use DataType::*;
+    match (a, b) {
+        _ if a == b => a.clone(),
+        (Null, t) | (t, Null) => t.clone(),
+        (Int64 | UInt64 | Float64, Int64 | UInt64 | Float64) => Float64,
+        (List(x), List(y)) => DataType::new_list(widen(x.data_type(), y.data_type()), true),
+        _ => Utf8,
+    }
+}
+
 #[cfg(test)]
 mod typed_tests {
     use super::*;
@@ -518,4 +1225,73 @@ mod tests {
         assert_eq!(mixed.as_string::<i32>().value(2), "{\"k\":1}");
         assert_eq!(json_column(&[Value::Null, Value::Null]).data_type(), &DataType::Null);
     }
+
+    #[test]
+    fn json_rows_come_from_the_tape_flattened_and_typed() {
+        let body = br#"{"meta":{"x":[1,{"y":2}]},"results":[
+            {"page":"a.com/","da":91,"lp":0.5,"when":"2026-11-22","site":{"da":3,"deep":{"k":"v"}},"tags":["a","b"],"odd":[[1],{"z":null}],"e":{}},
+            {"page":"b\u00e9.com/","da":null,"extra":true,"tags":[],"site":{"da":4}},
+            {"page":"c.com/","da":7,"lp":1}]}"#;
+        let declared = vec![("page".to_string(), DataType::Utf8), ("da".to_string(), DataType::Int64), ("missing".to_string(), DataType::Float64)];
+        let b = json_rows(body, &Unwrap::Key("results"), &declared, 0).unwrap();
+        assert_eq!(b.num_rows(), 3);
+        let s = b.schema();
+        let names: Vec<&str> = s.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["page", "da", "missing", "lp", "when", "site.da", "site.deep.k", "tags", "odd", "e", "extra"]);
+        assert_eq!(b.column(0).as_string::<i32>().value(1), "bé.com/");
+        assert!(b.column(1).is_null(1));
+        assert_eq!(b.column(1).as_primitive::<Int64Type>().value(2), 7);
+        assert_eq!(b.column(2).data_type(), &DataType::Float64);
+        assert_eq!(b.column(2).null_count(), 3);
+        assert_eq!(b.column(3).as_primitive::<Float64Type>().value(2), 1.0, "ints among floats are floats");
+        assert_eq!(b.column(4).data_type(), &DataType::Date32);
+        assert_eq!(b.column(5).as_primitive::<Int64Type>().value(1), 4);
+        assert_eq!(b.column(6).as_string::<i32>().value(0), "v");
+        assert!(b.column(6).is_null(1));
+        assert_eq!(b.column(7).as_list::<i32>().value(1).len(), 0);
+        assert_eq!(b.column(8).as_string::<i32>().value(0), r#"[[1],{"z":null}]"#);
+        assert_eq!(b.column(9).as_string::<i32>().value(0), "{}");
+        assert_eq!(b.column(10).as_boolean().value(1), true);
+        // Empty, null and absent rows: the declared schema, no rows.
+        for body in [&br#"{"results":[]}"#[..], br#"{"results":null}"#, br#"{"other":1}"#] {
+            let b = json_rows(body, &Unwrap::Key("results"), &declared, 0).unwrap();
+            assert_eq!((b.num_rows(), b.num_columns()), (0, 3));
+            assert_eq!(b.schema().field(1).data_type(), &DataType::Int64);
+        }
+        // A value against the declared type is an error naming the field, not a different column.
+        let e = json_rows(br#"{"results":[{"da":"high"}]}"#, &Unwrap::Key("results"), &declared, 0).unwrap_err();
+        assert!(e.contains("\"da\""), "{e}");
+        assert!(json_rows(br#"{"results":[1]}"#, &Unwrap::Key("results"), &[], 0).unwrap_err().contains("row 0"));
+        assert!(json_rows(br#"{"results":[{"a":1}"#, &Unwrap::Key("results"), &[], 0).is_err(), "a cut body is refused");
+        // The other unwraps: the whole document, the only member, a member of a member.
+        assert_eq!(json_rows(br#"[{"a":1},{"a":2}]"#, &Unwrap::Whole, &[], 0).unwrap().num_rows(), 2);
+        assert_eq!(json_rows(br#"{"keywords":[{"a":1}]}"#, &Unwrap::Single, &[], 0).unwrap().num_rows(), 1);
+        assert_eq!(json_rows(br#"{"result":{"n":2,"rows":[{"a":1},{"a":2}]}}"#, &Unwrap::Path("result", "rows"), &[], 0).unwrap().num_rows(), 2);
+    }
+
+    #[test]
+    fn json_rows_of_a_large_body_match_a_small_one() {
+        // Over PARALLEL_BYTES the tape comes from the parser thread in chunks, with repeat slots.
+        let row = r#"{"page":"site.example/p","n":12345678901,"f":0.25,"s":"same"}"#;
+        let body = format!("{{\"results\":[{}]}}", vec![row; 20_000].join(","));
+        assert!(body.len() > tape::PARALLEL_BYTES);
+        let b = json_rows(body.as_bytes(), &Unwrap::Key("results"), &[], 0).unwrap();
+        assert_eq!(b.num_rows(), 20_000);
+        assert_eq!(b.column(1).as_primitive::<Int64Type>().value(19_999), 12_345_678_901);
+        assert_eq!(b.column(3).as_string::<i32>().value(19_999), "same");
+        assert_eq!(b.column(2).as_primitive::<Float64Type>().value(10_000), 0.25);
+    }
+
+    #[test]
+    fn batches_of_one_report_concatenate_whatever_each_page_held() {
+        let a = json_rows(br#"[{"a":1,"b":null}]"#, &Unwrap::Whole, &[], 0).unwrap();
+        let b = json_rows(br#"[{"a":0.5,"b":"x","c":true}]"#, &Unwrap::Whole, &[], 0).unwrap();
+        let both = concat(&[a.clone(), b]).unwrap();
+        assert_eq!(both.num_rows(), 2);
+        assert_eq!(both.column(0).as_primitive::<Float64Type>().values().to_vec(), vec![1.0, 0.5]);
+        assert_eq!(both.column(1).as_string::<i32>().value(1), "x");
+        assert!(both.column(2).is_null(0));
+        assert_eq!(concat(&[a.clone(), a]).unwrap().num_rows(), 2);
+    }
+
 }

@@ -323,7 +323,7 @@ impl Engine {
                 continue;
             }
             let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(|e| transport(e, &shown))?;
+            let body = read_body(response, &shown).await?;
             return Ok(Reply { status, headers, body, cached: false });
         }
         unreachable!("the loop returns")
@@ -332,6 +332,27 @@ impl Engine {
 
 /// Same-origin redirects followed per attempt.
 const MAX_REDIRECTS: usize = 5;
+/// The largest answer read (no report of any provider comes near it): a server that sends
+/// more is refused, not buffered until memory runs out.
+pub const MAX_BODY: u64 = 1 << 30;
+
+/// A body read chunk by chunk into one buffer sized from `Content-Length` (bounded), so a large
+/// answer is neither copied while it grows nor allowed past `MAX_BODY`.
+async fn read_body(mut response: reqwest::Response, shown: &str) -> Result<Bytes> {
+    let too_big = || Error::new(Kind::Provider, format!("the answer from {shown} is larger than {MAX_BODY} bytes; refused"));
+    let declared = response.content_length().unwrap_or(0);
+    if declared > MAX_BODY {
+        return Err(too_big());
+    }
+    let mut buf = bytes::BytesMut::with_capacity(declared as usize);
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport(e, shown))? {
+        if (buf.len() + chunk.len()) as u64 > MAX_BODY {
+            return Err(too_big());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
 
 /// A transport failure after the connection was made: the server may have the request.
 fn may_have_arrived(e: &Error) -> bool {

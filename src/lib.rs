@@ -40,6 +40,7 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py::mozapi::MozApiCore>()?;
     m.add_class::<py::ahrefs::AhrefsCore>()?;
     m.add_class::<py::page::JsonPages>()?;
+    m.add_class::<py::bulk::BulkStream>()?;
     m.add_class::<py::scim::ScimCore>()?;
     m.add_class::<py::emulator::EmulatorServer>()?;
     m.add_function(wrap_pyfunction!(py::moz::moz_sign_v1, m)?)?;
@@ -53,6 +54,7 @@ fn _seowire(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py::ahrefs::oauth_exchange_async, m)?)?;
     m.add_function(wrap_pyfunction!(py::semrush::parse_semrush_csv, m)?)?;
     m.add_function(wrap_pyfunction!(py::frame::rows_table, m)?)?;
+    m.add_function(wrap_pyfunction!(py::frame::json_table, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_started, m)?)?;
     Ok(())
 }

@@ -13,7 +13,7 @@ from . import _seowire
 
 # At exit, before the interpreter finalizes: seowire's threads stop calling into Python.
 atexit.register(_seowire._close_gate)
-from ._common import Budget, BudgetAlert, Rows
+from ._common import Batches, Budget, BudgetAlert, Rows
 from ._progress import Progress
 from ._seowire import Ledger, RetryPolicy
 from .exceptions import (
@@ -58,6 +58,7 @@ __all__ = [
     "BudgetAlert",
     "RetryPolicy",
     "Rows",
+    "Batches",
     "Progress",
     "SeowireError",
     "AuthenticationError",

@@ -31,7 +31,7 @@ class Rows(list):  # type: ignore[type-arg]
 
     __slots__ = (
         "provider", "report", "units", "estimate", "partial", "lines", "requested", "offset", "spent", "budget",
-        "cached", "next_token", "requests", "request_id",
+        "cached", "next_token", "requests", "request_id", "first", "cached_requests",
     )
 
     provider: str
@@ -48,6 +48,8 @@ class Rows(list):  # type: ignore[type-arg]
     next_token: str | None
     requests: int | None
     request_id: str | None
+    first: int | None
+    cached_requests: int | None
 
     def __init__(self, rows: Iterable[dict[str, Any]] = (), meta: dict[str, Any] | None = None) -> None:
         super().__init__(rows)
@@ -282,6 +284,59 @@ class Pages:
             self._progress.close()
             raise
         return self._page(rows, meta)
+
+
+class Batches:
+    """The batches of a streaming bulk call (``stream=True``), for ``for`` and ``async for``:
+    each a :class:`Rows` of dicts, or a frame with ``output=``, in input order, with
+    ``batch_rows`` rows (the last one fewer). Only a window of requests and one batch are in
+    memory at a time. ``meta`` sums what the whole stream has spent so far; each batch says
+    what it cost (``Rows.units``, or the frame's seowire metadata) and ``first``, the input
+    position of its first row."""
+
+    def __init__(self, stream: Any, output: str = "dicts", progress: Any = None) -> None:
+        self._stream = stream
+        self._output = output
+        self._progress = progress
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return dict(self._stream.meta)
+
+    def _batch(self, rows: Any, meta: dict[str, Any]) -> Any:
+        if self._output == "dicts":
+            return Rows(rows, meta)
+        return frames.convert(rows, self._output, meta)
+
+    def _done(self) -> None:
+        if self._progress is not None:
+            self._progress.close()
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            rows, meta = next(self._stream)
+        except BaseException:
+            self._done()
+            raise
+        return self._batch(rows, meta)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            rows, meta = await self._stream.__anext__()
+        except BaseException:
+            self._done()
+            raise
+        return self._batch(rows, meta)
+
+    def __repr__(self) -> str:
+        m = self._stream.meta
+        return f"<Batches of {m['report']}: {m['lines']} rows, {m['units']} units so far>"
 
 
 class RowStream:

@@ -6,6 +6,7 @@ __all__ = [
     "AhrefsCore",
     "EmulatorServer",
     "JsonPages",
+    "BulkStream",
     "Ledger",
     "MozCore",
     "MozApiCore",
@@ -31,6 +32,7 @@ __all__ = [
     "oauth_state",
     "parse_semrush_csv",
     "rows_table",
+    "json_table",
     "runtime_started",
 ]
 __version__: str
@@ -46,6 +48,11 @@ def rows_table(
     rows: list[dict[str, Any]] | dict[str, Any], names: list[str] | None = None, types: dict[str, str] | None = None
 ) -> Any:
     """Rows as a typed Arrow table (an object with ``__arrow_c_stream__``)."""
+
+def json_table(
+    body: bytes, path: list[str] | None = None, names: list[str] | None = None, types: dict[str, str] | None = None
+) -> Any:
+    """JSON rows as a typed Arrow table straight from the bytes (no Python objects)."""
 
 def catalog(provider: str) -> str:
     """The catalog of one provider as JSON text."""
@@ -168,6 +175,15 @@ class JsonPages:
     async def __anext__(self) -> _Page: ...
 
 @final
+class BulkStream:
+    def __iter__(self) -> BulkStream: ...
+    def __next__(self) -> _Page: ...
+    def __aiter__(self) -> BulkStream: ...
+    async def __anext__(self) -> _Page: ...
+    @property
+    def meta(self) -> dict[str, Any]: ...
+
+@final
 class MozCore:
     def __new__(
         cls,
@@ -195,8 +211,11 @@ class MozCore:
     def estimate(self, endpoint: str, **kwargs: Any) -> int: ...
     def call(self, endpoint: str, **kwargs: Any) -> _Page: ...
     async def call_async(self, endpoint: str, **kwargs: Any) -> _Page: ...
-    def url_metrics(self, targets: Any, *, progress: Callable[[int, int], Any] | None = None, **kwargs: Any) -> _Page: ...
-    async def url_metrics_async(self, targets: Any, *, progress: Callable[[int, int], Any] | None = None, **kwargs: Any) -> _Page: ...
+    def url_metrics(self, targets: Any, *, progress: Callable[[int, int], Any] | None = None, frame: bool = False, **kwargs: Any) -> _Page: ...
+    async def url_metrics_async(self, targets: Any, *, progress: Callable[[int, int], Any] | None = None, frame: bool = False, **kwargs: Any) -> _Page: ...
+    def url_metrics_stream(
+        self, targets: Any, *, batch_rows: int = 10000, frame: bool = False, progress: Callable[[int, int], Any] | None = None, **kwargs: Any
+    ) -> BulkStream: ...
     def estimate_url_metrics(self, targets: Any, **kwargs: Any) -> int: ...
     def pages(self, endpoint: str, page_size: int, max_rows: int | None, **kwargs: Any) -> JsonPages: ...
     def rows_consumed(self, start: int | None = None, end: int | None = None) -> int: ...

@@ -24,7 +24,8 @@ OUTPUTS: tuple[str, ...] = ("dicts", "arrow", "pandas", "polars")
 
 # What each output imports, and the extra that installs it.
 _NEEDS = {"arrow": ("pyarrow",), "pandas": ("pandas", "pyarrow"), "polars": ("polars",)}
-_COST = ("provider", "report", "units", "estimate", "partial", "lines", "requested", "offset", "cached", "next_token", "requests")
+_COST = ("provider", "report", "units", "estimate", "partial", "lines", "requested", "offset", "cached", "next_token", "requests",
+         "first", "cached_requests")
 
 
 def check(output: str) -> bool:

@@ -13,7 +13,7 @@ from ._moz_methods import MozMethods
 from ._progress import ProgressArg
 from .frames import Output
 from .lifecycle import not_supported
-from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle, unsigned
+from ._common import MAX_UNITS, Batches, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle, unsigned
 from .exceptions import InvalidRequest
 
 __all__ = ["Moz", "sign_v1", "PLANS"]
@@ -610,11 +610,23 @@ class Moz(MozMethods, Client):
         cache: bool = True,
         output: Output = "dicts",
         progress: ProgressArg = None,
-    ) -> Rows:
+        stream: bool = False,
+        batch_rows: int = 10_000,
+    ) -> Any:
         """Metrics for any number of URLs or domains (list, tuple, pandas Series...): one dict
         per input target, in input order. Duplicates are fetched once; requests of 50 run at the
-        plan's concurrency. A chunk that fails after retries raises with the index range it covered."""
+        plan's concurrency. A chunk that fails after retries raises with the index range it covered.
+
+        ``stream=True`` returns :class:`~seowire.Batches` instead (``for`` and ``async for``):
+        targets are read from the iterable (a generator is fine) as requests need them, and rows
+        come in input order in batches of ``batch_rows``, so memory stays flat however many
+        targets there are. Repeats are then fetched once per request rather than once per call."""
         frames.check(output)
+        if stream:
+            return self._url_metrics_stream(targets, output, progress, batch_rows, cache=cache,
+                                            daily_history_deltas=daily_history_deltas, daily_history_values=daily_history_values,
+                                            monthly_history_deltas=monthly_history_deltas,
+                                            monthly_history_values=monthly_history_values, distributions=distributions)
         targets = _targets(targets)
         tracker = _progress.start(progress, _unique(targets), "moz url_metrics")
         try:
@@ -627,6 +639,7 @@ class Moz(MozMethods, Client):
                 monthly_history_values=monthly_history_values,
                 distributions=distributions,
                 cache=cache,
+                frame=output != "dicts",
             )
         finally:
             tracker.close()
@@ -644,8 +657,15 @@ class Moz(MozMethods, Client):
         cache: bool = True,
         output: Output = "dicts",
         progress: ProgressArg = None,
-    ) -> Rows:
+        stream: bool = False,
+        batch_rows: int = 10_000,
+    ) -> Any:
         frames.check(output)
+        if stream:
+            return self._url_metrics_stream(targets, output, progress, batch_rows, cache=cache,
+                                            daily_history_deltas=daily_history_deltas, daily_history_values=daily_history_values,
+                                            monthly_history_deltas=monthly_history_deltas,
+                                            monthly_history_values=monthly_history_values, distributions=distributions)
         targets = _targets(targets)
         tracker = _progress.start(progress, _unique(targets), "moz url_metrics")
         try:
@@ -658,10 +678,20 @@ class Moz(MozMethods, Client):
                 monthly_history_values=monthly_history_values,
                 distributions=distributions,
                 cache=cache,
+                frame=output != "dicts",
             )
         finally:
             tracker.close()
         return self._settle(value, meta, output)
+
+    def _url_metrics_stream(self, targets: Any, output: str, progress: ProgressArg, batch_rows: int, **fields: Any) -> Batches:
+        unsigned("batch_rows", batch_rows, 10_000_000, provider="moz")
+        if batch_rows < 1:
+            raise InvalidRequest("batch_rows must be at least 1", provider="moz")
+        size = len(targets) if hasattr(targets, "__len__") else None
+        tracker = _progress.start(progress, size, "moz url_metrics")
+        core = self._core.url_metrics_stream(targets, batch_rows=batch_rows, frame=output != "dicts", progress=tracker, **fields)
+        return Batches(core, output, tracker)
 
     # -- link endpoints -------------------------------------------------------------------------
 

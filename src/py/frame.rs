@@ -15,6 +15,79 @@ pub fn table(py: Python<'_>, batch: arrow_array::RecordBatch) -> PyResult<Bound<
     Ok(Bound::new(py, PyTable::try_new(vec![batch], schema)?)?.into_any())
 }
 
+/// Batches of one schema as one Arrow table (chunked: no copy).
+pub fn tables(py: Python<'_>, batches: Vec<arrow_array::RecordBatch>, schema: arrow_schema::SchemaRef) -> PyResult<Bound<'_, PyAny>> {
+    Ok(Bound::new(py, PyTable::try_new(batches, schema)?)?.into_any())
+}
+
+/// The catalog's (name, type) pairs as Arrow types.
+pub fn declared(fields: &[(&str, &str)]) -> Vec<(String, arrow_schema::DataType)> {
+    fields.iter().map(|(n, t)| (n.to_string(), frame::declared(t))).collect()
+}
+
+/// The rows of a bulk call as one table in input order. `decoded` holds each chunk's batch
+/// (`None`: failed or not sent), chunks of `chunk` unique inputs; `slots` maps each input
+/// position to its unique index. A repeated input gets its own row; a position whose chunk has
+/// no answer is a null row, so the table has exactly one row per input.
+/// Rows per batch of a bulk table: pages are joined up to this many (an Arrow table of 50-row
+/// chunks is slow to use; joining all at once would hold the rows twice).
+const GROUP_ROWS: usize = 1 << 13;
+
+pub fn bulk_table(
+    decoded: Vec<Option<arrow_array::RecordBatch>>,
+    chunk: usize,
+    slots: &[usize],
+    declared: &[(String, arrow_schema::DataType)],
+) -> Result<Vec<arrow_array::RecordBatch>, String> {
+    let identity = slots.iter().enumerate().all(|(i, &u)| i == u) && decoded.iter().all(Option::is_some);
+    if decoded.iter().all(Option::is_none) {
+        let empty = frame::json_rows(b"[]", &crate::providers::Unwrap::Whole, declared, 0)?;
+        let nulls = arrow_array::UInt64Array::from(vec![None::<u64>; slots.len()]);
+        return Ok(vec![arrow_select::take::take_record_batch(&empty, &nulls).map_err(|e| e.to_string())?]);
+    }
+    let same = decoded.iter().flatten().all(|b| b.schema() == decoded.iter().flatten().next().map(|f| f.schema()).unwrap_or_else(|| b.schema()));
+    if identity && same {
+        // Every input once and answered: the pages in order, in groups of about 64k rows, each
+        // group's pages freed as it is built (memory holds the rows about once, not twice).
+        let mut groups = Vec::new();
+        let mut group: Vec<arrow_array::RecordBatch> = Vec::new();
+        let mut rows = 0;
+        for b in decoded.into_iter().flatten() {
+            rows += b.num_rows();
+            group.push(b);
+            if rows >= GROUP_ROWS {
+                groups.push(frame::concat(&std::mem::take(&mut group))?);
+                rows = 0;
+            }
+        }
+        if !group.is_empty() {
+            groups.push(frame::concat(&group)?);
+        }
+        return Ok(groups);
+    }
+    // Where each chunk's rows start in the concatenation.
+    let mut starts = Vec::with_capacity(decoded.len());
+    let mut at = 0usize;
+    for d in &decoded {
+        starts.push(d.as_ref().map(|b| (at, b.num_rows())));
+        at += d.as_ref().map_or(0, |b| b.num_rows());
+    }
+    let present: Vec<arrow_array::RecordBatch> = decoded.into_iter().flatten().collect();
+    let all = frame::concat(&present)?;
+    drop(present);
+    let indices: arrow_array::UInt64Array = slots
+        .iter()
+        .map(|&u| {
+            let (c, off) = (u / chunk.max(1), u % chunk.max(1));
+            match starts.get(c).copied().flatten() {
+                Some((start, n)) if off < n => Some((start + off) as u64),
+                _ => None,
+            }
+        })
+        .collect();
+    Ok(vec![arrow_select::take::take_record_batch(&all, &indices).map_err(|e| e.to_string())?])
+}
+
 fn value(v: serde_json::Value) -> Value {
     use serde_json::Value as J;
     match v {
@@ -80,5 +153,36 @@ pub fn rows_table<'py>(
         .collect::<Result<Vec<_>, String>>()
         .map_err(|e| to_pyerr(py, Error::format(e)))?;
     let batch = frame::batch(arrays, rows.len()).map_err(|e| to_pyerr(py, Error::format(e)))?;
+    table(py, batch)
+}
+
+/// `json_table(body, path=None, names=None, types=None)`: JSON rows as a typed Arrow table
+/// straight from the bytes (the decoder bulk frames use). `path` is the member holding the
+/// rows (`["results"]`; `None` or `[]`: the whole document); `names`/`types` as `rows_table`.
+#[pyfunction]
+#[pyo3(signature = (body, path=None, names=None, types=None))]
+pub fn json_table<'py>(
+    py: Python<'py>,
+    body: &[u8],
+    path: Option<Vec<String>>,
+    names: Option<Vec<String>>,
+    types: Option<std::collections::HashMap<String, String>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let path = path.unwrap_or_default();
+    let types = types.unwrap_or_default();
+    let declared: Vec<(String, arrow_schema::DataType)> = names
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| {
+            let ty = types.get(&n).map_or(arrow_schema::DataType::Null, |t| frame::declared(t));
+            (n, ty)
+        })
+        .collect();
+    let batch = py
+        .detach(|| {
+            let steps: Vec<&str> = path.iter().map(String::as_str).collect();
+            frame::json_rows_at(body, Some(&steps), &declared, 0)
+        })
+        .map_err(|e| to_pyerr(py, Error::format(e)))?;
     table(py, batch)
 }

@@ -1,6 +1,7 @@
 //! Bindings: Python in, Python out. No HTTP here; provider modules do that.
 
 pub mod ahrefs;
+pub mod bulk;
 pub mod catalog;
 pub mod emulator;
 pub mod frame;

@@ -50,6 +50,41 @@ fn decode_page(page: &JsonPage) -> Result<Py<PyAny>> {
     .unwrap_or_else(|| Err(crate::error::Error::new(crate::error::Kind::Transport, "the interpreter is shutting down").provider(moz::PROVIDER)))
 }
 
+/// Bulk url_metrics results as one Arrow table, a row per input position in input order.
+struct PyFrameBulk(Bulk<arrow_array::RecordBatch>);
+
+/// A page as a record batch straight from its bytes (no Python objects), off the GIL.
+fn frame_page(page: &JsonPage) -> Result<arrow_array::RecordBatch> {
+    let declared = super::frame::declared(moz::URL_METRICS_FIELDS);
+    crate::frame::json_rows(&page.body, &page.unwrap, &declared, page.rows as usize)
+        .map_err(|e| crate::error::Error::format(format!("could not read a Moz url_metrics page as a frame: {e}")).provider(moz::PROVIDER))
+}
+
+impl<'py> IntoPyObject<'py> for PyFrameBulk {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let bulk = self.0;
+        let declared = super::frame::declared(moz::URL_METRICS_FIELDS);
+        let (decoded, slots) = (bulk.decoded, bulk.slots);
+        let groups = py
+            .detach(|| super::frame::bulk_table(decoded, moz::MAX_TARGETS, &slots, &declared))
+            .map_err(|e| to_pyerr(py, crate::error::Error::format(e).provider(moz::PROVIDER)))?;
+        let schema = groups[0].schema();
+        let table = super::frame::tables(py, groups, schema)?;
+        let m = merged_meta(py, &bulk.pages, moz::PROVIDER, "url_metrics", bulk.estimate, slots.len() - bulk.failed.len())?;
+        if let Some(e) = bulk.error.filter(|_| !bulk.failed.is_empty()) {
+            if bulk.pages.is_empty() {
+                return Err(super::to_pyerr(py, e));
+            }
+            return Err(super::bulk_error(py, e, table, bulk.failed, m));
+        }
+        PyTuple::new(py, [table, m.into_any()])
+    }
+}
+
 impl<'py> IntoPyObject<'py> for PyBulk {
     type Target = PyTuple;
     type Output = Bound<'py, PyTuple>;
@@ -218,13 +253,19 @@ impl MozCore {
         future(py, async move { client.fetch(&p).await.map(PyJsonPage) })
     }
 
-    #[pyo3(signature = (targets, *, progress=None, **kwargs))]
-    fn url_metrics(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, progress: Option<Bound<'_, PyAny>>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    #[pyo3(signature = (targets, *, progress=None, frame=false, **kwargs))]
+    fn url_metrics(&self, py: Python<'_>, targets: &Bound<'_, PyAny>, progress: Option<Bound<'_, PyAny>>, frame: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
         let (list, extra) = self.bulk_args(py, targets, kwargs)?;
+        let client = self.client.clone();
+        if frame {
+            let progress = super::Progress::new(progress);
+            let decode: Decoder<arrow_array::RecordBatch> = Arc::new(move |page: &JsonPage| frame_page(page).inspect(|_| progress.tick(page.rows, page.units)));
+            let bulk = if list.is_empty() { Bulk::empty() } else { block_on(py, async move { client.url_metrics_bulk(list, extra.0, extra.1, decode).await })? };
+            return Ok(PyFrameBulk(bulk).into_pyobject(py)?.into_any().unbind());
+        }
         if list.is_empty() {
             return Ok(PyBulk(Bulk::empty()).into_pyobject(py)?.into_any().unbind());
         }
-        let client = self.client.clone();
         // Pages are decoded while the rest are in flight; keep the cyclic GC out of that stretch.
         let _gc = super::GcPause::new(py, list.len() * 8);
         let progress = super::Progress::new(progress);
@@ -233,17 +274,27 @@ impl MozCore {
         Ok(PyBulk(bulk).into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (targets, *, progress=None, **kwargs))]
+    #[pyo3(signature = (targets, *, progress=None, frame=false, **kwargs))]
     fn url_metrics_async<'py>(
         &self,
         py: Python<'py>,
         targets: &Bound<'_, PyAny>,
         progress: Option<Bound<'_, PyAny>>,
+        frame: bool,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let progress = super::Progress::new(progress);
         let (list, extra) = self.bulk_args(py, targets, kwargs)?;
         let client = self.client.clone();
+        if frame {
+            return future(py, async move {
+                if list.is_empty() {
+                    return Ok(PyFrameBulk(Bulk::empty()));
+                }
+                let decode: Decoder<arrow_array::RecordBatch> = Arc::new(move |page: &JsonPage| frame_page(page).inspect(|_| progress.tick(page.rows, page.units)));
+                client.url_metrics_bulk(list, extra.0, extra.1, decode).await.map(PyFrameBulk)
+            });
+        }
         future(py, async move {
             if list.is_empty() {
                 return Ok(PyBulk(Bulk::empty()));
@@ -251,6 +302,55 @@ impl MozCore {
             let decode: Decoder<Py<PyAny>> = Arc::new(move |page: &JsonPage| decode_page(page).inspect(|_| progress.tick(page.rows, page.units)));
             client.url_metrics_bulk(list, extra.0, extra.1, decode).await.map(PyBulk)
         })
+    }
+
+    /// `url_metrics` as a stream of batches (see `py::bulk`): targets pulled from any iterable
+    /// 50 at a time, requests at the plan's concurrency in input order, rows in batches of
+    /// `batch_rows` (dicts, or Arrow with `frame`). Repeats are fetched once per request.
+    #[pyo3(signature = (targets, *, batch_rows=10_000, frame=false, progress=None, **kwargs))]
+    fn url_metrics_stream(
+        &self,
+        py: Python<'_>,
+        targets: &Bound<'_, PyAny>,
+        batch_rows: usize,
+        frame: bool,
+        progress: Option<Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<super::bulk::BulkStream> {
+        let mut extra = fields(kwargs).map_err(|e| to_pyerr(py, e))?;
+        let cache = take_cache(&mut extra).map_err(|e| to_pyerr(py, e))?;
+        // The modifiers are checked now, before anything is read or sent.
+        let mut probe = extra.clone();
+        probe.insert("targets".into(), serde_json::Value::from(vec!["example.com"]));
+        moz::prepare("url_metrics", probe, self.client.weights).map_err(|e| to_pyerr(py, e))?;
+        let (client, weights) = (self.client.clone(), self.client.weights);
+        let fetch: super::bulk::Fetch = Arc::new(move |items| {
+            let client = client.clone();
+            let mut fields = extra.clone();
+            fields.insert("targets".into(), serde_json::Value::Array(items));
+            Box::pin(async move {
+                let mut p = moz::prepare("url_metrics", fields, weights)?;
+                p.cache = cache;
+                client.fetch(&p).await
+            })
+        });
+        let item: super::bulk::Item = Arc::new(|v, i| {
+            let bad = |m: String| super::invalid(format!("target {i} {m}")).provider(moz::PROVIDER);
+            let s = v.cast::<PyString>().map_err(|_| bad(format!("is not a string but {}", v.get_type().name().map(|n| n.to_string()).unwrap_or_default())))?;
+            moz::check_target(&s.to_string_lossy()).map(serde_json::Value::String).map_err(bad)
+        });
+        let spec = super::bulk::Spec {
+            provider: moz::PROVIDER,
+            report: "url_metrics".into(),
+            chunk: moz::MAX_TARGETS,
+            concurrency: self.client.concurrency,
+            batch_rows,
+            fetch,
+            item,
+            frame: frame.then(|| super::frame::declared(moz::URL_METRICS_FIELDS)),
+            progress: super::Progress::new(progress),
+        };
+        super::bulk::start(py, targets, spec)
     }
 
     /// Worst-case rows of `url_metrics(targets, ...)` (duplicates counted once).
