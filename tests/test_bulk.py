@@ -156,7 +156,7 @@ def test_stream_bad_input_raises_after_the_rows_before_it(moz, emu):
 
 
 def test_stream_failure_keeps_what_was_paid_for(moz, emu):
-    m = moz(plan="large", retry=seowire.RetryPolicy(max_retries=0))
+    m = moz(plan="free", retry=seowire.RetryPolicy(max_retries=0))  # one in flight: chunk 4 is the 5th request
     emu.fault("status", status=500, provider="moz", after=4, count=100)
     got = []
     with pytest.raises(seowire.SeowireError, match="inputs 200..=249"):
@@ -217,3 +217,33 @@ def test_a_killed_job_resumes_paying_only_for_what_it_had_not_finished(emu, tmp_
 
 def _targets_job():
     return (f"https://job{i}.example.com/" for i in range(10_000))
+
+
+def test_export_streams_to_parquet_csv_and_jsonl_with_the_cost(moz, emu, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    m = moz(plan="large")
+    out = m.export("url_metrics", _targets(1234), to=tmp_path / "um.parquet", batch_rows=500)
+    assert (out["rows"], out["units"], out["requests"], out["batches"]) == (1234, 1234, 25, 3)
+    f = pq.ParquetFile(tmp_path / "um.parquet")
+    assert f.metadata.num_rows == 1234 and f.num_row_groups == 3, "one row group per batch"
+    info = json.loads(f.metadata.metadata[b"seowire"])
+    assert info["units"] == 1234 and info["columns"]["domain_authority"] == "int64"
+    assert f.schema_arrow.field("last_crawled").type == pa.date32()
+    assert f.read().column("page").to_pylist() == [r["page"] for r in moz().url_metrics(list(_targets(1234)))]
+    # A paged endpoint through pages(); CSV and JSON lines.
+    links = m.export("links", target="moz.com", max_rows=120, to=tmp_path / "links.csv")
+    assert links["rows"] == 120 and (tmp_path / "links.csv").read_text().count("\n") == 121
+    js = m.export("url_metrics", ["a.com", "b.com"], to=tmp_path / "two.jsonl")
+    lines = (tmp_path / "two.jsonl").read_text().splitlines()
+    assert js["rows"] == 2 and json.loads(lines[1])["page"] == "b.com/"
+    assert m.ledger.usage()[0]["spent"] == out["units"] + links["units"] + js["units"] == 1234 + 120 + 2
+
+
+def test_export_refuses_an_unknown_format_before_sending_and_leaves_no_half_file(moz, emu, tmp_path):
+    with pytest.raises(seowire.InvalidRequest, match="parquet"):
+        moz().export("url_metrics", ["a.com"], to=tmp_path / "x.xlsx")
+    assert emu.stats()["requests"] == 0
+    emu.fault("status", status=500, provider="moz", after=2, count=50)
+    with pytest.raises(seowire.SeowireError):
+        moz(plan="free", retry=seowire.RetryPolicy(max_retries=0)).export("url_metrics", _targets(500), to=tmp_path / "cut.parquet", batch_rows=50)
+    assert list(tmp_path.iterdir()) == [], "no file, not even a partial one"

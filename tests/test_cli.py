@@ -65,6 +65,19 @@ def test_get_formats_and_streaming(run, emu):
     assert "domain_rating" in json.loads(out.stdout)[0]
 
 
+def test_get_output_streams_into_a_file(run, emu, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = run("get", "moz", "url_metrics", "targets=" + ",".join(f"s{i}.com" for i in range(120)), "--output", str(tmp_path / "um.parquet"))
+    assert out.returncode == 0 and "wrote 120 rows" in out.stdout and "120 units" in out.stdout
+    assert pq.read_table(tmp_path / "um.parquet").column("page").to_pylist()[119] == "s119.com/"
+    out = run("get", "semrush", "domain_organic", "domain=x.com", "database=us", "display_limit=25", "--output", str(tmp_path / "o.csv"))
+    assert out.returncode == 0 and (tmp_path / "o.csv").read_text().count("\n") == 26
+    out = run("get", "ahrefs", "domain_rating", "target=example.com", "--output", str(tmp_path / "dr.jsonl"))
+    assert out.returncode == 0 and "domain_rating" in (tmp_path / "dr.jsonl").read_text()
+    out = run("get", "moz", "url_metrics", "targets=a.com", "--output", str(tmp_path / "x.xls"))
+    assert out.returncode != 0 and "parquet" in out.stderr and not (tmp_path / "x.xls").exists()
+
+
 def test_usage_shows_the_ledger(run):
     run("get", "semrush", "phrase_this", "phrase=seo", "database=us")
     out = run("usage")

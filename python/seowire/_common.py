@@ -176,6 +176,26 @@ class Client:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(account={self.account!r}, base_url={self.base_url!r})"
 
+    # Methods whose `stream=True` export() uses; anything else is exported through pages().
+    _STREAMS: tuple[str, ...] = ()
+
+    def export(self, endpoint: str, *args: Any, to: str | os.PathLike[str], format: str | None = None, **params: Any) -> dict[str, Any]:
+        """Stream a paged report (through ``pages()``) or a bulk method (``url_metrics``,
+        ``batch_analysis``: through ``stream=True``) to a Parquet, CSV or JSON-lines file, one
+        batch in memory at a time, and return what it cost (``rows``, ``units``, ``requests``,
+        ``cached_requests``). Parquet files carry the cost and the column types in their
+        ``seowire`` metadata. The file appears only when the export is complete."""
+        from . import export
+
+        export.format_of(to, format)
+        if endpoint in self._STREAMS:
+            batches = getattr(self, endpoint)(*args, stream=True, output="arrow", **params)
+        elif hasattr(self, "pages"):
+            batches = self.pages(endpoint, *args, output="arrow", **params)
+        else:
+            raise InvalidRequest(f"{type(self).__name__} cannot export {endpoint!r}: export takes a paged report or one of {', '.join(self._STREAMS)}")
+        return export.write(batches, to, format)
+
     def _settle(self, value: Any, meta: dict[str, Any], output: str = "dicts", names: list[str] | None = None,
                 types: dict[str, str] | None = None) -> Any:
         if output != "dicts":

@@ -196,8 +196,7 @@ def _rows(provider: str, report: str, params: dict[str, Any]) -> Any:
     if provider == "moz":
         if report == "url_metrics":
             return c.url_metrics(params.pop("targets", []), **params)
-        paged = report in ("links", "anchor_text", "global_top_pages", "global_top_root_domains", "link_intersect",
-                           "linking_root_domains", "top_pages")
+        paged = report in _MOZ_PAGED
         if paged and "limit" not in params:
             return c.rows(report, **params)
         out = c.call(report, **params)
@@ -214,11 +213,40 @@ def _rows(provider: str, report: str, params: dict[str, Any]) -> Any:
     return out if isinstance(out, list) else [out]
 
 
+def _export(provider: str, report: str, params: dict[str, Any], to: str) -> int:
+    """`get ... --output FILE`: the call streamed into a Parquet, CSV or JSON-lines file."""
+    from seowire import export, frames
+
+    export.format_of(to)
+    c = _client(provider)
+    if provider == "moz" and report == "url_metrics":
+        out = c.export("url_metrics", params.pop("targets", []), to=to, **params)
+    elif provider == "semrush":
+        limit = params.pop("display_limit", None)
+        out = c.export(report, to=to, max_rows=limit, page_size=min(limit or 10_000, 10_000), **params)
+    elif provider == "moz" and _moz_api_method(report) is None and report in _MOZ_PAGED and "limit" not in params:
+        out = c.export(report, to=to, **params)
+    else:
+        rows = list(_rows(provider, report, params))
+        out = export.write([frames.convert(rows, "arrow", getattr(rows, "__dict__", None) or _meta(rows))], to)
+    print(f"wrote {out['rows']} rows to {out['path']} ({out['units']} units, {out['requests']} requests)")
+    return 0
+
+
+def _meta(rows: Any) -> dict[str, Any]:
+    return {k: getattr(rows, k) for k in ("provider", "report", "units", "requests") if hasattr(rows, k)}
+
+
+_MOZ_PAGED = ("links", "anchor_text", "global_top_pages", "global_top_root_domains", "link_intersect", "linking_root_domains", "top_pages")
+
+
 def get(args: argparse.Namespace) -> int:
     """Run a call and print its rows as a table, CSV, JSON or JSON lines (streamed)."""
     import csv
     import json
 
+    if args.output:
+        return _export(args.provider, args.report, _params(args.params), args.output)
     rows = _rows(args.provider, args.report, _params(args.params))
     if args.format == "jsonl":
         for r in rows:
@@ -311,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("report", help="SEMrush report type, Moz endpoint, or Ahrefs path (site-explorer/domain-rating)")
     g.add_argument("params", nargs="*", metavar="key=value", help="lists comma-separated; JSON for where")
     g.add_argument("--format", choices=("table", "csv", "json", "jsonl"), default="table")
+    g.add_argument("--output", default=None, metavar="FILE",
+                   help="stream the rows into FILE (.parquet, .csv or .jsonl) instead of printing them")
     g.set_defaults(run=get)
 
     en = sub.add_parser("endpoints", help=endpoints.__doc__, description=endpoints.__doc__)

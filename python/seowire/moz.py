@@ -187,6 +187,8 @@ class Moz(MozMethods, Client):
     its worst case (``limit`` x weight) in the ledger and commits the rows that came back.
     """
 
+    _STREAMS = ("url_metrics",)
+
     provider = "moz"
 
     def __init__(
