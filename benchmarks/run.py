@@ -353,6 +353,177 @@ def bench_ahrefs_rate(emu: Emulator, results: list, n=300, per_minute=600):
     emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
 
 
+# -- bulk at scale (issue 18): each measured in a fresh client process, so its peak RSS is the
+# call's alone (ru_maxrss of that process; the emulator runs in its own).
+
+_BULK_CHILD = r"""
+import json, resource, sys, time
+import seowire
+mode, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import pyarrow, pyarrow.parquet  # imported before the baseline: the call is measured, not the import
+moz = seowire.Moz("bench-key", plan="premium", base_url=url, ledger="memory://", cache=False)
+targets = (f"https://site{i}.example.com/page" for i in range(n))
+if mode != "parquet":
+    targets = list(targets)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+if mode == "parquet":
+    out = moz.export("url_metrics", targets, to=sys.argv[4], progress=False)
+    rows = out["rows"]
+else:
+    r = moz.url_metrics(targets, output=mode, progress=False)
+    rows = len(r)
+wall = time.perf_counter() - t
+print(json.dumps({"wall": wall, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "base_mb": base / 1024, "rows": rows}))
+"""
+
+
+def _bulk_child(mode: str, url: str, n: int, *extra: str) -> dict:
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _BULK_CHILD, mode, url, str(n), *extra], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench_bulk_frames(emu: Emulator, results: list, n=100_000):
+    """(a) 100,000 Moz targets to dicts vs to Arrow (read from the answer's bytes), best of 3."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        results.append(("Moz url_metrics 100k to Arrow", "output='arrow'", "n/a", "pyarrow not installed"))
+        return
+    emu.reset(balance=10**13, rate_limit=None, concurrency_limit=None, moz_concurrency=None)
+    url = emu.base_url("moz")
+    runs = {m: [_bulk_child(m, url, n) for _ in range(3)] for m in ("dicts", "arrow")}
+    best = {m: min(r, key=lambda x: x["wall"]) for m, r in runs.items()}
+    d, a = best["dicts"], best["arrow"]
+    results.append((f"Moz url_metrics, {n:,} targets, plan premium, no latency", "output='dicts'",
+                    f"{d['wall']:.2f} s, peak {d['peak_mb']:.0f} MB", f"baseline {d['base_mb']:.0f} MB before the call"))
+    results.append(("", "output='arrow'", f"{a['wall']:.2f} s, peak {a['peak_mb']:.0f} MB",
+                    f"{d['wall'] / a['wall']:.2f}x the dicts' speed (target >= 2x); peak over baseline "
+                    f"{a['peak_mb'] - a['base_mb']:.0f} MB vs {d['peak_mb'] - d['base_mb']:.0f} MB "
+                    f"({(a['peak_mb'] - a['base_mb']) / max(d['peak_mb'] - d['base_mb'], 1):.2f}x; target <= 0.25x)"))
+
+
+def bench_stream_parquet(emu: Emulator, results: list, n=1_000_000, small=100_000):
+    """(b) 1,000,000 targets (a generator) streamed to Parquet, and 100,000 for comparison."""
+    try:
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        results.append(("1M targets to Parquet", "export", "n/a", "pyarrow not installed"))
+        return
+    import tempfile
+
+    emu.reset(balance=10**13, rate_limit=None, concurrency_limit=None, moz_concurrency=None)
+    url = emu.base_url("moz")
+    with tempfile.TemporaryDirectory() as d:
+        big = _bulk_child("parquet", url, n, f"{d}/big.parquet")
+        little = _bulk_child("parquet", url, small, f"{d}/small.parquet")
+    assert big["rows"] == n and little["rows"] == small
+    results.append((f"Moz url_metrics streamed to Parquet (export), plan premium", f"{n:,} targets",
+                    f"{big['wall']:.2f} s, peak {big['peak_mb']:.0f} MB", ""))
+    results.append(("", f"{small:,} targets", f"{little['wall']:.2f} s, peak {little['peak_mb']:.0f} MB",
+                    f"peak for 10x the targets: {big['peak_mb'] / little['peak_mb']:.2f}x (target <= 1.5x)"))
+
+
+_SPARK_JOB = r"""
+import json, os, sys, time
+from pyspark.sql import SparkSession
+from seowire.spark import ClientConfig, url_metrics
+url, ledger, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+os.environ["PYSPARK_PYTHON"] = sys.executable
+spark = (SparkSession.builder.master("local[4]").config("spark.ui.enabled", "false")
+         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "1250").getOrCreate())
+config = ClientConfig("moz", token="bench-key", plan="large", base_url=url, ledger=ledger, cache=False)
+enrich = url_metrics(config)
+def job(start):
+    df = spark.createDataFrame([(f"https://s{start + i}.example.com/",) for i in range(n)], "url string").repartition(4).cache()
+    df.count()
+    t = time.perf_counter()
+    rows = df.mapInArrow(enrich, enrich.schema(df.schema)).count()
+    return time.perf_counter() - t, rows
+job(10_000_000)  # warm-up: workers started, clients built
+wall, rows = job(0)
+print(json.dumps({"wall": wall, "rows": rows}))
+spark.stop()
+"""
+
+_PLAIN_WORKER = r"""
+import json, sys, time
+import seowire
+url, ledger, lo, hi, start_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+moz = seowire.Moz("bench-key", plan="large", base_url=url, ledger=ledger, cache=False)
+targets = [f"https://p{i}.example.com/" for i in range(lo, hi)]
+moz.url_metrics(targets[:50], progress=False)  # warm: connection and ledger open
+while time.time() < start_at:
+    time.sleep(0.001)
+moz.url_metrics(targets[50:], progress=False)
+print(json.dumps({"done": time.time()}))
+"""
+
+
+def bench_spark(emu: Emulator, results: list, n=20_000, latency_ms=50, concurrency=10):
+    """(c) Spark local[4] and (d) 4 plain processes, one Redis ledger, plan large (10 in flight)."""
+    import shutil
+    import subprocess
+
+    redis_exe = shutil.which("redis-server")
+    try:
+        import pyspark  # noqa: F401
+        have_spark = shutil.which("java") is not None
+    except ImportError:
+        have_spark = False
+    if redis_exe is None:
+        results.append(("Spark / processes on one Redis ledger", "", "n/a", "redis-server not installed"))
+        return
+    import socket
+    import tempfile
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tmp = tempfile.mkdtemp()
+    redis = subprocess.Popen([redis_exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp, "--save", ""],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ledger = f"redis://127.0.0.1:{port}/0"
+    try:
+        time.sleep(0.3)
+        ideal = math.ceil(n / 50 / concurrency) * latency_ms / 1e3
+        settings = dict(latency_ms=latency_ms, moz_concurrency=concurrency, balance=10**12, rate_limit=None, concurrency_limit=None)
+        if have_spark:
+            emu.reset(**settings)
+            out = subprocess.run([sys.executable, "-c", _SPARK_JOB, emu.base_url("moz"), ledger, str(n)], capture_output=True, text=True)
+            if out.returncode == 0:
+                spark = json.loads(out.stdout.strip().splitlines()[-1])
+                stats = emu.stats()
+                results.append((f"Spark local[4] mapInArrow, {n:,} targets, {latency_ms} ms latency, plan large, one Redis ledger",
+                                "seowire.spark.url_metrics", f"{spark['wall']:.2f} s",
+                                f"ideal {ideal:.2f} s: {100 * (spark['wall'] / ideal - 1):+.1f}% (target within 15%, after a warm-up job); "
+                                f"peak in flight {stats['peak_in_flight']} of {concurrency}, {stats['rejected_concurrency']} rejected"))
+            else:
+                results.append(("Spark local[4]", "seowire.spark.url_metrics", "failed", out.stderr.strip().splitlines()[-1][:120]))
+        else:
+            results.append(("Spark local[4]", "seowire.spark.url_metrics", "n/a", "pyspark or Java not installed"))
+        emu.reset(**settings)
+        start_at = time.time() + 3.0
+        per = n // 4
+        procs = [subprocess.Popen([sys.executable, "-c", _PLAIN_WORKER, emu.base_url("moz"), ledger, str(i * per), str((i + 1) * per), str(start_at)],
+                                  stdout=subprocess.PIPE, text=True) for i in range(4)]
+        done = [json.loads(p.communicate()[0].strip().splitlines()[-1])["done"] for p in procs]
+        wall = max(done) - start_at
+        stats = emu.stats()
+        plain_ideal = math.ceil((n - 4 * 50) / 50 / concurrency) * latency_ms / 1e3
+        results.append((f"4 processes, {n - 200:,} targets, {latency_ms} ms latency, plan large, one Redis ledger",
+                        "seowire.Moz.url_metrics x4", f"{wall:.2f} s",
+                        f"ideal {plain_ideal:.2f} s: {100 * (wall / plain_ideal - 1):+.1f}%; peak in flight {stats['peak_in_flight']} of "
+                        f"{concurrency}, {stats['rejected_concurrency']} rejected"))
+    finally:
+        redis.terminate()
+        redis.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    emu.reset(rate_limit=None, concurrency_limit=None, balance=10**12, rows=10_000)
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -390,6 +561,9 @@ def main() -> int:
         bench_trends_summary(emu, results)
         bench_ahrefs_decode(emu, results)
         bench_ahrefs_rate(emu, results)
+        bench_bulk_frames(emu, results)
+        bench_stream_parquet(emu, results)
+        bench_spark(emu, results)
     finally:
         emu.stop()
     print(f"seowire {seowire.__version__} ({seowire.build_profile}); emulator in its own process; {machine()}\n")

@@ -180,9 +180,16 @@ impl Limits {
                     slot._kept.push(ledger.keep(crate::ledger::Hold::Slot(key.to_string(), id)));
                     break;
                 }
-                // Another process holds every slot: poll, backing off to 50 ms.
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_millis(50));
+                // Another process holds every slot: wait for one to be freed (woken by the
+                // release itself where the store can tell), else poll, backing off to 50 ms.
+                let (ledger2, key2) = (ledger.clone(), key.to_string());
+                let woken = tokio::task::spawn_blocking(move || ledger2.backend().wait_slot(&key2, Duration::from_millis(100)))
+                    .await
+                    .unwrap_or(Ok(false))?;
+                if !woken {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_millis(50));
+                }
             }
         }
         if let Some(rate) = self.rate {

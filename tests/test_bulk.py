@@ -247,3 +247,17 @@ def test_export_refuses_an_unknown_format_before_sending_and_leaves_no_half_file
     with pytest.raises(seowire.SeowireError):
         moz(plan="free", retry=seowire.RetryPolicy(max_retries=0)).export("url_metrics", _targets(500), to=tmp_path / "cut.parquet", batch_rows=50)
     assert list(tmp_path.iterdir()) == [], "no file, not even a partial one"
+
+
+def test_ahrefs_batch_analysis_streams_typed_batches(ahrefs, emu):
+    a = ahrefs()
+    targets = [f"site{i}.com" for i in range(250)]
+    whole = a.batch_analysis(targets, select=["url", "domain_rating", "org_cost"])
+    emu.reset()
+    batches = list(a.batch_analysis(iter(targets), select=["url", "domain_rating", "org_cost"], stream=True, batch_rows=120, output="arrow"))
+    assert [t.num_rows for t in batches] == [120, 120, 10]
+    assert batches[0].schema.field("org_cost").type == pa.int64() and batches[0].schema.names == ["url", "domain_rating", "org_cost"]
+    assert [u for t in batches for u in t.column("url").to_pylist()] == targets
+    assert sum(json.loads(t.schema.metadata[b"seowire"])["units"] for t in batches) == whole.units == emu.stats()["units_charged"]
+    with pytest.raises(seowire.InvalidRequest, match="no_such_field"):
+        a.batch_analysis(iter(targets), select=["url", "no_such_field"], stream=True)

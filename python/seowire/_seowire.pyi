@@ -348,6 +348,17 @@ class AhrefsCore:
     async def call_async(self, method: str, path: str, strict: bool, **kwargs: Any) -> _Page: ...
     def batch_analysis(self, targets: Any, *, progress: Callable[[int, int], Any] | None = None, **kwargs: Any) -> _Page: ...
     async def batch_analysis_async(self, targets: Any, *, progress: Callable[[int, int], Any] | None = None, **kwargs: Any) -> _Page: ...
+    def batch_analysis_stream(
+        self,
+        targets: Any,
+        *,
+        batch_rows: int = 10000,
+        frame: bool = False,
+        names: list[str] | None = None,
+        types: dict[str, str] | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+        **kwargs: Any,
+    ) -> BulkStream: ...
 
 @final
 class ScimCore:

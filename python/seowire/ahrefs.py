@@ -16,7 +16,7 @@ from ._ahrefs_reports import AhrefsReports
 from ._progress import ProgressArg
 from .frames import Output
 from .lifecycle import not_supported
-from ._common import Budget, Client, Rows, cache_ttl, resolve_ledger
+from ._common import Batches, Budget, Client, Rows, cache_ttl, resolve_ledger
 from .exceptions import AuthenticationError, InvalidRequest
 
 __all__ = ["Ahrefs", "AhrefsConnect", "Authorization", "AccessToken", "MONEY_FIELDS", "FREE_TARGETS"]
@@ -70,6 +70,8 @@ class Ahrefs(Client, AhrefsReports):
     path. ``plan=`` ("lite", "standard", "advanced", "enterprise") refuses a ``limit`` over the
     plan's rows per request; ``strict=False`` sends parameters the catalog does not know.
     """
+
+    _STREAMS = ("batch_analysis",)
 
     provider = "ahrefs"
 
@@ -211,11 +213,17 @@ class Ahrefs(Client, AhrefsReports):
         select: Sequence[str],
         output: Output = "dicts",
         progress: ProgressArg = None,
+        stream: bool = False,
+        batch_rows: int = 10_000,
         **params: Any,
-    ) -> Rows:
+    ) -> Any:
         """Metrics for any number of targets (URL strings or ``{url, mode, protocol}``): requests
-        of 100, merged in input order. ``progress`` shows rows and units as requests land."""
+        of 100, merged in input order. ``progress`` shows rows and units as requests land.
+        ``stream=True`` returns :class:`~seowire.Batches` of ``batch_rows`` rows instead, reading
+        the targets (any iterable) only as requests need them."""
         frames.check(output)
+        if stream:
+            return self._batch_stream(targets, select, output, progress, batch_rows, params)
         targets = list(targets)
         tracker = _progress.start(progress, len(targets), "ahrefs batch_analysis")
         try:
@@ -231,9 +239,13 @@ class Ahrefs(Client, AhrefsReports):
         select: Sequence[str],
         output: Output = "dicts",
         progress: ProgressArg = None,
+        stream: bool = False,
+        batch_rows: int = 10_000,
         **params: Any,
-    ) -> Rows:
+    ) -> Any:
         frames.check(output)
+        if stream:
+            return self._batch_stream(targets, select, output, progress, batch_rows, params)
         targets = list(targets)
         tracker = _progress.start(progress, len(targets), "ahrefs batch_analysis")
         try:
@@ -241,6 +253,16 @@ class Ahrefs(Client, AhrefsReports):
         finally:
             tracker.close()
         return self._settle(value, meta, output, list(select), _types(output, "POST", "batch-analysis/batch-analysis"))
+
+    def _batch_stream(self, targets: Any, select: Sequence[str], output: str, progress: ProgressArg, batch_rows: int,
+                      params: dict[str, Any]) -> Batches:
+        if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+            raise InvalidRequest(f"batch_rows must be an int of at least 1, not {batch_rows!r}", provider="ahrefs")
+        tracker = _progress.start(progress, len(targets) if hasattr(targets, "__len__") else None, "ahrefs batch_analysis")
+        types = _types(output, "POST", "batch-analysis/batch-analysis")
+        core = self._core.batch_analysis_stream(targets, batch_rows=batch_rows, frame=output != "dicts", names=list(select),
+                                                types=types, progress=tracker, select=list(select), **_norm(params))
+        return Batches(core, output, tracker)
 
     # -- subscription ---------------------------------------------------------------------------
 

@@ -156,6 +156,11 @@ pub trait Backend: Send + Sync {
     fn free_slot(&self, _key: &str, _id: u64) -> Result<()> {
         Ok(())
     }
+    /// Wait up to `at_most` for a slot of `key` to be freed (by any process); `Ok(false)`: this
+    /// backend cannot tell, so the caller polls. Spurious wake-ups are allowed.
+    fn wait_slot(&self, _key: &str, _at_most: Duration) -> Result<bool> {
+        Ok(false)
+    }
 
     /// The response cache kept beside the ledger (memory, SQLite or Redis).
     fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
@@ -391,6 +396,9 @@ impl Backend for Fallback {
             return self.local.free_slot(key, id & !LOCAL_HOLD);
         }
         self.on(self.primary.free_slot(key, id), || Ok(()))
+    }
+    fn wait_slot(&self, key: &str, at_most: Duration) -> Result<bool> {
+        self.on(self.primary.wait_slot(key, at_most), || Ok(false))
     }
     fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.on(self.primary.cache_get(key), || self.local.cache_get(key))

@@ -122,6 +122,9 @@ pub struct RedisBackend {
     shown: String,
     /// One connection per process (a socket must not be shared across `fork`).
     conn: Mutex<Option<(u32, redis::Connection)>>,
+    /// Idle connections for waiters blocked on a freed slot (a blocking pop would stall the
+    /// shared connection), with the process that opened them.
+    waiters: Mutex<Vec<(u32, redis::Connection)>>,
     reserve: Script,
     commit: Script,
     release: Script,
@@ -151,6 +154,7 @@ impl RedisBackend {
             client,
             shown,
             conn: Mutex::new(None),
+            waiters: Mutex::new(Vec::new()),
             reserve: Script::new(RESERVE),
             commit: Script::new(COMMIT),
             release: Script::new(RELEASE),
@@ -373,6 +377,32 @@ impl Backend for RedisBackend {
         Ok((id >= 0).then_some(id as u64))
     }
 
+    fn wait_slot(&self, key: &str, at_most: Duration) -> Result<bool> {
+        let pid = std::process::id();
+        let mut conn = {
+            let mut idle = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            // Connections opened before a fork belong to the parent: never used (or closed) here.
+            idle.retain(|(p, _)| *p == pid);
+            idle.pop()
+        };
+        if conn.is_none() {
+            let c = self.client.get_connection_with_timeout(TIMEOUT).map_err(|e| self.unavailable(&e))?;
+            c.set_read_timeout(Some(TIMEOUT + at_most)).map_err(|e| self.unavailable(&e))?;
+            c.set_write_timeout(Some(TIMEOUT)).map_err(|e| self.unavailable(&e))?;
+            conn = Some((pid, c));
+        }
+        let Some((p, mut c)) = conn else { return Ok(false) };
+        let secs = at_most.as_secs_f64().max(0.001);
+        let popped = redis::cmd("BLPOP").arg(format!("{PREFIX}:freed:{key}")).arg(secs).query::<Option<(String, String)>>(&mut c);
+        match popped {
+            Ok(_) => {
+                self.waiters.lock().unwrap_or_else(|e| e.into_inner()).push((p, c));
+                Ok(true)
+            }
+            Err(e) => Err(self.unavailable(&e)),
+        }
+    }
+
     fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.with(|c| redis::cmd("GET").arg(format!("{PREFIX}:cache:{key}")).query::<Option<Vec<u8>>>(c))
     }
@@ -383,6 +413,16 @@ impl Backend for RedisBackend {
     }
 
     fn free_slot(&self, key: &str, id: u64) -> Result<()> {
-        self.with(|c| redis::cmd("ZREM").arg(format!("{PREFIX}:slots:{key}")).arg(id).query::<i64>(c)).map(|_| ())
+        // Freed, and one waiter (of any process) woken: a token per freed slot, at most a few
+        // kept, short-lived, so a late waiter finds the slot itself rather than stale tokens.
+        let (slots, freed) = (format!("{PREFIX}:slots:{key}"), format!("{PREFIX}:freed:{key}"));
+        self.with(|c| {
+            redis::pipe()
+                .cmd("ZREM").arg(&slots).arg(id).ignore()
+                .cmd("RPUSH").arg(&freed).arg(1).ignore()
+                .cmd("LTRIM").arg(&freed).arg(-64).arg(-1).ignore()
+                .cmd("PEXPIRE").arg(&freed).arg(5000).ignore()
+                .query::<()>(c)
+        })
     }
 }

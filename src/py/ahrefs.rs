@@ -180,6 +180,60 @@ impl AhrefsCore {
         future(py, async move { run_batches(client, chunks, progress).await })
     }
 
+    /// `batch_analysis` as a stream of batches (see `py::bulk`): targets pulled 100 at a time,
+    /// requests in input order. `names`/`types` give a frame's declared columns (the catalog's).
+    #[pyo3(signature = (targets, *, batch_rows=10_000, frame=false, names=None, types=None, progress=None, **kwargs))]
+    #[allow(clippy::too_many_arguments)]
+    fn batch_analysis_stream(
+        &self,
+        py: Python<'_>,
+        targets: &Bound<'_, PyAny>,
+        batch_rows: usize,
+        frame: bool,
+        names: Option<Vec<String>>,
+        types: Option<std::collections::HashMap<String, String>>,
+        progress: Option<Bound<'_, PyAny>>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<super::bulk::BulkStream> {
+        let mut extra = fields(kwargs).map_err(|e| to_pyerr(py, e))?;
+        let cache = super::page::take_cache(&mut extra).map_err(|e| to_pyerr(py, e))?;
+        // Parameters and select fields are checked now, before anything is read or sent.
+        let mut probe = extra.clone();
+        probe.insert("targets".into(), serde_json::json!([{"url": "example.com", "mode": "subdomains", "protocol": "both"}]));
+        ahrefs::prepare("POST", "batch-analysis/batch-analysis", probe, true, &self.client.rules).map_err(|e| to_pyerr(py, e))?;
+        let client = self.client.clone();
+        let fetch: super::bulk::Fetch = Arc::new(move |items| {
+            let client = client.clone();
+            let mut f = extra.clone();
+            f.insert("targets".into(), serde_json::Value::Array(items));
+            Box::pin(async move {
+                let mut p = ahrefs::prepare("POST", "batch-analysis/batch-analysis", f, true, &client.rules)?;
+                p.cache = cache;
+                client.fetch(&p).await
+            })
+        });
+        let item: super::bulk::Item = Arc::new(|v, i| batch_target(to_json("target", v)?, i));
+        let types = types.unwrap_or_default();
+        let declared = names.map(|names| {
+            names.into_iter().map(|n| {
+                let ty = types.get(&n).map_or(arrow_schema::DataType::Null, |t| crate::frame::declared(t));
+                (n, ty)
+            }).collect()
+        });
+        let spec = super::bulk::Spec {
+            provider: ahrefs::PROVIDER,
+            report: "batch_analysis".into(),
+            chunk: ahrefs::MAX_BATCH,
+            concurrency: 4,
+            batch_rows,
+            fetch,
+            item,
+            frame: frame.then(|| declared.unwrap_or_default()),
+            progress: super::Progress::new(progress),
+        };
+        super::bulk::start(py, targets, spec)
+    }
+
     fn __repr__(&self) -> String {
         format!("AhrefsCore(account={:?})", self.client.engine.account)
     }
@@ -241,13 +295,7 @@ impl AhrefsCore {
         let items: Vec<serde_json::Value> = all
             .into_iter()
             .enumerate()
-            .map(|(i, t)| match t {
-                serde_json::Value::String(s) if !s.trim().is_empty() => {
-                    Ok(serde_json::json!({"url": s.trim(), "mode": "subdomains", "protocol": "both"}))
-                }
-                serde_json::Value::Object(m) if m.get("url").and_then(|u| u.as_str()).is_some_and(|u| !u.trim().is_empty()) => Ok(serde_json::Value::Object(m)),
-                other => Err(super::invalid(format!("batch_analysis target {i} must be a URL string or {{url, mode, protocol}}, not {other}")).provider(ahrefs::PROVIDER)),
-            })
+            .map(|(i, t)| batch_target(t, i))
             .collect::<Result<_>>()?;
         let mut extra = fields(kwargs)?;
         let cache = super::page::take_cache(&mut extra)?;
@@ -262,6 +310,16 @@ impl AhrefsCore {
                 })
             })
             .collect()
+    }
+}
+
+/// One batch-analysis target: a URL string (as `{url, mode: subdomains, protocol: both}`) or
+/// such an object; anything else is refused naming its input position.
+fn batch_target(t: serde_json::Value, i: usize) -> Result<serde_json::Value> {
+    match t {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Ok(serde_json::json!({"url": s.trim(), "mode": "subdomains", "protocol": "both"})),
+        serde_json::Value::Object(m) if m.get("url").and_then(|u| u.as_str()).is_some_and(|u| !u.trim().is_empty()) => Ok(serde_json::Value::Object(m)),
+        other => Err(super::invalid(format!("batch_analysis target {i} must be a URL string or {{url, mode, protocol}}, not {other}")).provider(ahrefs::PROVIDER)),
     }
 }
 
