@@ -261,3 +261,15 @@ def test_ahrefs_batch_analysis_streams_typed_batches(ahrefs, emu):
     assert sum(json.loads(t.schema.metadata[b"seowire"])["units"] for t in batches) == whole.units == emu.stats()["units_charged"]
     with pytest.raises(seowire.InvalidRequest, match="no_such_field"):
         a.batch_analysis(iter(targets), select=["url", "no_such_field"], stream=True)
+
+
+def test_stream_pandas_and_polars_batches(moz):
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    m = moz(plan="large")
+    frames = list(m.url_metrics(_targets(150), stream=True, batch_rows=100, output="pandas"))
+    assert [len(f) for f in frames] == [100, 50] and str(frames[0]["domain_authority"].dtype) == "int64"
+    assert frames[1].attrs["seowire"]["first"] == 100
+    polars = list(m.url_metrics(_targets(150, start=500), stream=True, batch_rows=100, output="polars"))
+    assert [f.height for f in polars] == [100, 50] and polars[0].schema["domain_authority"] == pl.Int64
+    assert "SECRET" not in repr(m.url_metrics(_targets(1), stream=True))

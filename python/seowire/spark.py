@@ -54,8 +54,8 @@ class ClientConfig:
         object.__setattr__(self, "options", dict(options))
 
     def __repr__(self) -> str:
-        shown = {k: ("***" if k in _SECRETS else v) for k, v in self.options.items()}
-        return f"ClientConfig({self.provider!r}, {', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+        shown = [f"{k}=***" if k in _SECRETS else f"{k}={v!r}" for k, v in self.options.items()]
+        return f"ClientConfig({self.provider!r}, {', '.join(shown)})"
 
     def __hash__(self) -> int:
         return hash((self.provider, tuple(sorted((k, repr(v)) for k, v in self.options.items()))))
