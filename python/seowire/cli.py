@@ -270,6 +270,21 @@ def get(args: argparse.Namespace) -> int:
     return 0
 
 
+def doctor(args: argparse.Namespace) -> int:
+    """Check every configured provider, the ledger and the clock without spending a unit (exit 1 if anything is wrong)."""
+    import json
+
+    from seowire.doctor import doctor as run
+
+    report = run()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(_table(report["checks"], ["provider", "check", "status", "detail"]))
+        print("all good" if report["ok"] else "something is wrong: see the rows marked fail")
+    return 0 if report["ok"] else 1
+
+
 def endpoints(args: argparse.Namespace) -> int:
     """List a provider's endpoints (or all three providers') from the catalog, with their prices."""
     from seowire import catalog
@@ -342,6 +357,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--output", default=None, metavar="FILE",
                    help="stream the rows into FILE (.parquet, .csv or .jsonl) instead of printing them")
     g.set_defaults(run=get)
+
+    dr = sub.add_parser("doctor", help=doctor.__doc__, description=doctor.__doc__)
+    dr.add_argument("--json", action="store_true", help="print the checks as JSON")
+    dr.set_defaults(run=doctor)
 
     en = sub.add_parser("endpoints", help=endpoints.__doc__, description=endpoints.__doc__)
     en.add_argument("provider", nargs="?", choices=_PROVIDERS)

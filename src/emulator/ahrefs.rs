@@ -368,7 +368,7 @@ fn single(g: &mut super::Inner, def: &Operation, target: &str, account: &str) ->
                 "units_usage_workspace": workspace,
                 "units_limit_api_key": limit,
                 "units_usage_api_key": key_usage,
-                "api_key_expiration_date": "2027-11-01T00:00:00Z",
+                "api_key_expiration_date": g.config.ahrefs_key_expiration,
             })
         }
         _ => {

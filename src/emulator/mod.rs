@@ -115,6 +115,8 @@ pub struct Config {
     pub ahrefs_rate_per_minute: Option<u32>,
     /// Ahrefs: units per key (`units_limit_api_key`; `None`: no per-key cap).
     pub ahrefs_units_limit: Option<u64>,
+    /// Ahrefs: the key's `api_key_expiration_date` in `limits-and-usage`.
+    pub ahrefs_key_expiration: String,
     /// Ahrefs: the 403 text when the key's units are gone (unpublished).
     pub ahrefs_quota_message: String,
     /// Ahrefs: a repeated identical request is a cache hit (0 units).
@@ -173,6 +175,7 @@ impl Default for Config {
             semrush_v4_key_prefix: None,
             ahrefs_rate_per_minute: Some(60),
             ahrefs_units_limit: Some(1_000_000),
+            ahrefs_key_expiration: "2027-11-01T00:00:00Z".into(),
             ahrefs_quota_message: "API units limit reached for this key: insufficient units".into(),
             ahrefs_cache_hits: false,
             ahrefs_actual_header: true,
