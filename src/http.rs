@@ -84,6 +84,8 @@ pub struct Engine {
     pub limits: Arc<Limits>,
     /// How long answers are reused (`None`: no response cache).
     pub cache_ttl: Option<Duration>,
+    /// The tag the call log records for this client's calls (`set_tag`).
+    tag: std::sync::RwLock<Option<String>>,
 }
 
 impl Engine {
@@ -99,7 +101,29 @@ impl Engine {
         limits: Arc<Limits>,
         cache_ttl: Option<Duration>,
     ) -> Engine {
-        Engine { provider, account, ledger, budget, retry, retry_budget: RetryBudget::default(), timeout, limits, cache_ttl }
+        Engine { provider, account, ledger, budget, retry, retry_budget: RetryBudget::default(), timeout, limits, cache_ttl, tag: Default::default() }
+    }
+
+    pub fn set_tag(&self, tag: Option<String>) {
+        *self.tag.write().unwrap_or_else(|e| e.into_inner()) = tag.filter(|t| !t.is_empty());
+    }
+
+    /// The tag of a call now: the client's, else the Airflow DAG and task running it (from the
+    /// task's environment, read per call: a worker process runs many tasks), else empty.
+    pub fn tag(&self) -> String {
+        if let Some(t) = self.tag.read().unwrap_or_else(|e| e.into_inner()).clone() {
+            return t;
+        }
+        match (std::env::var("AIRFLOW_CTX_DAG_ID"), std::env::var("AIRFLOW_CTX_TASK_ID")) {
+            (Ok(dag), Ok(task)) if !dag.is_empty() => format!("{dag}.{task}"),
+            (Ok(dag), _) if !dag.is_empty() => dag,
+            _ => String::new(),
+        }
+    }
+
+    /// What the call log says about a call: its report, worst case and tag.
+    fn booked(&self, call: &Call<'_>, record: Record) -> Record {
+        Record { report: call.report.to_string(), estimate: call.estimate, tag: self.tag(), ..record }
     }
 
     pub fn scope(&self) -> Scope {
@@ -141,7 +165,7 @@ impl Engine {
                     let (value, record) = settle(reply)?;
                     // Recorded in the ledger as a cached request at 0 units.
                     let hold = self.ledger.reserve(self.scope(), 0, None).map_err(|e| nothing_sent(e).provider(self.provider))?;
-                    let committed = hold.commit_or_journal(&Record { report: call.report.to_string(), units: 0, cached: true, ..record }, self.budget.as_ref())?;
+                    let committed = hold.commit_or_journal(&self.booked(&call, Record { units: 0, cached: true, ..record }), self.budget.as_ref())?;
                     return Ok((value, Some(committed)));
                 }
             }
@@ -158,7 +182,7 @@ impl Engine {
                 if let (true, Some(hold)) = (billed && may_have_arrived(&e), reservation) {
                     // The provider may have charged it: book the worst case; ledger.sync
                     // reconciles it with the provider's own count.
-                    let record = Record { report: call.report.to_string(), units: call.estimate, ..Default::default() };
+                    let record = self.booked(&call, Record { units: call.estimate, ..Default::default() });
                     hold.commit_or_journal(&record, self.budget.as_ref())?;
                     e.charged = Some(call.estimate);
                     e.message = format!(
@@ -175,7 +199,7 @@ impl Engine {
             Err(e) => {
                 // An answer we cannot use may still have been charged (a cost header said so).
                 if let (Some(units), Some(hold)) = (e.charged.filter(|u| *u > 0), reservation) {
-                    hold.commit_or_journal(&Record { report: call.report.to_string(), units, ..Default::default() }, self.budget.as_ref())?;
+                    hold.commit_or_journal(&self.booked(&call, Record { units, ..Default::default() }), self.budget.as_ref())?;
                 }
                 return Err(e.provider(self.provider));
             }
@@ -188,7 +212,7 @@ impl Engine {
             }
         }
         let committed = match reservation {
-            Some(r) => Some(r.commit_or_journal(&Record { report: call.report.to_string(), ..record }, self.budget.as_ref())?),
+            Some(r) => Some(r.commit_or_journal(&self.booked(&call, record), self.budget.as_ref())?),
             None => None,
         };
         Ok((value, committed))

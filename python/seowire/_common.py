@@ -176,6 +176,21 @@ class Client:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(account={self.account!r}, base_url={self.base_url!r})"
 
+    @property
+    def tag(self) -> str | None:
+        """What the ledger's call log records as this client's ``tag`` (``ledger.usage(by="tag")``);
+        None: the Airflow DAG/task a call runs in, else nothing. Settable."""
+        return self.__dict__.get("_tag")
+
+    @tag.setter
+    def tag(self, value: str | None) -> None:
+        if value is not None and (not isinstance(value, str) or len(value) > 200):
+            raise InvalidRequest(f"tag must be a string of at most 200 characters or None, not {value!r}")
+        self.__dict__["_tag"] = value
+        for core in vars(self).values():
+            if type(core).__module__ == "seowire._seowire" and type(core).__name__.endswith("Core"):
+                core.set_tag(value)
+
     # Methods whose `stream=True` export() uses; anything else is exported through pages().
     _STREAMS: tuple[str, ...] = ()
 

@@ -108,20 +108,25 @@ class RetryPolicy:
 class Ledger:
     """A unit ledger: ``memory://``, ``sqlite:///path`` or ``sqlite://`` (default file)."""
 
-    def __new__(cls, url: str | None = None, *, on_ledger_error: str = "raise", lease: float | None = None) -> Ledger: ...
+    def __new__(
+        cls, url: str | None = None, *, on_ledger_error: str = "raise", lease: float | None = None, retention_days: float | None = None
+    ) -> Ledger: ...
     @property
     def url(self) -> str: ...
     @property
     def lease(self) -> float: ...
-    def usage(self) -> list[dict[str, Any]]:
-        """One dict per (provider, account, period): reserved, spent, requests, budget, remaining,
-        and the last reconciliation (provider_spent, drift, synced_at)."""
+    def usage(self, by: str | None = None, since: Any = None, output: str = "dicts") -> Any:
+        """Per (provider, account, period): reserved, spent, budget, remaining; with ``by=``
+        ("day", "report", "tag", "provider", "account") the call log summed per group."""
+    def calls(self, since: Any = None) -> list[dict[str, Any]]:
+        """The call log since ``since`` ("24h", "30d", a datetime or unix seconds), oldest first."""
     def sync(self, client: Any) -> Any:
         """Read the provider's own count through ``client`` and record the drift from this ledger
         (a dict; for Moz a list, one per quota pool)."""
 
 @final
 class SemrushCore:
+    def set_tag(self, tag: str | None = None) -> None: ...
     def __new__(
         cls,
         api_key: str,
@@ -185,6 +190,7 @@ class BulkStream:
 
 @final
 class MozCore:
+    def set_tag(self, tag: str | None = None) -> None: ...
     def __new__(
         cls,
         *,
@@ -222,6 +228,7 @@ class MozCore:
 
 @final
 class SemrushV4Core:
+    def set_tag(self, tag: str | None = None) -> None: ...
     def __new__(
         cls,
         v4_key: str,
@@ -253,6 +260,7 @@ class SemrushV4Core:
 
 @final
 class SemrushTrendsCore:
+    def set_tag(self, tag: str | None = None) -> None: ...
     def __new__(
         cls,
         v3: SemrushCore,
@@ -272,6 +280,7 @@ class SemrushTrendsCore:
 
 @final
 class SemrushProjectsCore:
+    def set_tag(self, tag: str | None = None) -> None: ...
     def __new__(cls, v3: SemrushCore, *, base_url: str | None, retry: RetryPolicy | None, timeout: float) -> SemrushProjectsCore: ...
     def estimate(self, method: str, path: str, params: dict[str, Any] | None = None, counts: list[tuple[str, int]] | None = None,
                  body: Any = None) -> int: ...
@@ -282,6 +291,7 @@ class SemrushProjectsCore:
 
 @final
 class MozApiCore:
+    def set_tag(self, tag: str | None = None) -> None: ...
     def __new__(
         cls,
         links: MozCore,
@@ -317,6 +327,7 @@ class MozApiCore:
 
 @final
 class AhrefsCore:
+    def set_tag(self, tag: str | None = None) -> None: ...
     def __new__(
         cls,
         api_key: str,

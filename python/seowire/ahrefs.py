@@ -90,6 +90,7 @@ class Ahrefs(Client, AhrefsReports):
         scim: Any = None,
         cache: bool | float = True,
         plan: str | None = None,
+        tag: str | None = None,
         strict: bool = True,
     ) -> None:
         self._scim = scim
@@ -113,6 +114,7 @@ class Ahrefs(Client, AhrefsReports):
             cache_ttl=cache_ttl(cache),
             plan=plan,
         )
+        self.tag = tag
 
     @property
     def plan_rows(self) -> int | None:

@@ -122,7 +122,16 @@ def usage(args: argparse.Namespace) -> int:
     """The ledger (``SEOWIRE_LEDGER`` or the default SQLite file) as a table."""
     import seowire
 
-    rows = seowire.Ledger(args.ledger).usage() if args.ledger else seowire.Ledger().usage()
+    ledger = seowire.Ledger(args.ledger) if args.ledger else seowire.Ledger()
+    if args.by:
+        spent = ledger.usage(by=args.by, since=args.since)
+        if not spent:
+            print(f"no calls in the ledger's log{' since ' + args.since if args.since else ''}")
+            return 0
+        first = ["provider", "report"] if args.by == "report" else [args.by]
+        print(_table(spent, first + ["requests", "cached", "estimated", "spent", "rows"]))
+        return 0
+    rows = ledger.usage()
     if not rows:
         print("the ledger is empty")
         return 0
@@ -341,6 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     u = sub.add_parser("usage", help=usage.__doc__, description=usage.__doc__)
     u.add_argument("--ledger", default=None, help="ledger URL (default: SEOWIRE_LEDGER or the SQLite file)")
+    u.add_argument("--by", choices=("day", "report", "tag", "provider", "account"), default=None,
+                   help="spending from the call log, summed per day, report, tag, provider or account")
+    u.add_argument("--since", default=None, help="with --by: only calls since then (24h, 30d, 2w, ...)")
     u.set_defaults(run=usage)
 
     e = sub.add_parser("estimate", help=estimate.__doc__, description=estimate.__doc__)

@@ -213,6 +213,7 @@ class Moz(MozMethods, Client):
         locale: str = "en-US",
         device: str = "desktop",
         engine: str = "google",
+        tag: str | None = None,
         breaker: int = 25,
     ) -> None:
         if signing is not None:
@@ -271,6 +272,7 @@ class Moz(MozMethods, Client):
             engine=engine,
             breaker=breaker,
         )
+        self.tag = tag
 
     @property
     def concurrency(self) -> int:

@@ -161,6 +161,7 @@ class Semrush(Client, SemrushReports):
         v4_prices: dict[str, tuple[str, int]] | None = None,
         trends_budget: Budget | int | None = None,
         trends_base_url: str | None = None,
+        tag: str | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("SEMRUSH_API_KEY", "")
         v4 = v4_key if v4_key is not None else os.environ.get("SEMRUSH_V4_API_KEY", "")
@@ -219,6 +220,7 @@ class Semrush(Client, SemrushReports):
                 retry=retry, timeout=timeout)
         self._keys = (bool(key), bool(v4))
         self._check_partial = check_partial
+        self.tag = tag
 
     @property
     def account(self) -> str:

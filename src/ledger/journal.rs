@@ -82,7 +82,7 @@ pub fn pending(url: &str) -> Result<Vec<(Scope, u64, Record)>> {
             Ok((
                 Scope { provider: r.get(0)?, account: r.get(1)?, period: r.get(2)? },
                 r.get::<_, i64>(3)? as u64,
-                Record { report: r.get(4)?, units: r.get::<_, i64>(5)? as u64, rows: r.get::<_, i64>(6)? as u64, cached: r.get(7)?, partial: r.get(8)? },
+                Record { report: r.get(4)?, units: r.get::<_, i64>(5)? as u64, rows: r.get::<_, i64>(6)? as u64, cached: r.get(7)?, partial: r.get(8)?, ..Default::default() },
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

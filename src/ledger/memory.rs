@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::{now_secs, refuse, Backend, Hold, Record, Scope, SyncRow, UsageRow};
+use super::{now_secs, refuse, Backend, CallRow, Hold, Record, Scope, SyncRow, UsageRow};
+
+/// Calls the in-memory log keeps at most.
+const MAX_CALLS: usize = 100_000;
 use crate::error::Result;
 
 #[derive(Default)]
@@ -21,6 +24,9 @@ pub struct MemoryBackend {
     state: Mutex<(u64, HashMap<Scope, ScopeState>)>,
     syncs: Mutex<HashMap<Scope, SyncRow>>,
     cache: Mutex<HashMap<String, (Vec<u8>, f64)>>,
+    /// The call log, oldest first, and how long it keeps a call (seconds; 0: the default).
+    calls: Mutex<std::collections::VecDeque<CallRow>>,
+    keep: std::sync::atomic::AtomicU64,
 }
 
 impl Backend for MemoryBackend {
@@ -52,7 +58,20 @@ impl Backend for MemoryBackend {
         let before = s.spent;
         s.spent = crate::units::add(s.spent, record.units, "the ledger's spent units")?;
         s.requests += 1;
-        Ok((before, s.spent))
+        let after = s.spent;
+        drop(guard);
+        let now = now_secs();
+        let keep = match self.keep.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => super::DEFAULT_RETENTION.as_secs(),
+            k => k,
+        } as f64;
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        calls.push_back(CallRow::new(scope, record, now));
+        // Bounded in time and, in memory, in count too.
+        while calls.front().is_some_and(|c| c.at < now - keep) || calls.len() > MAX_CALLS {
+            calls.pop_front();
+        }
+        Ok((before, after))
     }
 
     fn renew(&self, hold: &Hold, lease: Duration) -> Result<()> {
@@ -63,6 +82,14 @@ impl Backend for MemoryBackend {
             }
         }
         Ok(())
+    }
+
+    fn calls(&self, since: f64) -> Result<Vec<CallRow>> {
+        Ok(self.calls.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|c| c.at >= since).cloned().collect())
+    }
+
+    fn set_retention(&self, keep: Duration) {
+        self.keep.store(keep.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     fn release(&self, scope: &Scope, id: u64) -> Result<()> {

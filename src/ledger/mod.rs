@@ -86,7 +86,48 @@ pub struct Record {
     pub rows: u64,
     pub cached: bool,
     pub partial: bool,
+    /// The units reserved for the call (its worst case).
+    pub estimate: u64,
+    /// Who spent it: the client's tag, else the Airflow DAG/task it ran in, else empty.
+    pub tag: String,
 }
+
+/// One committed call in the ledger's append-only log of spending (`Ledger::calls`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CallRow {
+    /// Unix seconds.
+    pub at: f64,
+    pub provider: String,
+    pub account: String,
+    /// The budget period (pool) the call was booked in.
+    pub period: String,
+    pub report: String,
+    pub estimate: u64,
+    pub units: u64,
+    pub rows: u64,
+    pub cached: bool,
+    pub tag: String,
+}
+
+impl CallRow {
+    pub fn new(scope: &Scope, record: &Record, at: f64) -> CallRow {
+        CallRow {
+            at,
+            provider: scope.provider.clone(),
+            account: scope.account.clone(),
+            period: scope.period.clone(),
+            report: record.report.clone(),
+            estimate: record.estimate,
+            units: record.units,
+            rows: record.rows,
+            cached: record.cached,
+            tag: record.tag.clone(),
+        }
+    }
+}
+
+/// How long the call log keeps a call, unless the ledger is opened with another retention.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRow {
@@ -156,6 +197,12 @@ pub trait Backend: Send + Sync {
     fn free_slot(&self, _key: &str, _id: u64) -> Result<()> {
         Ok(())
     }
+    /// The calls committed at or after `since` (unix seconds), oldest first.
+    fn calls(&self, _since: f64) -> Result<Vec<CallRow>> {
+        Ok(Vec::new())
+    }
+    /// Keep calls in the log this long (older ones are dropped as new ones are written).
+    fn set_retention(&self, _keep: Duration) {}
     /// Wait up to `at_most` for a slot of `key` to be freed (by any process); `Ok(false)`: this
     /// backend cannot tell, so the caller polls. Spurious wake-ups are allowed.
     fn wait_slot(&self, _key: &str, _at_most: Duration) -> Result<bool> {
@@ -274,6 +321,16 @@ impl Ledger {
     /// Keep a shared rate entry or slot alive while the guard lives.
     pub fn keep(self: &Arc<Self>, hold: Hold) -> keeper::Kept {
         keeper::keep(self, hold)
+    }
+
+    /// The call log since `since` (unix seconds), oldest first.
+    pub fn calls(&self, since: f64) -> Result<Vec<CallRow>> {
+        self.backend.calls(since)
+    }
+
+    /// Keep calls in the log this long.
+    pub fn set_retention(&self, keep: Duration) {
+        self.backend.set_retention(keep);
     }
 
     pub fn usage(&self) -> Result<Vec<UsageRow>> {
@@ -399,6 +456,16 @@ impl Backend for Fallback {
     }
     fn wait_slot(&self, key: &str, at_most: Duration) -> Result<bool> {
         self.on(self.primary.wait_slot(key, at_most), || Ok(false))
+    }
+    fn calls(&self, since: f64) -> Result<Vec<CallRow>> {
+        let mut rows = self.on(self.primary.calls(since), || Ok(Vec::new()))?;
+        rows.extend(self.local.calls(since)?);
+        rows.sort_by(|a, b| a.at.total_cmp(&b.at));
+        Ok(rows)
+    }
+    fn set_retention(&self, keep: Duration) {
+        self.primary.set_retention(keep);
+        self.local.set_retention(keep);
     }
     fn cache_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.on(self.primary.cache_get(key), || self.local.cache_get(key))

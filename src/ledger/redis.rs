@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::Script;
 
-use super::{now_secs, refuse, Backend, Hold, Record, Scope, SyncRow, UsageRow};
+use super::{now_secs, refuse, Backend, CallRow, Hold, Record, Scope, SyncRow, UsageRow};
 use crate::error::{Error, Kind, Result};
 
 const PREFIX: &str = "seowire:v1";
@@ -116,6 +116,18 @@ end
 return -1
 "#;
 
+/// The call log: a sorted set of call ids by time and a hash of their records; a replayed
+/// commit (same id) is logged once; calls older than the retention go as new ones come.
+const LOG_CALL: &str = r#"
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 1 then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+end
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[4], 'LIMIT', 0, 1000)
+for _, id in ipairs(old) do redis.call('HDEL', KEYS[2], id) end
+if #old > 0 then redis.call('ZREM', KEYS[1], unpack(old)) end
+return 1
+"#;
+
 pub struct RedisBackend {
     client: redis::Client,
     /// For messages: the URL without its password.
@@ -132,6 +144,9 @@ pub struct RedisBackend {
     complete: Script,
     slot: Script,
     renew: Script,
+    log_call: Script,
+    /// How long the call log keeps a call (seconds; 0: the default).
+    keep: std::sync::atomic::AtomicU64,
 }
 
 fn scope_key(s: &Scope) -> String {
@@ -162,6 +177,8 @@ impl RedisBackend {
             complete: Script::new(COMPLETE),
             slot: Script::new(SLOT),
             renew: Script::new(RENEW),
+            log_call: Script::new(LOG_CALL),
+            keep: std::sync::atomic::AtomicU64::new(0),
         };
         // Fail at construction if Redis is not there, rather than at the first paid call.
         backend.with(|c| redis::cmd("PING").query::<String>(c).map(|_| ()))?;
@@ -244,7 +261,33 @@ impl Backend for RedisBackend {
                 .arg(ttl(&scope.period))
                 .invoke(c)
         })?;
+        let now = now_secs();
+        let keep = match self.keep.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => super::DEFAULT_RETENTION.as_secs(),
+            k => k,
+        } as f64;
+        let row = serde_json::to_string(&CallRow::new(scope, record, now)).unwrap_or_default();
+        // The spend is committed above; the log line is best effort (never fails the call).
+        if let Err(e) = self.with(|c| {
+            self.log_call.key(format!("{PREFIX}:calls")).key(format!("{PREFIX}:calls:rows")).arg(id).arg(now).arg(&row).arg(now - keep).invoke::<i64>(c)
+        }) {
+            log::warn!(target: "seowire", "the call log could not record a call: {}", e.message);
+        }
         Ok((before.max(0) as u64, after.max(0) as u64))
+    }
+
+    fn calls(&self, since: f64) -> Result<Vec<CallRow>> {
+        let ids: Vec<String> = self.with(|c| redis::cmd("ZRANGEBYSCORE").arg(format!("{PREFIX}:calls")).arg(since).arg("+inf").query(c))?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for part in ids.chunks(1000) {
+            let found: Vec<Option<String>> = self.with(|c| redis::cmd("HMGET").arg(format!("{PREFIX}:calls:rows")).arg(part).query(c))?;
+            rows.extend(found.into_iter().flatten().filter_map(|j| serde_json::from_str::<CallRow>(&j).ok()));
+        }
+        Ok(rows)
+    }
+
+    fn set_retention(&self, keep: Duration) {
+        self.keep.store(keep.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     fn release(&self, scope: &Scope, id: u64) -> Result<()> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::{now_secs, refuse, Backend, Hold, Record, Scope, SyncRow, UsageRow};
+use super::{now_secs, refuse, Backend, CallRow, Hold, Record, Scope, SyncRow, UsageRow};
 use crate::error::{Error, Result};
 
 const SCHEMA: &str = "
@@ -78,11 +78,20 @@ pub struct SqliteBackend {
     path: PathBuf,
     /// One connection per process: a connection must not cross `fork`.
     conn: Mutex<Option<(u32, Connection)>>,
+    /// How long the call log keeps a call (seconds; 0: the default).
+    keep: std::sync::atomic::AtomicU64,
 }
 
 impl SqliteBackend {
     pub fn new(path: PathBuf) -> Self {
-        SqliteBackend { path, conn: Mutex::new(None) }
+        SqliteBackend { path, conn: Mutex::new(None), keep: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    fn keep(&self) -> f64 {
+        match self.keep.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => super::DEFAULT_RETENTION.as_secs() as f64,
+            k => k as f64,
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
@@ -122,6 +131,17 @@ impl SqliteBackend {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        // Files from before the call log kept estimates and tags: add the columns.
+        for (column, ty) in [("estimate", "INTEGER NOT NULL DEFAULT 0"), ("tag", "TEXT NOT NULL DEFAULT ''")] {
+            let has: bool = conn.prepare(&format!("SELECT 1 FROM pragma_table_info('records') WHERE name = '{column}'"))?.exists([])?;
+            if !has {
+                match conn.execute_batch(&format!("ALTER TABLE records ADD COLUMN {column} {ty}")) {
+                    Err(e) if e.to_string().contains("duplicate column name") => {}
+                    other => other?,
+                }
+            }
+        }
+        conn.execute_batch("CREATE INDEX IF NOT EXISTS records_ts ON records (ts)")?;
         for table in PID_COLUMNS {
             let has: bool = conn
                 .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'pid'"))?
@@ -193,11 +213,12 @@ impl Backend for SqliteBackend {
                 params![scope.provider, scope.account, scope.period, record.units as i64],
                 |r| r.get(0),
             )?;
+            let now = now_secs();
             tx.execute(
-                "INSERT INTO records (ts, provider, account, period, report, units, rows, cached, partial)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO records (ts, provider, account, period, report, units, rows, cached, partial, estimate, tag)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
-                    now_secs(),
+                    now,
                     scope.provider,
                     scope.account,
                     scope.period,
@@ -205,13 +226,46 @@ impl Backend for SqliteBackend {
                     record.units as i64,
                     record.rows as i64,
                     record.cached,
-                    record.partial
+                    record.partial,
+                    record.estimate as i64,
+                    record.tag
                 ],
             )?;
+            // The log keeps `retention`: older calls go as new ones come (the index makes it cheap).
+            tx.execute("DELETE FROM records WHERE ts < ?1", params![now - self.keep()])?;
             tx.commit()?;
             let after = crate::units::add(before.max(0) as u64, record.units, "the ledger's spent units")?;
             Ok((before.max(0) as u64, after))
         })
+    }
+
+    fn calls(&self, since: f64) -> Result<Vec<CallRow>> {
+        self.with(|conn| {
+            let mut q = conn.prepare(
+                "SELECT ts, provider, account, period, report, estimate, units, rows, cached, tag FROM records WHERE ts >= ?1 ORDER BY ts, id",
+            )?;
+            let rows = q
+                .query_map(params![since], |r| {
+                    Ok(CallRow {
+                        at: r.get(0)?,
+                        provider: r.get(1)?,
+                        account: r.get(2)?,
+                        period: r.get(3)?,
+                        report: r.get(4)?,
+                        estimate: r.get::<_, i64>(5)?.max(0) as u64,
+                        units: r.get::<_, i64>(6)?.max(0) as u64,
+                        rows: r.get::<_, i64>(7)?.max(0) as u64,
+                        cached: r.get(8)?,
+                        tag: r.get(9)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn set_retention(&self, keep: Duration) {
+        self.keep.store(keep.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     fn release(&self, _scope: &Scope, id: u64) -> Result<()> {

@@ -763,6 +763,13 @@ pub fn request_id() -> String {
 }
 
 impl Client {
+    /// The call log's tag for every pool's engine.
+    pub fn set_tag(&self, tag: Option<String>) {
+        for e in self.engines.values() {
+            e.set_tag(tag.clone());
+        }
+    }
+
     pub fn new(s: Settings) -> Result<Client> {
         let api_url = s.api_url.unwrap_or_else(|| DEFAULT_URL.to_string());
         let parsed = url::Url::parse(&api_url).map_err(|e| bad(format!("api_url is not a URL: {e}")))?;

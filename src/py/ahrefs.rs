@@ -58,6 +58,13 @@ impl<'py> IntoPyObject<'py> for PyBatch {
 
 #[pymethods]
 impl AhrefsCore {
+    /// The tag the ledger's call log records for this client's calls (None: the Airflow
+    /// DAG/task the call runs in, else none).
+    #[pyo3(signature = (tag=None))]
+    fn set_tag(&self, tag: Option<String>) {
+        self.client.engine.set_tag(tag)
+    }
+
     #[new]
     #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_minute, free_targets=None, free_keywords=None, cache_ttl=None, plan=None))]
     #[allow(clippy::too_many_arguments)]

@@ -16,8 +16,9 @@ impl Ledger {
     /// `on_ledger_error`: "raise" (default: an unreachable shared ledger fails the call with
     /// `LedgerUnavailable`) or "local" (count in the local SQLite ledger, with a warning).
     #[new]
-    #[pyo3(signature = (url=None, *, on_ledger_error="raise", lease=None))]
-    fn new(py: Python<'_>, url: Option<String>, on_ledger_error: &str, lease: Option<f64>) -> PyResult<Self> {
+    /// `retention_days`: how long the call log (`calls()`, `usage(by=...)`) keeps a call (90).
+    #[pyo3(signature = (url=None, *, on_ledger_error="raise", lease=None, retention_days=None))]
+    fn new(py: Python<'_>, url: Option<String>, on_ledger_error: &str, lease: Option<f64>, retention_days: Option<f64>) -> PyResult<Self> {
         let url = url
             .or_else(|| std::env::var("SEOWIRE_LEDGER").ok().filter(|s| !s.is_empty()))
             .unwrap_or_else(|| "sqlite://".to_string());
@@ -35,6 +36,12 @@ impl Ledger {
             }
             core.lease = std::time::Duration::from_secs_f64(secs);
         }
+        if let Some(days) = retention_days {
+            if !(days.is_finite() && days > 0.0 && days <= 36_500.0) {
+                return Err(err(crate::error::Error::invalid(format!("retention_days must be a number of days in (0, 36500], not {days}"))));
+            }
+            core.set_retention(std::time::Duration::from_secs_f64(days * 86_400.0));
+        }
         Ok(Ledger { inner: Arc::new(core) })
     }
 
@@ -49,8 +56,46 @@ impl Ledger {
         self.inner.url.clone()
     }
 
-    /// One dict per (provider, account, period): reserved, spent, budget, remaining.
-    fn usage<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    /// The ledger's log of committed calls since `since` ("24h", "30d", a datetime or unix
+    /// seconds; None: all it keeps), oldest first: time, provider, account, period (the budget
+    /// pool), report, units estimated and spent, rows, cached, tag. Every process sharing the
+    /// ledger writes to it.
+    #[pyo3(signature = (since=None))]
+    fn calls<'py>(&self, py: Python<'py>, since: Option<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyList>> {
+        let usage = py.import("seowire._usage")?;
+        let since: f64 = usage.call_method1("since_seconds", (since,))?.extract()?;
+        let inner = self.inner.clone();
+        let rows = py.detach(|| inner.calls(since)).map_err(|e| super::to_pyerr(py, e))?;
+        let out = PyList::empty(py);
+        for r in rows {
+            let d = PyDict::new(py);
+            d.set_item("at", r.at)?;
+            d.set_item("provider", &r.provider)?;
+            d.set_item("account", &r.account)?;
+            d.set_item("period", &r.period)?;
+            d.set_item("report", &r.report)?;
+            d.set_item("estimate", r.estimate)?;
+            d.set_item("units", r.units)?;
+            d.set_item("rows", r.rows)?;
+            d.set_item("cached", r.cached)?;
+            d.set_item("tag", &r.tag)?;
+            out.append(d)?;
+        }
+        Ok(out)
+    }
+
+    /// Without `by`: one dict per (provider, account, period): reserved, spent, budget,
+    /// remaining. With `by="day"|"report"|"tag"|"provider"|"account"` (and `since=`): the call
+    /// log summed per group (requests, cached, estimated, spent, rows), a frame with `output=`.
+    #[pyo3(signature = (by=None, since=None, output="dicts"))]
+    fn usage<'py>(&self, py: Python<'py>, by: Option<&str>, since: Option<Bound<'py, PyAny>>, output: &str) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(by) = by {
+            let calls = self.calls(py, since)?;
+            return py.import("seowire._usage")?.call_method1("summarize", (calls, by, output));
+        }
+        if since.is_some() || output != "dicts" {
+            return Err(super::to_pyerr(py, crate::error::Error::invalid("since= and output= go with by= ('day', 'report', 'tag', 'provider' or 'account')")));
+        }
         let rows = self.inner.usage().map_err(|e| super::to_pyerr(py, e))?;
         let out = PyList::empty(py);
         for r in rows {
@@ -70,7 +115,7 @@ impl Ledger {
             d.set_item("synced_at", sync.as_ref().map(|s| s.at))?;
             out.append(d)?;
         }
-        Ok(out)
+        Ok(out.into_any())
     }
 
     /// Reconcile with the provider's own count: `client` (Semrush, Moz or Ahrefs) reads it

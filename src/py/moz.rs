@@ -174,6 +174,13 @@ impl Pager for MozPager {
 
 #[pymethods]
 impl MozCore {
+    /// The tag the ledger's call log records for this client's calls (None: the Airflow
+    /// DAG/task the call runs in, else none).
+    #[pyo3(signature = (tag=None))]
+    fn set_tag(&self, tag: Option<String>) {
+        self.client.engine.set_tag(tag)
+    }
+
     #[new]
     #[pyo3(signature = (*, token, access_id, secret_key, base_url, ledger, budget, retry, timeout, concurrency, modifier_weight=None, cache_ttl=None))]
     #[allow(clippy::too_many_arguments)]

@@ -240,6 +240,13 @@ fn ticker(progress: Option<Bound<'_, PyAny>>) -> Arc<dyn Fn(&JsonPage) + Send + 
 
 #[pymethods]
 impl MozApiCore {
+    /// The tag the ledger's call log records for this client's calls (None: the Airflow
+    /// DAG/task the call runs in, else none).
+    #[pyo3(signature = (tag=None))]
+    fn set_tag(&self, tag: Option<String>) {
+        self.client.set_tag(tag)
+    }
+
     /// `method` once per item (the item as its `subject` field), at the plan's concurrency.
     #[pyo3(signature = (method, subject, items, extra=None, strict=true, progress=None))]
     #[allow(clippy::too_many_arguments)]

@@ -216,6 +216,13 @@ pub fn account_name(name: &str) -> crate::error::Result<String> {
 
 #[pymethods]
 impl SemrushCore {
+    /// The tag the ledger's call log records for this client's calls (None: the Airflow
+    /// DAG/task the call runs in, else none).
+    #[pyo3(signature = (tag=None))]
+    fn set_tag(&self, tag: Option<String>) {
+        self.client.engine.set_tag(tag)
+    }
+
     #[new]
     #[pyo3(signature = (api_key, *, base_url, ledger, budget, retry, timeout, rate_per_second, max_in_flight, check_partial=true, cache_ttl=None, account=None))]
     #[allow(clippy::too_many_arguments)]

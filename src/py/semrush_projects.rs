@@ -17,6 +17,13 @@ pub struct SemrushProjectsCore {
 
 #[pymethods]
 impl SemrushProjectsCore {
+    /// The tag the ledger's call log records for this client's calls (None: the Airflow
+    /// DAG/task the call runs in, else none).
+    #[pyo3(signature = (tag=None))]
+    fn set_tag(&self, tag: Option<String>) {
+        self.client.engine.set_tag(tag)
+    }
+
     #[new]
     #[pyo3(signature = (v3, *, base_url, retry, timeout))]
     fn new(py: Python<'_>, v3: PyRef<'_, super::semrush::SemrushCore>, base_url: Option<String>, retry: Option<PyRef<'_, super::retry::RetryPolicy>>, timeout: f64) -> PyResult<Self> {

@@ -84,6 +84,13 @@ fn params(kwargs: Option<&Bound<'_, PyDict>>) -> Result<(Vec<(String, String)>, 
 
 #[pymethods]
 impl SemrushTrendsCore {
+    /// The tag the ledger's call log records for this client's calls (None: the Airflow
+    /// DAG/task the call runs in, else none).
+    #[pyo3(signature = (tag=None))]
+    fn set_tag(&self, tag: Option<String>) {
+        self.client.engine.set_tag(tag)
+    }
+
     #[new]
     #[pyo3(signature = (v3, *, base_url, budget, retry, timeout, cache_ttl=None))]
     fn new(

@@ -96,6 +96,13 @@ impl Pager for V4Pager {
 
 #[pymethods]
 impl SemrushV4Core {
+    /// The tag the ledger's call log records for this client's calls (None: the Airflow
+    /// DAG/task the call runs in, else none).
+    #[pyo3(signature = (tag=None))]
+    fn set_tag(&self, tag: Option<String>) {
+        self.client.engine.set_tag(tag)
+    }
+
     #[new]
     #[pyo3(signature = (v4_key, *, v3=None, base_url, ledger, budget, retry, timeout, rate_per_second, max_in_flight, cache_ttl=None, account=None, prices=None))]
     #[allow(clippy::too_many_arguments)]
