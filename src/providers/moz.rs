@@ -684,11 +684,12 @@ impl Client {
                     return (c, Err(Some(Error::format(format!("Moz url_metrics returned {} results for {expected} targets", page.rows)).provider(PROVIDER))));
                 }
                 let decode = decode.clone();
-                let decoding = tokio::task::spawn_blocking(move || {
+                let work = move || {
                     let decoded = decode(&page);
                     drop(permit);
                     (JsonPage { body: bytes::Bytes::new(), ..page }, decoded)
-                });
+                };
+                let decoding = tokio::task::spawn_blocking(work);
                 (c, Ok(decoding))
             }))
             // Unordered: a slow chunk must not hold finished ones in the buffer and stall new ones.
