@@ -318,7 +318,7 @@ def test_frames_take_their_schema_from_the_catalog(ahrefs, emu):
 
 
 def test_every_semrush_report_has_a_generated_method_with_its_price(semrush, emu):
-    reports = catalog.endpoints("semrush")
+    reports = catalog.endpoints("semrush", api="analytics_v3")
     assert len(reports) == 41
     for op in reports:
         sync, twin = getattr(seowire.Semrush, op["name"]), getattr(seowire.Semrush, op["name"] + "_async")
@@ -343,3 +343,24 @@ def test_strict_false_is_there_for_semrush_and_moz_too(semrush, moz, emu):
         moz().call("links", target="moz.com", limit=3, brand_new=1, strict=False)
     assert emu.stats()["requests"] == 1
     assert "brand_new=1" in semrush().url("domain_organic", domain="x.com", database="us", brand_new=1, strict=False)
+
+
+def test_semrush_v4_trends_and_projects_are_in_the_catalog_with_their_methods():
+    """Every named v4, Trends and Projects operation is described in the catalog (prices with
+    their tags) and reachable as a Semrush method, sync and async."""
+    import seowire
+
+    apis = {op.get("api") for op in catalog.endpoints("semrush")}
+    assert apis == {"analytics_v3", "v4", "trends", "projects"}
+    v4 = catalog.endpoints("semrush", api="v4")
+    trends = catalog.endpoints("semrush", api="trends")
+    projects = catalog.endpoints("semrush", api="projects")
+    assert len(v4) == 6 and len(trends) == 13 and len(projects) == 7
+    for op in v4 + trends + [p for p in projects if ":" not in p["name"]]:
+        assert callable(getattr(seowire.Semrush, op["name"])), op["name"]
+        assert callable(getattr(seowire.Semrush, op["name"] + "_async")), op["name"]
+        assert op["pricing"]["tag"] and op["pricing"]["units"] > 0
+    assert next(o for o in v4 if o["name"] == "backlinks_v4_links")["pricing"] == {
+        "rule": "per_line", "units": 45, "tag": "T SREV", "overridable": "v4_prices="}
+    assert next(o for o in trends if o["name"] == "trends_categories")["pricing"]["units"] == 500
+    assert "pass keywords=" in catalog.price(next(o for o in projects if o["name"] == "tracking_position_organic"))

@@ -77,3 +77,16 @@ def test_the_position_tracking_fixture_decodes_to_typed_rows(fixtures):
     assert rows[0]["Dt"] == first["Dt"] and rows.requested == doc["total"]
     assert len(rows) == len(doc["data"])
     assert projects == [listed] and projects[0]["project_id"] == 643526670283248
+
+
+def test_the_named_projects_methods_have_async_twins(semrush, emu):
+    import asyncio
+
+    sr = semrush()
+    sync = sr.list_projects()
+    emu.reset()
+    asynced = asyncio.run(sr.list_projects_async())
+    assert asynced == sync and len(sync) >= 1
+    pid = sync[0]["project_id"]
+    assert asyncio.run(sr.site_audit_info_async(pid)) == sr.site_audit_info(pid)
+    assert asyncio.run(sr.site_audit_snapshots_async(pid)) == sr.site_audit_snapshots(pid)

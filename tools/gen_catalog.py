@@ -407,7 +407,7 @@ def outputs(docs: bool = False) -> dict[pathlib.Path, str]:
     out[MOZ_CATALOG] = json.dumps(moz, indent=1) + "\n"
     out[MOZ_METHODS] = moz_catalog.moz_methods(moz)
     built = built_catalog()
-    out[SEMRUSH_METHODS] = semrush_methods(built.endpoints("semrush"))
+    out[SEMRUSH_METHODS] = semrush_methods(built.endpoints("semrush", api="analytics_v3"))
     if docs:
         for provider in built.PROVIDERS:
             out[ROOT / "docs" / "reference" / f"{provider}.md"] = built.reference_page(provider)

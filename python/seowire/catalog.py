@@ -28,9 +28,11 @@ def catalog(provider: str) -> dict[str, Any]:
     return _LOADED[provider]
 
 
-def endpoints(provider: str) -> list[dict[str, Any]]:
-    """Every endpoint of a provider, in the catalog's order."""
-    return list(catalog(provider)["operations"])
+def endpoints(provider: str, api: str | None = None) -> list[dict[str, Any]]:
+    """Every endpoint of a provider, in the catalog's order; ``api=`` picks one of its APIs
+    (SEMrush: ``analytics_v3``, ``v4``, ``trends``, ``projects``; Moz: ``jsonrpc``, ``links_v2``)."""
+    ops = catalog(provider)["operations"]
+    return [op for op in ops if api is None or op.get("api") == api]
 
 
 _TYPES: dict[tuple[str, str], dict[str, str]] = {}
@@ -125,7 +127,9 @@ def price(op: dict[str, Any]) -> str:
         hist = f", {p['historical']} historical" if p.get("historical") else ""
         return f"{p['units']} per line{hist}"
     if rule == "per_request":
-        return f"{p['units']} per request"
+        return f"{p['units']} per request" + (f" ({p['note']})" if p.get("note") else "")
+    if rule in ("per_keyword", "per_competitor", "per_snapshot"):
+        return f"{p['units']:,} {rule.replace('_', ' ')}" + (f" (pass {p['asks']})" if p.get("asks") else "")
     if rule in ("per_source", "per_target") or (rule == "per_result" and "units" in p):
         return f"{p['units']} row(s) {rule.replace('_', ' ')}"
     pool = f" ({p['pool']} pool)" if p.get("pool") else ""
@@ -147,7 +151,7 @@ def required(provider: str, op: dict[str, Any]) -> list[str]:
         return need + [b for b in op.get("body_required", []) if b not in need]
     if provider == "moz" and op.get("api") == "jsonrpc":
         return list(op["data"].get("required") or [])
-    if provider == "moz":
+    if provider == "moz" or op.get("api", "analytics_v3") != "analytics_v3":
         return list(op["required"])
     return [t for t in [op["target"].lower()] if t != "none"] + (["database"] if op["database"] else [])
 
@@ -174,10 +178,25 @@ def reference_page(provider: str) -> str:
             if heavy:
                 lines.append(f"- `{op['method']} {op['path']}`: {', '.join(heavy)}")
     elif provider == "semrush":
-        lines += ["| report | API | units | paging | required | default columns |", "|---|---|---|---|---|---|"]
+        lines += ["## Analytics API v3", "", "| report | API | units | paging | required | default columns |", "|---|---|---|---|---|---|"]
         for op in ops:
-            lines.append(f"| `{op['name']}` | {op['host']} | {price(op)} | {op['paging']} | "
-                         f"{', '.join(required(provider, op)) or '-'} | {op['columns'] or '-'} |")
+            if op.get("api") == "analytics_v3":
+                lines.append(f"| `{op['name']}` | {op['host']} | {price(op)} | {op['paging']} | "
+                             f"{', '.join(required(provider, op)) or '-'} | {op['columns'] or '-'} |")
+        lines += ["", "## API v4 (v4 key; prices [T], override with `v4_prices=`)", "",
+                  "| Python method | path | units | paging | required |", "|---|---|---|---|---|"]
+        for op in ops:
+            if op.get("api") == "v4":
+                lines.append(f"| `{op['name']}` | `{op['path']}` | {price(op)} [{op['pricing']['tag']}] | {op['paging']} | "
+                             f"{', '.join(op['required']) or '-'} |")
+        lines += ["", "## Trends API v3 (its own allowance)", "", "| Python method | report | units | paging | required |", "|---|---|---|---|---|"]
+        for op in ops:
+            if op.get("api") == "trends":
+                lines.append(f"| `{op['name']}` | `{op['report']}` | {price(op)} | {op['paging']} | {', '.join(op['required']) or '-'} |")
+        lines += ["", "## Projects APIs (Position Tracking, Site Audit)", "", "| method | path | units |", "|---|---|---|"]
+        for op in ops:
+            if op.get("api") == "projects":
+                lines.append(f"| `{op['name']}` | `{op['path']}` | {price(op)} [{op['pricing']['tag']}] |")
     else:
         rpc = [op for op in ops if op.get("api") == "jsonrpc" and op["public"] and not op["enterprise_only"] or op.get("named")]
         lines += ["## Moz API (JSON-RPC)", "",

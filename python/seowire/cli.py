@@ -311,6 +311,10 @@ def endpoints(args: argparse.Namespace) -> int:
                 row["endpoint"] = f"{op['method']} {op['path']}"
             elif provider == "moz":
                 row["endpoint"] = op["method"] if op.get("api") == "jsonrpc" else f"Links v2 {op['name']}"
+            else:
+                api = op.get("api", "analytics_v3")
+                row["endpoint"] = {"analytics_v3": "Analytics v3", "v4": f"v4 {op.get('path', '')}",
+                                   "trends": f"Trends {op.get('report', '')}", "projects": f"Projects {op.get('path', '')}"}[api]
             rows.append(row)
         if args.format == "json":
             import json
@@ -320,7 +324,7 @@ def endpoints(args: argparse.Namespace) -> int:
         if i:
             print()
         print(f"{provider}: {len(rows)} endpoints")
-        columns = ["name", "endpoint", "units", "paging", "required"] if provider in ("ahrefs", "moz") else ["name", "units", "paging", "required"]
+        columns = ["name", "endpoint", "units", "paging", "required"]
         print(_table(rows, columns))
     return 0
 

@@ -382,6 +382,10 @@ class Semrush(Client, SemrushReports):
 
     async def projects_async(self, path: str, method: str = "GET", *, json: Any = None, keywords: int | None = None,
                              snapshots: int | None = None, competitors: int | None = None, **params: Any) -> Any:
+        if path.strip("/").split("/")[0] in ("projects", "position-tracking", "site-audit"):
+            if method.upper() != "GET" or json is not None:
+                raise InvalidRequest("seowire sends v4 Projects calls as GET; use v3 paths for writes", provider="semrush")
+            return await self.v4_async(path, **params)
         value, meta = await self._projects.call_async(method, path, params, _counts(keywords, snapshots, competitors), json)
         settle(self._budget, self.account, [], meta)
         return value
@@ -414,6 +418,28 @@ class Semrush(Client, SemrushReports):
     def site_audit_snapshot(self, project_id: int | str, snapshot_id: str) -> dict[str, Any]:
         """One snapshot's issues (errors, warnings, notices with counts): 10,000 units."""
         out: dict[str, Any] = self.projects(f"reports/v1/projects/{project_id}/siteaudit/snapshot/{snapshot_id}")
+        return out
+
+    async def list_projects_async(self) -> list[dict[str, Any]]:
+        out = await self.projects_async("management/v1/projects")
+        return list(out) if isinstance(out, list) else [out]
+
+    async def tracking_position_organic_async(self, campaign_id: str, *, keywords: int, url: str | Sequence[str],
+                                              date_begin: str | None = None, date_end: str | None = None, **params: Any) -> Rows:
+        out = await self.projects_async(f"reports/v1/projects/{campaign_id}/tracking/", keywords=keywords, action="report",
+                                        type="tracking_position_organic", url=url, date_begin=date_begin, date_end=date_end, **params)
+        return _positions(out, keywords)
+
+    async def site_audit_info_async(self, project_id: int | str) -> dict[str, Any]:
+        out: dict[str, Any] = await self.projects_async(f"reports/v1/projects/{project_id}/siteaudit/info")
+        return out
+
+    async def site_audit_snapshots_async(self, project_id: int | str) -> list[dict[str, Any]]:
+        out = await self.projects_async(f"reports/v1/projects/{project_id}/siteaudit/snapshots")
+        return list(out.get("snapshots", [])) if isinstance(out, dict) else []
+
+    async def site_audit_snapshot_async(self, project_id: int | str, snapshot_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = await self.projects_async(f"reports/v1/projects/{project_id}/siteaudit/snapshot/{snapshot_id}")
         return out
 
     # -- API v4 -----------------------------------------------------------------------------

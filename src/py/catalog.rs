@@ -4,7 +4,7 @@
 use pyo3::prelude::*;
 use serde_json::{json, Value};
 
-use crate::providers::{moz, semrush};
+use crate::providers::{moz, semrush, semrush_trends, semrush_v4};
 
 /// The catalog of one provider as JSON: `{"provider", "source", "operations": [...]}`.
 #[pyfunction]
@@ -35,10 +35,53 @@ fn semrush_catalog() -> Value {
                     "tag": "C SRDOC prices",
                 },
                 "paging": if format!("{:?}", r.lines) == "Limit" { "offset" } else { "none" },
+                "api": "analytics_v3",
             })
         })
         .collect();
-    json!({"provider": "semrush", "source": "SEMrush Analytics API v3 (providers.md §3)", "operations": ops})
+    let mut ops = ops;
+    // API v4 (the v4 key), named operations; any other v4 path goes through `v4()` with a price given.
+    for o in semrush_v4::OPS {
+        let (rule, units) = match o.price {
+            semrush_v4::Price::PerRequest(n) => ("per_request", n),
+            semrush_v4::Price::PerLine(n) => ("per_line", n),
+        };
+        ops.push(json!({
+            "name": o.name, "path": o.path, "api": "v4", "params": o.params, "required": o.required,
+            "pricing": {"rule": rule, "units": units, "tag": o.tag, "overridable": "v4_prices="},
+            "paging": if o.paged { "limit_offset" } else { "none" },
+        }));
+    }
+    // Trends API v3 (traffic analytics), its own allowance.
+    for r in semrush_trends::REPORTS {
+        let pricing = match r.price {
+            semrush_trends::Price::PerLine(n) => json!({"rule": "per_line", "units": n, "tag": "C SRDOC trends", "note": "only targets with data are billed"}),
+            semrush_trends::Price::PerRequest { units, empty_billed } => {
+                json!({"rule": "per_request", "units": units, "tag": "C SRDOC trends", "note": if empty_billed { "billed even when empty" } else { "not billed when empty" }})
+            }
+        };
+        ops.push(json!({
+            "name": format!("trends_{}", r.name), "report": r.name, "api": "trends", "params": r.params, "required": r.required,
+            "pricing": pricing, "paging": if r.params.contains(&"display_offset") { "offset" } else { "none" },
+        }));
+    }
+    // Projects APIs (Position Tracking, Site Audit): the counts a call covers are asked for.
+    for (name, path, rule, units, needs) in [
+        ("list_projects", "management/v1/projects", "per_request", 100u64, ""),
+        ("tracking_position_organic", "reports/v1/projects/{id}/tracking/?type=tracking_position_organic", "per_keyword", 100, "keywords="),
+        ("site_audit_info", "reports/v1/projects/{id}/siteaudit/info", "per_request", 100, ""),
+        ("site_audit_snapshots", "reports/v1/projects/{id}/siteaudit/snapshots", "per_request", 100, ""),
+        ("site_audit_snapshot", "reports/v1/projects/{id}/siteaudit/snapshot/{snapshot_id}", "per_snapshot", 10_000, ""),
+        ("projects:tracking_competitors_discovery", "reports/v1/projects/{id}/tracking/", "per_competitor", 1000, "competitors="),
+        ("projects:siteaudit_history", "reports/v1/projects/{id}/siteaudit/history", "per_snapshot", 10_000, "snapshots="),
+    ] {
+        ops.push(json!({
+            "name": name, "path": path, "api": "projects", "params": [], "required": if needs.is_empty() { json!([]) } else { json!([needs.trim_end_matches('=')]) },
+            "pricing": {"rule": rule, "units": units, "tag": "C SRMIR projects", "asks": needs},
+            "paging": "none",
+        }));
+    }
+    json!({"provider": "semrush", "source": "SEMrush Analytics API v3 (providers.md §3); API v4, Trends API v3 and the Projects APIs (providers-next.md §2)", "operations": ops})
 }
 
 fn moz_catalog() -> Value {
