@@ -28,8 +28,12 @@ TOKEN = "spark-moz-token"
 
 @pytest.fixture(scope="module")
 def spark():
+    import logging
+
     from pyspark.sql import SparkSession
 
+    # py4j logs at INFO from __del__ at interpreter exit, after pytest closed its streams.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (
         SparkSession.builder.master("local[4]")

@@ -29,7 +29,7 @@ def format_of(path: str | os.PathLike[str], format: str | None = None) -> str:
     if fmt not in FORMATS:
         raise InvalidRequest(f"export writes {', '.join(FORMATS)} (from the file's suffix or format=), not {fmt or 'a file without a suffix'!r}")
     try:
-        import pyarrow  # noqa: F401  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: F401
     except ImportError:
         raise MissingExtra("export needs pyarrow, which is not installed: pip install 'seowire[arrow]'") from None
     return fmt
