@@ -61,7 +61,7 @@ def demo(args: argparse.Namespace) -> int:
 
 _PROVIDERS = ("semrush", "moz", "ahrefs")
 # Parameters that take several values, written comma-separated on the command line.
-_LISTS = {"select", "targets", "sources", "filter", "export_columns", "order_by", "keywords", "positive_targets",
+_LISTS = {"select", "targets", "domains", "sources", "filter", "export_columns", "order_by", "keywords", "positive_targets",
           "negative_targets", "daily_history_deltas", "daily_history_values", "monthly_history_deltas",
           "monthly_history_values", "subdomains_limited_to_one"}
 
@@ -279,6 +279,32 @@ def get(args: argparse.Namespace) -> int:
     return 0
 
 
+def load(args: argparse.Namespace) -> int:
+    """Load one provider resource into a dlt destination (``--to duckdb:///seo.duckdb`` by default), once per period."""
+    import dlt
+
+    import seowire.dlt as sources
+    from seowire.exceptions import InvalidRequest
+
+    params = _params(args.params)
+    for key in ("domains", "keywords", "targets"):
+        if key in params and not isinstance(params[key], list):
+            params[key] = [params[key]]
+    if args.to.startswith("duckdb:///"):
+        destination: Any = dlt.destinations.duckdb(args.to[len("duckdb:///"):])
+    elif "://" in args.to:
+        raise InvalidRequest(f"--to takes duckdb:///path/file.duckdb or a dlt destination name, not {args.to!r}")
+    else:
+        destination = args.to
+    make = {"semrush": sources.semrush_source, "moz": sources.moz_source, "ahrefs": sources.ahrefs_source}[args.provider]
+    # The pipeline first: the source reads its state (what is loaded) when it is made.
+    pipeline = dlt.pipeline(args.pipeline or f"seowire_{args.provider}", destination=destination, dataset_name=args.dataset)
+    source = make(_client(args.provider), resources=[args.resource], period=args.period, budget=args.budget, **params)
+    info = pipeline.run(source)
+    print(f"loaded {args.provider} {args.resource} into {args.to} (dataset {args.dataset}); {len(info.loads_ids)} load(s)")
+    return 0
+
+
 def doctor(args: argparse.Namespace) -> int:
     """Check every configured provider, the ledger and the clock without spending a unit (exit 1 if anything is wrong)."""
     import json
@@ -373,6 +399,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--output", default=None, metavar="FILE",
                    help="stream the rows into FILE (.parquet, .csv or .jsonl) instead of printing them")
     g.set_defaults(run=get)
+
+    ld = sub.add_parser("load", help=load.__doc__, description=load.__doc__)
+    ld.add_argument("provider", choices=_PROVIDERS)
+    ld.add_argument("resource", help="a resource of seowire.dlt (domain_organic, url_metrics, refdomains, ...)")
+    ld.add_argument("params", nargs="*", metavar="key=value", help="domains=, keywords=, targets= (comma-separated) and the calls' parameters")
+    ld.add_argument("--to", default="duckdb:///seo.duckdb", help="duckdb:///path.duckdb or a dlt destination name")
+    ld.add_argument("--dataset", default="seo_data")
+    ld.add_argument("--pipeline", default=None, help="the dlt pipeline name (default seowire_<provider>)")
+    ld.add_argument("--period", choices=("day", "week", "month"), default="month")
+    ld.add_argument("--budget", type=int, default=None, help="refuse the run if its estimate could cross this many units")
+    ld.set_defaults(run=load)
 
     dr = sub.add_parser("doctor", help=doctor.__doc__, description=doctor.__doc__)
     dr.add_argument("--json", action="store_true", help="print the checks as JSON")
