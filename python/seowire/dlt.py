@@ -54,35 +54,28 @@ def _arrow(out: Any) -> Any:
     return pa.table(out).replace_schema_metadata(None)
 
 
+def _method(method: str, subjects: str, subject: str, report: str | None = None, **fixed: Any) -> _Resource:
+    """A resource that calls ``client.<method>(subject, output="arrow")`` once per subject and
+    estimates it as ``client.estimate(report, <subject>=...)``."""
+    return _Resource(subjects, lambda c, s, p: getattr(c, method)(s, output="arrow", **p),
+                     lambda c, s, p: c.estimate(report or method, **{subject: s}, **fixed, **p))
+
+
 RESOURCES: dict[str, dict[str, _Resource]] = {
     "semrush": {
-        "domain_organic": _Resource("domains", lambda c, s, p: c.domain_organic(s, output="arrow", **p),
-                                    lambda c, s, p: c.estimate("domain_organic", domain=s, **p)),
-        "keyword_overview": _Resource("keywords", lambda c, s, p: c.phrase_this(s, output="arrow", **p),
-                                      lambda c, s, p: c.estimate("phrase_this", phrase=s, **p)),
-        "backlinks_overview": _Resource("targets", lambda c, s, p: c.backlinks_overview(s, output="arrow", **p),
-                                        lambda c, s, p: c.estimate("backlinks_overview", target=s, target_type="root_domain", **p)),
-        "backlinks_refdomains": _Resource("targets", lambda c, s, p: c.backlinks_refdomains(s, output="arrow", **p),
-                                          lambda c, s, p: c.estimate("backlinks_refdomains", target=s, target_type="root_domain", **p)),
+        "domain_organic": _method("domain_organic", "domains", "domain"),
+        "keyword_overview": _method("phrase_this", "keywords", "phrase"),
+        "backlinks_overview": _method("backlinks_overview", "targets", "target", target_type="root_domain"),
+        "backlinks_refdomains": _method("backlinks_refdomains", "targets", "target", target_type="root_domain"),
     },
     "moz": {
         "url_metrics": _Resource("targets", lambda c, s, p: c.url_metrics(s, output="arrow", progress=False, **p),
                                  lambda c, s, p: c.estimate("url_metrics", targets=list(s), **p), batch=True),
-        "linking_root_domains": _Resource("targets", lambda c, s, p: c.linking_root_domains(s, output="arrow", **p),
-                                          lambda c, s, p: c.estimate("linking_root_domains", target=s, **p)),
+        "linking_root_domains": _method("linking_root_domains", "targets", "target"),
         "keyword_metrics": _Resource("keywords", lambda c, s, p: c.each("data.keyword.metrics.fetch", [s], output="arrow", progress=False, **p),
                                      lambda c, s, p: c.estimate("data.keyword.metrics.fetch", serp_query=s, **p)),
     },
-    "ahrefs": {
-        "domain_rating_history": _Resource("targets", lambda c, s, p: c.domain_rating_history(s, output="arrow", **p),
-                                           lambda c, s, p: c.estimate("domain_rating_history", target=s, **p)),
-        "refdomains": _Resource("targets", lambda c, s, p: c.refdomains(s, output="arrow", **p),
-                                lambda c, s, p: c.estimate("refdomains", target=s, **p)),
-        "organic_keywords": _Resource("targets", lambda c, s, p: c.organic_keywords(s, output="arrow", **p),
-                                      lambda c, s, p: c.estimate("organic_keywords", target=s, **p)),
-        "all_backlinks": _Resource("targets", lambda c, s, p: c.all_backlinks(s, output="arrow", **p),
-                                   lambda c, s, p: c.estimate("all_backlinks", target=s, **p)),
-    },
+    "ahrefs": {name: _method(name, "targets", "target") for name in ("domain_rating_history", "refdomains", "organic_keywords", "all_backlinks")},
 }
 
 
