@@ -24,5 +24,11 @@ def test_example_notebook_runs_in_a_kernel(emu, monkeypatch):
     assert "50 int64 500 units" in out[6] and "120 Int64" in out[6]  # frames
     assert "3 requests, 150 rows, 150 units" in out[7]  # progress callback
     assert "moz url_metrics" in out[7] and "100/100" in out[7]  # the default bar in a notebook
+    # Spend you can see: HTML for Rows and the ledger, a PNG burn-down.
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    data = lambda c: {k for o in c.get("outputs", []) for k in o.get("data", {})}
+    assert "text/html" in data(code[7]) and "20 rows" in code[7].outputs[0]["data"]["text/html"]
+    assert "text/html" in data(code[8]) and "seowire ledger" in code[8].outputs[0]["data"]["text/html"]
+    assert "image/png" in data(code[9])
     stats = emu.stats()
     assert stats["by_provider"] == {"semrush": 3, "moz": 1 + 3 + 3 + 2, "ahrefs": 1}

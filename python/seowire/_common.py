@@ -61,6 +61,11 @@ class Rows(list):  # type: ignore[type-arg]
     def __repr__(self) -> str:
         return f"<Rows {self.report}: {len(self)} rows, {self.units} units{' (partial)' if self.partial else ''}>"
 
+    def _repr_html_(self) -> str:
+        from ._usage import rows_html
+
+        return rows_html(self)
+
 
 @dataclass(frozen=True)
 class BudgetAlert:

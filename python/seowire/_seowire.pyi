@@ -118,6 +118,11 @@ class Ledger:
     def usage(self, by: str | None = None, since: Any = None, output: str = "dicts") -> Any:
         """Per (provider, account, period): reserved, spent, budget, remaining; with ``by=``
         ("day", "report", "tag", "provider", "account") the call log summed per group."""
+    def _repr_html_(self) -> str: ...
+    def plot(
+        self, provider: str | None = None, period: str | None = None, account: str | None = None, thresholds: list[float] | None = None
+    ) -> Any:
+        """The period's burn-down as a matplotlib figure."""
     def calls(self, since: Any = None) -> list[dict[str, Any]]:
         """The call log since ``since`` ("24h", "30d", a datetime or unix seconds), oldest first."""
     def sync(self, client: Any) -> Any:

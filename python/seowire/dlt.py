@@ -30,8 +30,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .exceptions import BudgetExceeded, InvalidRequest, MissingExtra
 
+_dlt: Any
 try:
-    import dlt as _dlt  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    import dlt as _dlt  # type: ignore[import-untyped, import-not-found, unused-ignore, no-redef]
 except ImportError:  # pragma: no cover - the extra is missing
     _dlt = None
 

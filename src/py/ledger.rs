@@ -56,6 +56,33 @@ impl Ledger {
         self.inner.url.clone()
     }
 
+    /// The ledger in a notebook: spending per account and period with budget bars, and the
+    /// last 24 hours by report.
+    fn _repr_html_(slf: &Bound<'_, Self>) -> PyResult<String> {
+        slf.py().import("seowire._usage")?.call_method1("ledger_html", (slf,))?.extract()
+    }
+
+    /// The period's burn-down as a matplotlib figure (extra `seowire[plot]`): spend so far, the
+    /// budget, the alert thresholds and the projection to the period's end at the current rate.
+    #[pyo3(signature = (provider=None, period=None, account=None, thresholds=None))]
+    fn plot<'py>(
+        slf: &Bound<'py, Self>,
+        provider: Option<String>,
+        period: Option<String>,
+        account: Option<String>,
+        thresholds: Option<Vec<f64>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let usage = slf.py().import("seowire._usage")?;
+        let kwargs = PyDict::new(slf.py());
+        kwargs.set_item("provider", provider)?;
+        kwargs.set_item("period", period)?;
+        kwargs.set_item("account", account)?;
+        if let Some(t) = thresholds {
+            kwargs.set_item("thresholds", pyo3::types::PyTuple::new(slf.py(), t)?)?;
+        }
+        usage.getattr("plot")?.call((slf,), Some(&kwargs))
+    }
+
     /// The ledger's log of committed calls since `since` ("24h", "30d", a datetime or unix
     /// seconds; None: all it keeps), oldest first: time, provider, account, period (the budget
     /// pool), report, units estimated and spent, rows, cached, tag. Every process sharing the
