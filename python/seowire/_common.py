@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import inspect
@@ -108,6 +109,11 @@ class Budget:
     alerts: Sequence[float] = (0.8, 0.95)
     on_alert: Callable[[BudgetAlert], None] | None = None
 
+    def _repr_html_(self) -> str:
+        alerts = ", ".join(f"{a:.0%}" for a in self.alerts) or "none"
+        return (f"<div><b>seowire budget</b>: {self.units:,} units per {self.period}; alerts at {alerts}"
+                f"{'; on_alert set' if self.on_alert else ''}</div>")
+
     def __post_init__(self) -> None:
         if isinstance(self.units, bool) or not isinstance(self.units, int) or not 0 <= self.units <= MAX_UNITS:
             raise InvalidRequest(f"budget units must be an int in 0..{MAX_UNITS}, not {self.units!r}")
@@ -195,6 +201,18 @@ class Client:
         for core in vars(self).values():
             if type(core).__module__ == "seowire._seowire" and type(core).__name__.endswith("Core"):
                 core.set_tag(value)
+
+    @contextlib.contextmanager
+    def tagged(self, tag: str) -> Iterator[Any]:
+        """``with client.tagged("backfill"): ...``: the calls made inside are logged with this tag,
+        then the client's own tag is back. The tag is the client's while the block runs, so calls
+        from other threads on the same client in that time carry it too."""
+        before = self.tag
+        self.tag = tag
+        try:
+            yield self
+        finally:
+            self.tag = before
 
     # Methods whose `stream=True` export() uses; anything else is exported through pages().
     _STREAMS: tuple[str, ...] = ()

@@ -68,6 +68,9 @@ RESOURCES: dict[str, dict[str, _Resource]] = {
         "keyword_overview": _method("phrase_this", "keywords", "phrase"),
         "backlinks_overview": _method("backlinks_overview", "targets", "target", target_type="root_domain"),
         "backlinks_refdomains": _method("backlinks_refdomains", "targets", "target", target_type="root_domain"),
+        # Trends (its own allowance): one call for up to 200 targets, 1 unit per target with data.
+        "trends_summary": _Resource("targets", lambda c, s, p: c.trends_summary(list(s), output="arrow", **p),
+                                    lambda c, s, p: len(s), batch=True),
     },
     "moz": {
         "url_metrics": _Resource("targets", lambda c, s, p: c.url_metrics(s, output="arrow", progress=False, **p),
@@ -153,12 +156,19 @@ def _resource(name: str, spec: _Resource, pending: list[Any], state: dict[str, A
             cost = out.schema.metadata.get(b"seowire") if getattr(out, "schema", None) is not None and out.schema.metadata else None
             n = t.num_rows
             if spec.batch:
-                targets = pa.array([_key(s) for s in group], pa.string())
+                # One row per target: in input order (url_metrics) or naming its target (Trends).
+                if "target" not in t.column_names and n != len(group):
+                    from .exceptions import ResponseFormatError
+
+                    raise ResponseFormatError(f"{name} answered {n} rows for {len(group)} targets and names none of them")
+                targets = None if "target" in t.column_names else pa.array([_key(s) for s in group], pa.string())
                 rank = pa.array([0] * n, pa.int64())
             else:
                 targets = pa.array([_key(group[0])] * n, pa.string())
                 rank = pa.array(range(n), pa.int64())
-            t = t.append_column("target", targets).append_column("snapshot_date", pa.array([_dt.date.fromisoformat(label)] * n, pa.date32()))
+            if targets is not None:
+                t = t.append_column("target", targets)
+            t = t.append_column("snapshot_date", pa.array([_dt.date.fromisoformat(label)] * n, pa.date32()))
             t = t.append_column("rank", rank)
             if n:
                 yield t
@@ -183,8 +193,8 @@ def semrush_source(client: Any, resources: Sequence[str] | None = None, *, domai
                    targets: Sequence[str] = (), period: str = "month", snapshot_date: _dt.date | None = None, budget: int | None = None,
                    **params: Any) -> Any:
     """SEMrush resources: ``domain_organic`` (``domains=``), ``keyword_overview`` (``keywords=``),
-    ``backlinks_overview`` and ``backlinks_refdomains`` (``targets=``); ``params`` go to every call
-    (``database="us"``, ``display_limit=``)."""
+    ``backlinks_overview``, ``backlinks_refdomains`` and ``trends_summary`` (``targets=``; Trends'
+    own allowance); ``params`` go to every call (``database="us"``, ``display_limit=``)."""
     return _source("semrush", client, resources, period, snapshot_date, budget,
                    {"domains": list(domains), "keywords": list(keywords), "targets": list(targets)}, params)
 
