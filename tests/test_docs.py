@@ -31,6 +31,8 @@ def test_every_code_block_runs(page, emu, tmp_path, monkeypatch):
         "SEMRUSH_API_KEY": "docs-semrush-key", "MOZ_TOKEN": "docs-moz-token", "AHREFS_API_KEY": "docs-ahrefs-key",
         "SEOWIRE_SEMRUSH_URL": emu.base_url("semrush"), "SEOWIRE_MOZ_URL": emu.base_url("moz"), "SEOWIRE_MOZ_API_URL": emu.base_url("mozapi"),
         "SEOWIRE_AHREFS_URL": emu.base_url("ahrefs"), "SEOWIRE_LEDGER": f"sqlite://{tmp_path}/ledger.sqlite3",
+        # dlt keeps pipeline state under its data dir: each page gets its own, never ~/.dlt.
+        "DLT_DATA_DIR": str(tmp_path / "dlt"),
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
