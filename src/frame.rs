@@ -916,8 +916,7 @@ impl Walk<'_> {
                 self.cols.cols[at].pop();
             }
             // Scalars go straight into the column's builder; strings without a `String`.
-            let (body, rows) = (self.body, self.cols.rows);
-            let _ = rows;
+            let body = self.body;
             let col = &mut self.cols.cols[at];
             let name = &self.cols.names[at];
             match e {

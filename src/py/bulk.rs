@@ -106,7 +106,6 @@ fn pull(iter: &Arc<Mutex<Option<Py<PyAny>>>>, spec: &Spec, first: usize) -> Resu
         let it = it.bind(py).clone();
         let mut items = Vec::with_capacity(spec.chunk);
         while items.len() < spec.chunk {
-            // SAFETY-free: `it` is an iterator (from `try_iter`); `__next__` is called directly.
             match it.call_method0("__next__") {
                 Ok(v) => items.push((spec.item)(&v, first + items.len())?),
                 Err(e) if e.is_instance_of::<PyStopIteration>(py) => {
