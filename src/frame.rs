@@ -453,6 +453,38 @@ fn string_column(values: &[Value]) -> ArrayRef {
 /// deeper is its JSON text. `declared` (name, type) fixes the first columns and their types, so
 /// an empty page has the full schema; other columns follow in first-seen order, typed by `infer`.
 pub fn json_rows(body: &[u8], unwrap: &Unwrap, declared: &[(String, DataType)], hint: usize) -> Result<RecordBatch, String> {
+    json_rows_typed(body, unwrap, &Declared::columns(declared.to_vec()), hint)
+}
+
+/// What the catalog says of a frame: the columns it always has (in this order, even when no
+/// row holds them) and the type of any other column an answer may hold. A column declared
+/// with a scalar type whose value is an object gets the object's JSON text (Ahrefs' `object`
+/// fields), where an undeclared object is flattened into `parent.child` columns.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    pub first: Vec<(String, DataType)>,
+    pub types: HashMap<String, DataType>,
+}
+
+impl Declared {
+    pub fn columns(first: Vec<(String, DataType)>) -> Self {
+        let types = first.iter().cloned().collect();
+        Declared { first, types }
+    }
+
+    /// `names` first (typed by `types` where it knows them, else by their values), and every
+    /// column `types` knows.
+    pub fn new(names: Vec<String>, types: HashMap<String, DataType>) -> Self {
+        let first = names.into_iter().map(|n| {
+            let ty = types.get(&n).cloned().unwrap_or(DataType::Null);
+            (n, ty)
+        }).collect();
+        Declared { first, types }
+    }
+}
+
+/// [`json_rows`] with the columns and types of `declared`.
+pub fn json_rows_typed(body: &[u8], unwrap: &Unwrap, declared: &Declared, hint: usize) -> Result<RecordBatch, String> {
     match unwrap {
         Unwrap::Whole => json_rows_at(body, Some(&[]), declared, hint),
         Unwrap::Key(k) => json_rows_at(body, Some(&[k]), declared, hint),
@@ -461,8 +493,8 @@ pub fn json_rows(body: &[u8], unwrap: &Unwrap, declared: &[(String, DataType)], 
     }
 }
 
-/// [`json_rows`] at a member path (`None`: the only member of the top-level object).
-pub fn json_rows_at(body: &[u8], path: Option<&[&str]>, declared: &[(String, DataType)], hint: usize) -> Result<RecordBatch, String> {
+/// [`json_rows_typed`] at a member path (`None`: the only member of the top-level object).
+pub fn json_rows_at(body: &[u8], path: Option<&[&str]>, declared: &Declared, hint: usize) -> Result<RecordBatch, String> {
     let built = tape::with_tape(body, |t| {
         let mut w = Walk {
             body,
@@ -651,11 +683,11 @@ struct Columns {
 }
 
 impl Columns {
-    fn new(declared: &[(String, DataType)], hint: usize) -> Self {
+    fn new(declared: &Declared, hint: usize) -> Self {
         let mut c = Columns {
             names: Vec::new(),
             cols: Vec::new(),
-            declared: declared.iter().cloned().collect(),
+            declared: declared.types.iter().chain(declared.first.iter().map(|(n, t)| (n, t))).filter(|(_, t)| **t != DataType::Null).map(|(n, t)| (n.clone(), t.clone())).collect(),
             index: HashMap::new(),
             prefixes: HashMap::new(),
             paths: vec![String::new()],
@@ -664,7 +696,7 @@ impl Columns {
             rows: 0,
             hint,
         };
-        for (name, _) in declared {
+        for (name, _) in &declared.first {
             c.column(name);
         }
         c
@@ -711,6 +743,9 @@ impl Columns {
         batch(arrays, rows)
     }
 }
+
+/// A `children` entry for a key whose object is a declared column's value, not a prefix.
+const AS_TEXT: u32 = u32::MAX;
 
 /// What a repeat slot of the tape holds: a string of the body, or a float.
 #[derive(Clone, Copy)]
@@ -876,11 +911,12 @@ impl Walk<'_> {
         Ok(c)
     }
 
-    /// The prefix id of the object under key `k` of prefix `prefix`.
-    fn child_of(&mut self, prefix: u32, k: &Key) -> Result<u32, String> {
+    /// The prefix id of the object under key `k` of prefix `prefix`, or `None` when the
+    /// catalog declares that key a column of its own (the object is then its JSON text).
+    fn child_of(&mut self, prefix: u32, k: &Key) -> Result<Option<u32>, String> {
         if let Key::Id(id) = k {
             if let Some(&c) = self.cols.children.get(&(prefix, *id as u32)) {
-                return Ok(c);
+                return Ok(Some(c).filter(|c| *c != AS_TEXT));
             }
         }
         let name = self.key_text(k)?.to_string();
@@ -888,11 +924,11 @@ impl Walk<'_> {
             0 => name,
             p => format!("{}.{name}", self.cols.paths[p as usize]),
         };
-        let c = self.cols.prefix(&path);
+        let c = if self.cols.declared.contains_key(&path) { AS_TEXT } else { self.cols.prefix(&path) };
         if let Key::Id(id) = k {
             self.cols.children.insert((prefix, *id as u32), c);
         }
-        Ok(c)
+        Ok(Some(c).filter(|c| *c != AS_TEXT))
     }
 
     /// The members of an object whose start was read, into the columns under `prefix`.
@@ -907,9 +943,19 @@ impl Walk<'_> {
                     self.set(at, Value::Json("{}".into()))?;
                     continue;
                 }
-                let child = self.child_of(prefix, &k)?;
-                self.fields(child)?;
-                continue;
+                match self.child_of(prefix, &k)? {
+                    Some(child) => {
+                        self.fields(child)?;
+                        continue;
+                    }
+                    None => {
+                        let mut s = String::new();
+                        self.text(e, &mut s)?;
+                        let at = self.column_of(prefix, &k)?;
+                        self.set(at, Value::Json(s))?;
+                        continue;
+                    }
+                }
             }
             let at = self.column_of(prefix, &k)?;
             if self.cols.cols[at].len() > self.cols.rows {

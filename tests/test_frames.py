@@ -155,3 +155,49 @@ def test_bad_progress_is_refused(moz, emu):
     with pytest.raises(seowire.InvalidRequest, match="progress must be"):
         moz().url_metrics(["a.com"], progress="yes")
     assert emu.stats()["requests"] == 0
+
+
+def _no_dict_frames(monkeypatch):
+    """Frames of JSON answers must come from the core, read from the bytes: building one from
+    Python dicts (``rows_table``) fails the test."""
+    from seowire import _seowire
+
+    def refuse(*a, **k):
+        raise AssertionError("a JSON answer's frame was built from Python dicts")
+
+    monkeypatch.setattr(_seowire, "rows_table", refuse)
+
+
+def test_json_frames_are_read_from_the_bytes_not_from_dicts(moz, ahrefs, monkeypatch):
+    from seowire import catalog, frames
+
+    a, m = ahrefs(cache=True), moz(cache=True)  # the frames read the same bytes as the dicts (cached)
+    select = ["url_from", "domain_rating_source", "first_seen", "anchor", "is_dofollow"]
+    # What the dicts give, typed the same way (built before dict frames are refused).
+    want_a = frames.convert(a.all_backlinks("x.com", select=select, limit=30), "arrow", None, select,
+                            catalog.field_types("GET", "site-explorer/all-backlinks"))
+    names, types = catalog.moz_columns("data.site.link.list")
+    want_m = frames.convert([catalog.flatten(r) for r in m.site_links("moz.com", limit=7)["links"]], "arrow", None, names, types)
+    v2 = m.links("moz.com", limit=5)
+    _no_dict_frames(monkeypatch)
+    t = a.all_backlinks("x.com", select=select, limit=30, output="arrow")
+    assert t.column_names == select and t.schema.field("domain_rating_source").type == pa.float64()
+    assert t.replace_schema_metadata(None).equals(want_a)
+    t = m.site_links("moz.com", limit=7, output="arrow")
+    assert t.schema.field("source_site_metrics.domain_authority").type == pa.int64()
+    assert t.replace_schema_metadata(None).equals(want_m)
+    t = m.links("moz.com", limit=5, output="arrow")
+    assert t.num_rows == len(v2) == 5
+    assert t.column("anchor_text").to_pylist() == [r["anchor_text"] for r in v2]
+    pages = list(m.pages("data.site.link.list", site_query="moz.com", page_size=3, max_rows=7, output="polars"))
+    assert [p.height for p in pages] == [3, 3, 1]
+    pages = list(m.pages("links", target="moz.com", page_size=4, max_rows=6, output="arrow"))
+    assert [p.num_rows for p in pages] == [4, 2]
+
+
+def test_an_empty_json_page_keeps_the_catalog_schema(ahrefs, emu, monkeypatch):
+    _no_dict_frames(monkeypatch)
+    emu.configure(rows=0)
+    t = ahrefs().all_backlinks("x.com", select=["url_from", "domain_rating_source", "first_seen"], limit=5, output="arrow")
+    assert t.num_rows == 0
+    assert [f.type for f in t.schema] == [pa.string(), pa.float64(), pa.timestamp("ms", tz="UTC")]

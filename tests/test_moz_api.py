@@ -564,8 +564,11 @@ def test_frames_are_typed_from_the_method_schema(moz, emu):
     assert len([c for c in df.columns if c not in ("query", "scope", "error")]) == 52
     pl = m.ranking_keywords("moz.com", output="polars")
     assert pl.schema["rank_position"].is_integer() and pl.height == 25
+    # A one-object method has no rows to frame: refused before anything is sent or reserved.
+    before = emu.stats()["requests"]
     with pytest.raises(InvalidRequest, match="one object"):
-        m._settle_rpc("data.site.metrics.fetch", {"site_metrics": {}}, {}, "pandas")
+        m.call("data.site.metrics.fetch", site_query="moz.com", output="pandas")
+    assert emu.stats()["requests"] == before
 
 
 def test_each_runs_a_one_object_method_per_item_in_input_order(moz, emu):

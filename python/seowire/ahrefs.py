@@ -47,6 +47,14 @@ def _types(output: str, method: str, path: str) -> dict[str, str] | None:
     return _catalog.field_types(method, path.strip("/")) if output != "dicts" else None
 
 
+def _frame(output: str, method: str, path: str, params: dict[str, Any]) -> tuple[list[str] | None, dict[str, str] | None] | None:
+    """What the core needs to read an answer as a frame (the selected fields first, the
+    catalog's types), or None for dicts."""
+    if not frames.check(output):
+        return None
+    return _select(params), _types(output, method, path)
+
+
 def _select(params: dict[str, Any]) -> list[str] | None:
     """The selected fields: the columns of a frame even when no row comes back."""
     select = params.get("select")
@@ -131,17 +139,17 @@ class Ahrefs(Client, AhrefsReports):
 
     def _call(self, method: str, path: str, params: dict[str, Any]) -> Any:
         output = params.pop("output", "dicts")
-        frames.check(output)
+        frame = _frame(output, method, path, params)
         strict = _flag("strict", params.pop("strict", self._strict))
-        value, meta = self._core.call(method, path, strict, **_norm(params))
-        return self._settle(value, meta, output, _select(params), _types(output, method, path))
+        value, meta = self._core.call(method, path, strict, frame, **_norm(params))
+        return self._settle(value, meta, output)
 
     async def _call_async(self, method: str, path: str, params: dict[str, Any]) -> Any:
         output = params.pop("output", "dicts")
-        frames.check(output)
+        frame = _frame(output, method, path, params)
         strict = _flag("strict", params.pop("strict", self._strict))
-        value, meta = await self._core.call_async(method, path, strict, **_norm(params))
-        return self._settle(value, meta, output, _select(params), _types(output, method, path))
+        value, meta = await self._core.call_async(method, path, strict, frame, **_norm(params))
+        return self._settle(value, meta, output)
 
     # -- generic --------------------------------------------------------------------------------
 

@@ -102,6 +102,15 @@ def moz_columns(method: str) -> tuple[list[str], dict[str, str]]:
     return _MOZ_COLUMNS[method]
 
 
+def links_columns(endpoint: str) -> tuple[list[str] | None, dict[str, str] | None]:
+    """Column names and catalog types of a Links API v2 endpoint's rows (None: typed by the values)."""
+    op = next((o for o in endpoints("moz") if o.get("api") == "links_v2" and o["name"] == endpoint), None)
+    fields = (op or {}).get("fields")
+    if not fields:
+        return None, None
+    return list(fields), dict(fields)
+
+
 def flatten(row: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
     """A nested row as ``parent.child`` keys (the layout of :func:`moz_columns`)."""
     out = {} if out is None else out

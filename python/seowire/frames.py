@@ -50,7 +50,9 @@ def convert(data: Any, output: str, meta: dict[str, Any] | None = None, names: l
         return polars.DataFrame(table)
     import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-    result = pyarrow.table(table)
+    # Not pyarrow.table(): it asks pandas first whether this is a DataFrame, importing it
+    # (half a second) for an answer that is an Arrow stream.
+    result = table if isinstance(table, pyarrow.Table) else pyarrow.RecordBatchReader.from_stream(table).read_all()
     if cost:
         result = result.replace_schema_metadata({"seowire": json.dumps(cost)})
     if output == "arrow":

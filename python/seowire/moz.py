@@ -83,7 +83,9 @@ _DEFAULT_PAGE = 0  # "the method's own page size"
 
 
 class _RpcSettler:
-    """Settles pages of a Moz API method against its pool's budget."""
+    """Settles pages of a Moz API method against its pool's budget. Frames come from the core
+    (read from the answer's bytes, typed by the method schema: nested objects flattened into
+    ``parent.child`` columns, counts as int64, dates as dates)."""
 
     def __init__(self, moz: Moz, method: str) -> None:
         self._moz, self._method, self.provider = moz, method, "moz"
@@ -92,19 +94,17 @@ class _RpcSettler:
         budget = self._moz._pool_budget(self._method)
         if output != "dicts":
             settle(budget, self._moz.account, [], meta)
-            return _frame(self._method, value, output, meta)
+            return frames.convert(value, output, meta)
         return settle(budget, self._moz.account, value, meta)
 
 
-def _frame(method: str, rows: Any, output: str, meta: dict[str, Any]) -> Any:
-    """A list method's rows as a typed frame: nested objects flattened into ``parent.child``
-    columns, types from Moz's method schema (counts as int64, dates as dates)."""
-    from .catalog import flatten, moz_columns
+def _links_frame(endpoint: str, output: str) -> tuple[list[str] | None, dict[str, str] | None] | None:
+    """What the core needs to read a Links v2 answer as a frame (None: dicts)."""
+    if not frames.check(output):
+        return None
+    from .catalog import links_columns
 
-    if not isinstance(rows, list):
-        raise InvalidRequest(f"Moz {method} answers one object, not rows: call it without output=", provider="moz")
-    names, types = moz_columns(method)
-    return frames.convert([flatten(r) for r in rows], output, meta, names, types)
+    return links_columns(endpoint)
 
 
 def _pairs(pairs: Any) -> list[Any]:
@@ -317,21 +317,33 @@ class Moz(MozMethods, Client):
         _, pool, _, _ = self._api.describe(method)
         return self._budgets.get(pool)
 
+    def _rpc_frame(self, method: str, output: str) -> tuple[list[str], dict[str, str]] | None:
+        """The declared columns of a method's frame (None: dicts); a one-object method has no
+        rows to frame, which is refused before anything is sent."""
+        if not frames.check(output):
+            return None
+        name, _, _, rows_key = self._api.describe(method)
+        if not rows_key:
+            raise InvalidRequest(f"Moz {name} answers one object, not rows: call it without output=", provider="moz")
+        from .catalog import moz_columns
+
+        return moz_columns(name)
+
     def _rpc(self, method: str, data: dict[str, Any], output: Output = "dicts") -> Any:
-        frames.check(output)
-        value, meta = self._api.call(method, data, output != "dicts")
+        frame = self._rpc_frame(method, output)
+        value, meta = self._api.call(method, data, frame is not None, frame=frame)
         return self._settle_rpc(method, value, meta, output)
 
     async def _rpc_async(self, method: str, data: dict[str, Any], output: Output = "dicts") -> Any:
-        frames.check(output)
-        value, meta = await self._api.call_async(method, data, output != "dicts")
+        frame = self._rpc_frame(method, output)
+        value, meta = await self._api.call_async(method, data, frame is not None, frame=frame)
         return self._settle_rpc(method, value, meta, output)
 
     def _settle_rpc(self, method: str, value: Any, meta: dict[str, Any], output: str) -> Any:
         budget = self._pool_budget(method)
         settle(budget, self.account, [], meta)
         if output != "dicts":
-            return _frame(method, value, output, meta)
+            return frames.convert(value, output, meta)
         return value
 
     def call(self, endpoint: str, data: dict[str, Any] | None = None, *, output: Output = "dicts", **fields: Any) -> Any:
@@ -342,8 +354,7 @@ class Moz(MozMethods, Client):
             return self._rpc(endpoint, self._data(data, fields), output)
         if data is not None:
             raise InvalidRequest("data= is for Moz API methods (dotted names); Links v2 endpoints take keyword fields", provider="moz")
-        frames.check(output)
-        value, meta = self._core.call(endpoint, **self._fields(fields))
+        value, meta = self._core.call(endpoint, _links_frame(endpoint, output), **self._fields(fields))
         return self._settle(value, meta, output)
 
     async def call_async(self, endpoint: str, data: dict[str, Any] | None = None, *, output: Output = "dicts", **fields: Any) -> Any:
@@ -351,8 +362,7 @@ class Moz(MozMethods, Client):
             return await self._rpc_async(endpoint, self._data(data, fields), output)
         if data is not None:
             raise InvalidRequest("data= is for Moz API methods (dotted names); Links v2 endpoints take keyword fields", provider="moz")
-        frames.check(output)
-        value, meta = await self._core.call_async(endpoint, **self._fields(fields))
+        value, meta = await self._core.call_async(endpoint, _links_frame(endpoint, output), **self._fields(fields))
         return self._settle(value, meta, output)
 
     def site_metrics_multiple(
@@ -576,13 +586,14 @@ class Moz(MozMethods, Client):
             data = self._data(fields.pop("data", None), fields)
             strict = data.pop("_strict", True)
             size = None if page_size == _DEFAULT_PAGE else page_size
-            stream = self._api.pages(endpoint, data, size, max_rows, strict is not False)
+            stream = self._api.pages(endpoint, data, size, max_rows, strict is not False, self._rpc_frame(endpoint, output))
             return Pages(stream, _RpcSettler(self, endpoint), output, progress, max_rows)
         if page_size == _DEFAULT_PAGE:
             page_size = 50
         unsigned("page_size", page_size, 50, provider="moz")
         unsigned("max_rows", max_rows, MAX_UNITS, provider="moz", optional=True)
-        return Pages(self._core.pages(endpoint, page_size, max_rows, **self._fields(fields)), self, output, progress, max_rows)
+        stream = self._core.pages(endpoint, page_size, max_rows, _links_frame(endpoint, output), **self._fields(fields))
+        return Pages(stream, self, output, progress, max_rows)
 
     def rows(self, endpoint: str, *, page_size: int = _DEFAULT_PAGE, max_rows: int | None = None, **fields: Any) -> RowStream:
         """Rows of a paged method across pages (``for`` or ``async for``), each exactly once."""

@@ -4,7 +4,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use super::page::{fields, to_json, value, PyJsonPage};
+use super::page::{fields, frame_arg, to_json, value, FrameArg, PyJsonPage};
 use super::{block_on, future, to_pyerr};
 use crate::error::Result;
 use crate::limits::Rate;
@@ -145,19 +145,21 @@ impl AhrefsCore {
         self.prepare(method, path, strict, kwargs).map(|p| self.client.url(&p)).map_err(|e| to_pyerr(py, e))
     }
 
-    #[pyo3(signature = (method, path, strict, **kwargs))]
-    fn call(&self, py: Python<'_>, method: &str, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    /// One call: `(value, meta)`; with `_frame=(names, types)` the value is an Arrow table
+    /// read from the answer's bytes.
+    #[pyo3(signature = (method, path, strict, _frame=None, **kwargs))]
+    fn call(&self, py: Python<'_>, method: &str, path: &str, strict: bool, _frame: FrameArg, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
         let p = self.prepare(method, path, strict, kwargs).map_err(|e| to_pyerr(py, e))?;
         let client = self.client.clone();
         let page = block_on(py, async move { client.fetch(&p).await })?;
-        Ok(PyJsonPage(page).into_pyobject(py)?.into_any().unbind())
+        Ok(PyJsonPage(page, frame_arg(_frame)).into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (method, path, strict, **kwargs))]
-    fn call_async<'py>(&self, py: Python<'py>, method: &str, path: &str, strict: bool, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (method, path, strict, _frame=None, **kwargs))]
+    fn call_async<'py>(&self, py: Python<'py>, method: &str, path: &str, strict: bool, _frame: FrameArg, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
         let p = self.prepare(method, path, strict, kwargs).map_err(|e| to_pyerr(py, e))?;
-        let client = self.client.clone();
-        future(py, async move { client.fetch(&p).await.map(PyJsonPage) })
+        let (client, frame) = (self.client.clone(), frame_arg(_frame));
+        future(py, async move { client.fetch(&p).await.map(|page| PyJsonPage(page, frame)) })
     }
 
     #[pyo3(signature = (targets, *, progress=None, **kwargs))]

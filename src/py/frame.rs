@@ -156,6 +156,25 @@ pub fn rows_table<'py>(
     table(py, batch)
 }
 
+/// A frame's declared columns from Python: `names` first, `types` (field -> catalog type, see
+/// `frame::declared`) for any column.
+pub fn declared_of(names: Option<Vec<String>>, types: Option<std::collections::HashMap<String, String>>) -> frame::Declared {
+    let types = types.unwrap_or_default().into_iter().map(|(n, t)| {
+        let ty = frame::declared(&t);
+        (n, ty)
+    }).collect();
+    frame::Declared::new(names.unwrap_or_default(), types)
+}
+
+/// A JSON page's rows as an Arrow table straight from its bytes (off the GIL), typed by
+/// `declared`: the decoder of every `output=` frame of a JSON answer.
+pub fn page_table<'py>(py: Python<'py>, page: &crate::providers::JsonPage, declared: &frame::Declared) -> PyResult<Bound<'py, PyAny>> {
+    let batch = py
+        .detach(|| frame::json_rows_typed(&page.body, &page.unwrap, declared, page.rows as usize))
+        .map_err(|e| to_pyerr(py, Error::format(format!("could not read a {} {} answer as a frame: {e}", page.provider, page.report)).provider(page.provider)))?;
+    table(py, batch)
+}
+
 /// `json_table(body, path=None, names=None, types=None)`: JSON rows as a typed Arrow table
 /// straight from the bytes (the decoder bulk frames use). `path` is the member holding the
 /// rows (`["results"]`; `None` or `[]`: the whole document); `names`/`types` as `rows_table`.
@@ -169,15 +188,7 @@ pub fn json_table<'py>(
     types: Option<std::collections::HashMap<String, String>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let path = path.unwrap_or_default();
-    let types = types.unwrap_or_default();
-    let declared: Vec<(String, arrow_schema::DataType)> = names
-        .unwrap_or_default()
-        .into_iter()
-        .map(|n| {
-            let ty = types.get(&n).map_or(arrow_schema::DataType::Null, |t| frame::declared(t));
-            (n, ty)
-        })
-        .collect();
+    let declared = declared_of(names, types);
     let batch = py
         .detach(|| {
             let steps: Vec<&str> = path.iter().map(String::as_str).collect();

@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use super::page::{fields, merged_meta, take_cache, value, JsonPages, Pager, PyJsonPage};
+use super::page::{fields, frame_arg, merged_meta, take_cache, value, FrameArg, JsonPages, Pager, PyJsonPage};
 use super::{block_on, future, to_pyerr};
 use crate::error::Result;
 use crate::providers::moz::{self, Auth, Bulk, Client, Decoder, Prepared, Weights};
@@ -245,19 +245,21 @@ impl MozCore {
         self.prepare(endpoint, kwargs).map(|p| p.estimate).map_err(|e| to_pyerr(py, e))
     }
 
-    #[pyo3(signature = (endpoint, **kwargs))]
-    fn call(&self, py: Python<'_>, endpoint: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
+    /// One call: `(value, meta)`; with `_frame=(names, types)` the rows are an Arrow table read
+    /// from the answer's bytes.
+    #[pyo3(signature = (endpoint, _frame=None, **kwargs))]
+    fn call(&self, py: Python<'_>, endpoint: &str, _frame: FrameArg, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Py<PyAny>> {
         let p = self.prepare(endpoint, kwargs).map_err(|e| to_pyerr(py, e))?;
         let client = self.client.clone();
         let page = block_on(py, async move { client.fetch(&p).await })?;
-        Ok(PyJsonPage(page).into_pyobject(py)?.into_any().unbind())
+        Ok(PyJsonPage(page, frame_arg(_frame)).into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (endpoint, **kwargs))]
-    fn call_async<'py>(&self, py: Python<'py>, endpoint: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (endpoint, _frame=None, **kwargs))]
+    fn call_async<'py>(&self, py: Python<'py>, endpoint: &str, _frame: FrameArg, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
         let p = self.prepare(endpoint, kwargs).map_err(|e| to_pyerr(py, e))?;
-        let client = self.client.clone();
-        future(py, async move { client.fetch(&p).await.map(PyJsonPage) })
+        let (client, frame) = (self.client.clone(), frame_arg(_frame));
+        future(py, async move { client.fetch(&p).await.map(|page| PyJsonPage(page, frame)) })
     }
 
     #[pyo3(signature = (targets, *, progress=None, frame=false, **kwargs))]
@@ -373,8 +375,8 @@ impl MozCore {
     }
 
     /// Pages of a `next_token` endpoint, each result once, stopping after `max_rows`.
-    #[pyo3(signature = (endpoint, page_size, max_rows, **kwargs))]
-    fn pages(&self, py: Python<'_>, endpoint: &str, page_size: u64, max_rows: Option<u64>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<JsonPages> {
+    #[pyo3(signature = (endpoint, page_size, max_rows, _frame=None, **kwargs))]
+    fn pages(&self, py: Python<'_>, endpoint: &str, page_size: u64, max_rows: Option<u64>, _frame: FrameArg, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<JsonPages> {
         let err = |e| to_pyerr(py, e);
         if !(1..=50).contains(&page_size) {
             return Err(err(super::invalid(format!("page_size must be in 1..=50, not {page_size}")).provider(moz::PROVIDER)));
@@ -391,7 +393,7 @@ impl MozCore {
             return Err(err(super::invalid(format!("Moz {endpoint} is not paged; call it directly")).provider(moz::PROVIDER)));
         }
         let cursor = Cursor { base, token, page_size, remaining: max_rows, done: false };
-        Ok(JsonPages { pager: Arc::new(MozPager { client: self.client.clone(), cursor: tokio::sync::Mutex::new(cursor) }) })
+        Ok(JsonPages { pager: Arc::new(MozPager { client: self.client.clone(), cursor: tokio::sync::Mutex::new(cursor) }), frame: frame_arg(_frame) })
     }
 
     #[pyo3(signature = (start=None, end=None))]

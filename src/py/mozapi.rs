@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use super::page::{merged_meta, value, JsonPages, Pager, PyJsonPage};
+use super::page::{frame_arg, merged_meta, value, FrameArg, JsonPages, Pager, PyJsonPage};
 use super::{block_on, future, to_pyerr};
 use crate::error::{Error, Result};
 use crate::providers::mozapi::{self, Client, Defaults, Multiple, Placed, Prepared};
@@ -362,24 +362,26 @@ impl MozApiCore {
     }
 
     /// One call: `(result or rows, meta)`.
-    #[pyo3(signature = (method, data=None, rows=false, strict=true))]
-    fn call(&self, py: Python<'_>, method: &str, data: Option<&Bound<'_, PyDict>>, rows: bool, strict: bool) -> PyResult<Py<PyAny>> {
+    /// With `frame=(names, types)` the rows are an Arrow table read from the answer's bytes.
+    #[pyo3(signature = (method, data=None, rows=false, strict=true, frame=None))]
+    fn call(&self, py: Python<'_>, method: &str, data: Option<&Bound<'_, PyDict>>, rows: bool, strict: bool, frame: FrameArg) -> PyResult<Py<PyAny>> {
         let p = self.prepare(method, data, strict).map_err(|e| to_pyerr(py, e))?;
         let client = self.client.clone();
         let page = block_on(py, async move { client.fetch(&p, rows).await.map(|(page, _)| page) })?;
-        Ok(PyJsonPage(page).into_pyobject(py)?.into_any().unbind())
+        Ok(PyJsonPage(page, frame_arg(frame)).into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (method, data=None, rows=false, strict=true))]
-    fn call_async<'py>(&self, py: Python<'py>, method: &str, data: Option<&Bound<'_, PyDict>>, rows: bool, strict: bool) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (method, data=None, rows=false, strict=true, frame=None))]
+    fn call_async<'py>(&self, py: Python<'py>, method: &str, data: Option<&Bound<'_, PyDict>>, rows: bool, strict: bool, frame: FrameArg) -> PyResult<Bound<'py, PyAny>> {
         let p = self.prepare(method, data, strict).map_err(|e| to_pyerr(py, e))?;
-        let client = self.client.clone();
-        future(py, async move { client.fetch(&p, rows).await.map(|(page, _)| PyJsonPage(page)) })
+        let (client, frame) = (self.client.clone(), frame_arg(frame));
+        future(py, async move { client.fetch(&p, rows).await.map(|(page, _)| PyJsonPage(page, frame)) })
     }
 
     /// Pages of an `offset.token` or `page.n` method, each row once, stopping after `max_rows`.
-    #[pyo3(signature = (method, data, page_size, max_rows, strict=true))]
-    fn pages(&self, py: Python<'_>, method: &str, data: Option<&Bound<'_, PyDict>>, page_size: Option<u64>, max_rows: Option<u64>, strict: bool) -> PyResult<JsonPages> {
+    #[pyo3(signature = (method, data, page_size, max_rows, strict=true, frame=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn pages(&self, py: Python<'_>, method: &str, data: Option<&Bound<'_, PyDict>>, page_size: Option<u64>, max_rows: Option<u64>, strict: bool, frame: FrameArg) -> PyResult<JsonPages> {
         let err = |e| to_pyerr(py, e);
         let p = self.prepare(method, data, strict).map_err(err)?;
         let m = p.method;
@@ -401,7 +403,7 @@ impl MozApiCore {
             }
         };
         let cursor = Cursor { base: p, token, fetched, page_size, remaining: max_rows, done: false };
-        Ok(JsonPages { pager: Arc::new(RpcPager { client: self.client.clone(), cursor: tokio::sync::Mutex::new(cursor) }) })
+        Ok(JsonPages { pager: Arc::new(RpcPager { client: self.client.clone(), cursor: tokio::sync::Mutex::new(cursor) }), frame: frame_arg(frame) })
     }
 
     /// A `*.multiple` method for any number of items, in input order.

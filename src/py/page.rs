@@ -11,6 +11,7 @@ use pyo3::types::{PyDict, PyTuple};
 use super::json::decode_body;
 use super::block_on;
 use crate::error::Result;
+use crate::frame::Declared;
 use crate::providers::{JsonPage, Unwrap};
 
 /// Decode a page's body and take out the caller's value.
@@ -70,7 +71,15 @@ pub fn merged_meta<'py>(py: Python<'py>, pages: &[JsonPage], provider: &str, rep
     Ok(m)
 }
 
-pub struct PyJsonPage(pub JsonPage);
+/// A page as `(value, meta)`: Python objects, or with a frame's declared columns an Arrow
+/// table read straight from the bytes (never through Python objects).
+pub struct PyJsonPage(pub JsonPage, pub Option<Arc<Declared>>);
+
+impl PyJsonPage {
+    pub fn dicts(page: JsonPage) -> Self {
+        PyJsonPage(page, None)
+    }
+}
 
 impl<'py> IntoPyObject<'py> for PyJsonPage {
     type Target = PyTuple;
@@ -79,8 +88,21 @@ impl<'py> IntoPyObject<'py> for PyJsonPage {
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
         let page = &self.0;
-        super::decoding(py, page.provider, &page.report, || PyTuple::new(py, [value(py, page)?.into_any(), meta(py, page)?.into_any()]))
+        super::decoding(py, page.provider, &page.report, || {
+            let rows = match &self.1 {
+                Some(declared) => super::frame::page_table(py, page, declared)?,
+                None => value(py, page)?,
+            };
+            PyTuple::new(py, [rows.into_any(), meta(py, page)?.into_any()])
+        })
     }
+}
+
+/// `frame=(names, types)` from Python: the declared columns of a frame, or dicts (`None`).
+pub type FrameArg = Option<(Option<Vec<String>>, Option<std::collections::HashMap<String, String>>)>;
+
+pub fn frame_arg(frame: FrameArg) -> Option<Arc<Declared>> {
+    frame.map(|(names, types)| Arc::new(super::frame::declared_of(names, types)))
 }
 
 /// Fetches the next page of something, or `None` at the end.
@@ -92,9 +114,11 @@ pub trait Pager: Send + Sync + 'static {
 #[pyclass(frozen, module = "seowire._seowire")]
 pub struct JsonPages {
     pub pager: Arc<dyn Pager>,
+    /// Pages as frames with these declared columns, or dicts.
+    pub frame: Option<Arc<Declared>>,
 }
 
-struct AsyncNext(Option<JsonPage>);
+struct AsyncNext(Option<JsonPage>, Option<Arc<Declared>>);
 
 impl<'py> IntoPyObject<'py> for AsyncNext {
     type Target = PyAny;
@@ -103,7 +127,7 @@ impl<'py> IntoPyObject<'py> for AsyncNext {
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
         match self.0 {
-            Some(p) => Ok(PyJsonPage(p).into_pyobject(py)?.into_any()),
+            Some(p) => Ok(PyJsonPage(p, self.1).into_pyobject(py)?.into_any()),
             None => Err(PyStopAsyncIteration::new_err(())),
         }
     }
@@ -117,7 +141,7 @@ impl JsonPages {
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         match block_on(py, self.pager.clone().next())? {
-            Some(p) => Ok(PyJsonPage(p).into_pyobject(py)?.into_any().unbind()),
+            Some(p) => Ok(PyJsonPage(p, self.frame.clone()).into_pyobject(py)?.into_any().unbind()),
             None => Err(PyStopIteration::new_err(())),
         }
     }
@@ -127,8 +151,8 @@ impl JsonPages {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let pager = self.pager.clone();
-        super::future(py, async move { pager.next().await.map(AsyncNext) })
+        let (pager, frame) = (self.pager.clone(), self.frame.clone());
+        super::future(py, async move { pager.next().await.map(|p| AsyncNext(p, frame)) })
     }
 }
 

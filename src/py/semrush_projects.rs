@@ -53,7 +53,7 @@ impl SemrushProjectsCore {
         let p = self.prepare(method, path, params, counts, body).map_err(|e| to_pyerr(py, e))?;
         let client = self.client.clone();
         let page = block_on(py, async move { client.fetch(&p).await })?;
-        Ok(PyJsonPage(page).into_pyobject(py)?.into_any().unbind())
+        Ok(PyJsonPage::dicts(page).into_pyobject(py)?.into_any().unbind())
     }
 
     #[pyo3(signature = (method, path, params=None, counts=None, body=None))]
@@ -68,7 +68,7 @@ impl SemrushProjectsCore {
     ) -> PyResult<Bound<'py, PyAny>> {
         let p = self.prepare(method, path, params, counts, body).map_err(|e| to_pyerr(py, e))?;
         let client = self.client.clone();
-        future(py, async move { client.fetch(&p).await.map(PyJsonPage) })
+        future(py, async move { client.fetch(&p).await.map(PyJsonPage::dicts) })
     }
 }
 

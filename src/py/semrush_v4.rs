@@ -206,7 +206,7 @@ impl SemrushV4Core {
         let base = self.prepare(path, kwargs).map_err(err)?;
         let offset = base.offset;
         let cursor = Cursor { base, offset, page_size, remaining: max_rows, done: false };
-        Ok(JsonPages { pager: Arc::new(V4Pager { client: self.client.clone(), cursor: tokio::sync::Mutex::new(cursor) }) })
+        Ok(JsonPages { pager: Arc::new(V4Pager { client: self.client.clone(), cursor: tokio::sync::Mutex::new(cursor) }), frame: None })
     }
 
     /// A filter DSL value quoted safely (`'it''s'`, numbers as they are, lists in parentheses).
