@@ -201,3 +201,42 @@ def test_an_empty_json_page_keeps_the_catalog_schema(ahrefs, emu, monkeypatch):
     t = ahrefs().all_backlinks("x.com", select=["url_from", "domain_rating_source", "first_seen"], limit=5, output="arrow")
     assert t.num_rows == 0
     assert [f.type for f in t.schema] == [pa.string(), pa.float64(), pa.timestamp("ms", tz="UTC")]
+
+
+def test_bulk_frames_are_read_from_the_bytes_in_input_order(moz, ahrefs, emu, monkeypatch):
+    """Moz API *.multiple (answered out of order, item errors in place), each() and Ahrefs
+    batch_analysis: one row per input in input order, values equal to the dicts'."""
+    emu.configure(moz_api_item_errors=["broken.com"], moz_api_null_keywords=["zzqx"])
+    m, a = moz(cache=True), ahrefs(cache=True)
+    sites = ["moz.com", "broken.com", "ahrefs.com", "moz.com", "nytimes.com"] + [f"s{i}.com" for i in range(60)]
+    dicts = m.site_metrics_multiple(sites, chunk_size=20)
+    pairs = [("moz.com", "a.com"), ("moz.com", "b.com"), ("x.com", "y.com")]
+    exists = m.link_exists_multiple(pairs)
+    words = m.each("data.keyword.metrics.fetch", ["seo", "zzqx", "sem"])
+    targets = [f"t{i}.com" for i in range(230)]
+    batch = a.batch_analysis(targets, select=["url", "domain_rating", "org_traffic"])
+    _no_dict_frames(monkeypatch)
+
+    t = m.site_metrics_multiple(sites, chunk_size=20, output="arrow")
+    assert t.num_rows == len(sites)
+    assert t.column("query").to_pylist()[:5] == ["moz.com", "broken.com", "ahrefs.com", "moz.com", "nytimes.com"]
+    errors = t.column("error").to_pylist()
+    assert [e is not None for e in errors] == [isinstance(d, seowire.exceptions.ItemError) for d in dicts]
+    assert errors[1] == str(dicts[1])
+    das = [None if isinstance(d, seowire.exceptions.ItemError) else d["site_metrics"]["domain_authority"] for d in dicts]
+    assert t.column("domain_authority").to_pylist() == das and t.schema.field("domain_authority").type == pa.int64()
+    assert t.column("title").to_pylist()[0] == dicts[0]["site_metrics"]["title"]  # a member the schema lacks is kept
+    assert t.column_names[-1] == "error"
+
+    t = m.link_exists_multiple(pairs, output="polars")
+    assert t["exists"].to_list() == [d["exists"] for d in exists] and t["target"].to_list() == ["moz.com", "moz.com", "x.com"]
+
+    t = m.each("data.keyword.metrics.fetch", ["seo", "zzqx", "sem"], output="arrow")
+    assert t.num_rows == 3
+    assert t.column("keyword_metrics.volume").to_pylist() == [w["keyword_metrics"]["volume"] for w in words]
+
+    t = a.batch_analysis(targets, select=["url", "domain_rating", "org_traffic"], output="arrow")
+    assert t.num_rows == 230 and t.column_names[:3] == ["url", "domain_rating", "org_traffic"]
+    assert t.column("url").to_pylist() == [r["url"] for r in batch]
+    assert t.column("org_traffic").to_pylist() == [r["org_traffic"] for r in batch]
+    assert t.schema.field("domain_rating").type == pa.float64()

@@ -235,12 +235,13 @@ class Ahrefs(Client, AhrefsReports):
         if stream:
             return self._batch_stream(targets, select, output, progress, batch_rows, params)
         targets = list(targets)
+        frame = _frame(output, "POST", "batch-analysis/batch-analysis", {"select": select})
         tracker = _progress.start(progress, len(targets), "ahrefs batch_analysis")
         try:
-            value, meta = self._core.batch_analysis(targets, select=list(select), progress=tracker, **_norm(params))
+            value, meta = self._core.batch_analysis(targets, select=list(select), progress=tracker, _frame=frame, **_norm(params))
         finally:
             tracker.close()
-        return self._settle(value, meta, output, list(select), _types(output, "POST", "batch-analysis/batch-analysis"))
+        return self._settle(value, meta, output)
 
     async def batch_analysis_async(
         self,
@@ -257,12 +258,14 @@ class Ahrefs(Client, AhrefsReports):
         if stream:
             return self._batch_stream(targets, select, output, progress, batch_rows, params)
         targets = list(targets)
+        frame = _frame(output, "POST", "batch-analysis/batch-analysis", {"select": select})
         tracker = _progress.start(progress, len(targets), "ahrefs batch_analysis")
         try:
-            value, meta = await self._core.batch_analysis_async(targets, select=list(select), progress=tracker, **_norm(params))
+            value, meta = await self._core.batch_analysis_async(targets, select=list(select), progress=tracker, _frame=frame,
+                                                                **_norm(params))
         finally:
             tracker.close()
-        return self._settle(value, meta, output, list(select), _types(output, "POST", "batch-analysis/batch-analysis"))
+        return self._settle(value, meta, output)
 
     def _batch_stream(self, targets: Any, select: Sequence[str], output: str, progress: ProgressArg, batch_rows: int,
                       params: dict[str, Any]) -> Batches:

@@ -63,7 +63,8 @@ _MOZ_COLUMNS: dict[str, tuple[list[str], dict[str, str]]] = {}
 
 
 def moz_columns(method: str) -> tuple[list[str], dict[str, str]]:
-    """Column names and catalog types of a Moz API list method's rows: nested objects flattened
+    """Column names and catalog types of a Moz API list method's rows (of a one-object method:
+    its result, as ``each()`` frames it): nested objects flattened
     into ``parent.child`` columns (``source_site_metrics.domain_authority``), counts as integers,
     dates as dates, lists as lists."""
     if method not in _MOZ_COLUMNS:
@@ -96,7 +97,8 @@ def moz_columns(method: str) -> tuple[list[str], dict[str, str]]:
                     types[col] = "string"
 
         rows = op.get("rows")
-        item = ((op["result"].get("properties") or {}).get(rows) or {}).get("items") or {} if rows else {}
+        # A list method's row, or a one-object method's whole result (each() gives a row per item).
+        item = ((op["result"].get("properties") or {}).get(rows) or {}).get("items") or {} if rows else op["result"]
         walk(item, "")
         _MOZ_COLUMNS[method] = (names, types)
     return _MOZ_COLUMNS[method]

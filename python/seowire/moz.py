@@ -122,46 +122,21 @@ def _pairs(pairs: Any) -> list[Any]:
     return out
 
 
-def _bulk_frame(method: str, items: list[Any], output: str, meta: dict[str, Any]) -> Any:
-    """Bulk answers as one frame row each, in input order: the query as Moz echoed it
-    (``query``, ``scope``; link status: ``target``, ``source``), then the site metrics or
-    ``exists``, and ``error`` (the ItemError's text) where an item failed."""
+def _bulk_columns(method: str) -> tuple[list[str], dict[str, str]]:
+    """The columns of a bulk method's frame, one row per input in input order: the query as Moz
+    echoed it (``query``, ``scope``; link status: ``target``, ``source`` and their scopes),
+    then the site metrics or ``exists``, and ``error`` (the ItemError's text) where an item
+    failed. The core reads the rows from the answers' bytes."""
     from .catalog import moz_columns
-    from .exceptions import ItemError
 
-    pair = "link.status" in method
-
-    def query(q: Any) -> tuple[Any, Any]:
-        if not isinstance(q, dict):
-            return None, None
-        raw = q.get("original_site_query")
-        original: dict[str, Any] = raw if isinstance(raw, dict) else q
-        return original.get("query"), original.get("scope")
-
-    if pair:
-        names = ["target", "target_scope", "source", "source_scope", "exists", "error"]
-        types = {"exists": "boolean", "error": "string"}
-    else:
-        cols, col_types = moz_columns("data.site.metrics.fetch.multiple")
-        metrics = [c.removeprefix("site_metrics.") for c in cols if c.startswith("site_metrics.")]
-        names = ["query", "scope", *metrics, "error"]
-        types = {**{c.removeprefix("site_metrics."): t for c, t in col_types.items() if c.startswith("site_metrics.")}, "error": "string"}
-    rows = []
-    for item in items:
-        source = item.query if isinstance(item, ItemError) else item
-        source = source if isinstance(source, dict) else {}
-        row: dict[str, Any] = {}
-        if pair:
-            row["target"], row["target_scope"] = query(source.get("target_site_query"))
-            row["source"], row["source_scope"] = query(source.get("source_site_query"))
-            row["exists"] = source.get("exists")
-        else:
-            row["query"], row["scope"] = query(source.get("site_query"))
-            if isinstance(source.get("site_metrics"), dict):
-                row.update(source["site_metrics"])
-        row["error"] = str(item) if isinstance(item, ItemError) else (None if item is not None else "no answer")
-        rows.append(row)
-    return frames.convert(rows, output, meta, names, types)
+    if "link.status" in method:
+        return (["target", "target_scope", "source", "source_scope", "exists", "error"],
+                {"target": "string", "target_scope": "string", "source": "string", "source_scope": "string",
+                 "exists": "boolean", "error": "string"})
+    cols, col_types = moz_columns("data.site.metrics.fetch.multiple")
+    metrics = [c.removeprefix("site_metrics.") for c in cols if c.startswith("site_metrics.")]
+    types = {c.removeprefix("site_metrics."): t for c, t in col_types.items() if c.startswith("site_metrics.")}
+    return ["query", "scope", *metrics, "error"], {**types, "query": "string", "scope": "string", "error": "string"}
 
 
 class Moz(MozMethods, Client):
@@ -433,9 +408,10 @@ class Moz(MozMethods, Client):
     def _multiple(self, method: str, items: Any, chunk_size: int, output: str, progress: ProgressArg,
                   cache: bool | None, strict: bool | None) -> Rows:
         items, extra = self._bulk_args(items, chunk_size, output, cache, strict)
+        frame = _bulk_columns(method) if output != "dicts" else None
         tracker = _progress.start(progress, len(items), f"moz {method}")
         try:
-            value, meta = self._api.multiple(method, items, extra, chunk_size, strict is not False, tracker)
+            value, meta = self._api.multiple(method, items, extra, chunk_size, strict is not False, tracker, frame)
         finally:
             tracker.close()
         return self._settle_multiple(method, value, meta, output)
@@ -443,19 +419,20 @@ class Moz(MozMethods, Client):
     async def _multiple_async(self, method: str, items: Any, chunk_size: int, output: str, progress: ProgressArg,
                               cache: bool | None, strict: bool | None) -> Rows:
         items, extra = self._bulk_args(items, chunk_size, output, cache, strict)
+        frame = _bulk_columns(method) if output != "dicts" else None
         tracker = _progress.start(progress, len(items), f"moz {method}")
         try:
-            value, meta = await self._api.multiple_async(method, items, extra, chunk_size, strict is not False, tracker)
+            value, meta = await self._api.multiple_async(method, items, extra, chunk_size, strict is not False, tracker, frame)
         finally:
             tracker.close()
         return self._settle_multiple(method, value, meta, output)
 
-    def _settle_multiple(self, method: str, value: list[Any], meta: dict[str, Any], output: str) -> Any:
+    def _settle_multiple(self, method: str, value: Any, meta: dict[str, Any], output: str) -> Any:
         budget = self._pool_budget(method)
         if output == "dicts":
             return settle(budget, self.account, value, meta)
         settle(budget, self.account, [], meta)
-        return _bulk_frame(method, value, output, meta)
+        return frames.convert(value, output, meta)
 
     def each(self, method: str, items: Iterable[Any], *, progress: ProgressArg = None, output: Output = "dicts",
              **fields: Any) -> Rows:
@@ -487,21 +464,20 @@ class Moz(MozMethods, Client):
         strict = data.pop("_strict", True) is not False
         tracker = _progress.start(progress, len(items), f"moz {name}")
 
-        def done(value: list[Any], meta: dict[str, Any]) -> Any:
+        def done(value: Any, meta: dict[str, Any]) -> Any:
             tracker.close()
             settle(self._pool_budget(name), self.account, [], meta)
             if output == "dicts":
                 return Rows(value, meta)
-            from .catalog import flatten
-            from .exceptions import ItemError
+            return frames.convert(value, output, meta)
 
-            flat = [{"error": str(v)} if isinstance(v, ItemError) else flatten(v) for v in value]
-            return frames.convert(flat, output, meta)
+        from .catalog import moz_columns
 
+        frame = moz_columns(name) if output != "dicts" else None  # a row per item, read from the bytes
         if run_async:
             async def go() -> Any:
                 try:
-                    value, meta = await self._api.each_async(name, subject, items, data, strict, tracker)
+                    value, meta = await self._api.each_async(name, subject, items, data, strict, tracker, frame)
                 except BaseException:
                     tracker.close()
                     raise
@@ -509,7 +485,7 @@ class Moz(MozMethods, Client):
 
             return go()
         try:
-            value, meta = self._api.each(name, subject, items, data, strict, tracker)
+            value, meta = self._api.each(name, subject, items, data, strict, tracker, frame)
         except BaseException:
             tracker.close()
             raise

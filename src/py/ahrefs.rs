@@ -18,7 +18,31 @@ pub struct AhrefsCore {
 
 /// batch-analysis over any number of targets: pages of 100, merged in input order.
 /// Answered pages in chunk order, the estimate, failed input positions and the first failure.
-struct PyBatch(Vec<JsonPage>, u64, Vec<usize>, Option<crate::error::Error>, usize);
+/// With declared columns, the rows are one Arrow table read from the pages' bytes.
+struct PyBatch(Vec<JsonPage>, u64, Vec<usize>, Option<crate::error::Error>, usize, Option<Arc<crate::frame::Declared>>);
+
+impl PyBatch {
+    fn table<'py>(&self, py: Python<'py>, declared: &crate::frame::Declared) -> PyResult<Bound<'py, PyAny>> {
+        use super::frame::Part;
+        let failed: std::collections::HashSet<usize> = self.2.iter().copied().collect();
+        let mut pages = self.0.iter();
+        let mut parts = Vec::new();
+        let mut position = 0;
+        while position < self.4 {
+            let end = (position + ahrefs::MAX_BATCH).min(self.4);
+            if failed.contains(&position) {
+                parts.push(Part::Missing(end - position));
+            } else if let Some(page) = pages.next() {
+                parts.push(Part::Page(page));
+            }
+            position = end;
+        }
+        let batch = py
+            .detach(|| super::frame::answers_table(&parts, declared))
+            .map_err(|e| to_pyerr(py, crate::error::Error::format(format!("could not read a batch-analysis answer as a frame: {e}")).provider(ahrefs::PROVIDER)))?;
+        super::frame::table(py, batch)
+    }
+}
 
 impl<'py> IntoPyObject<'py> for PyBatch {
     type Target = PyTuple;
@@ -26,6 +50,17 @@ impl<'py> IntoPyObject<'py> for PyBatch {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        if let Some(declared) = self.5.clone() {
+            let table = self.table(py, &declared)?;
+            let m = super::page::merged_meta(py, &self.0, ahrefs::PROVIDER, "batch-analysis/batch-analysis", self.1, self.4 - self.2.len())?;
+            if let Some(e) = self.3.filter(|_| !self.2.is_empty()) {
+                if self.0.is_empty() {
+                    return Err(super::to_pyerr(py, e));
+                }
+                return Err(super::bulk_error(py, e, table, self.2, m));
+            }
+            return PyTuple::new(py, [table, m.into_any()]);
+        }
         let _gc = super::GcPause::new(py, self.0.iter().map(|p| p.rows as usize).sum::<usize>() * 8);
         let out = PyList::empty(py);
         let mut pages = self.0.iter();
@@ -162,31 +197,34 @@ impl AhrefsCore {
         future(py, async move { client.fetch(&p).await.map(|page| PyJsonPage(page, frame)) })
     }
 
-    #[pyo3(signature = (targets, *, progress=None, **kwargs))]
+    /// With `_frame=(names, types)` the rows are one Arrow table read from the answers' bytes.
+    #[pyo3(signature = (targets, *, progress=None, _frame=None, **kwargs))]
     fn batch_analysis(
         &self,
         py: Python<'_>,
         targets: &Bound<'_, PyAny>,
         progress: Option<Bound<'_, PyAny>>,
+        _frame: FrameArg,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
         let chunks = self.batches(targets, kwargs).map_err(|e| to_pyerr(py, e))?;
-        let (client, progress) = (self.client.clone(), super::Progress::new(progress));
-        let out = block_on(py, async move { run_batches(client, chunks, progress).await })?;
+        let (client, progress, frame) = (self.client.clone(), super::Progress::new(progress), frame_arg(_frame));
+        let out = block_on(py, async move { run_batches(client, chunks, progress, frame).await })?;
         Ok(out.into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (targets, *, progress=None, **kwargs))]
+    #[pyo3(signature = (targets, *, progress=None, _frame=None, **kwargs))]
     fn batch_analysis_async<'py>(
         &self,
         py: Python<'py>,
         targets: &Bound<'_, PyAny>,
         progress: Option<Bound<'_, PyAny>>,
+        _frame: FrameArg,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let chunks = self.batches(targets, kwargs).map_err(|e| to_pyerr(py, e))?;
-        let (client, progress) = (self.client.clone(), super::Progress::new(progress));
-        future(py, async move { run_batches(client, chunks, progress).await })
+        let (client, progress, frame) = (self.client.clone(), super::Progress::new(progress), frame_arg(_frame));
+        future(py, async move { run_batches(client, chunks, progress, frame).await })
     }
 
     /// `batch_analysis` as a stream of batches (see `py::bulk`): targets pulled 100 at a time,
@@ -248,7 +286,7 @@ impl AhrefsCore {
     }
 }
 
-async fn run_batches(client: Arc<Client>, chunks: Vec<Prepared>, progress: super::Progress) -> Result<PyBatch> {
+async fn run_batches(client: Arc<Client>, chunks: Vec<Prepared>, progress: super::Progress, frame: Option<Arc<crate::frame::Declared>>) -> Result<PyBatch> {
     use futures::StreamExt;
     let estimate = chunks.iter().map(|c| c.estimate).sum();
     let sizes: Vec<usize> = chunks.iter().map(|c| c.rows as usize).collect();
@@ -285,7 +323,7 @@ async fn run_batches(client: Arc<Client>, chunks: Vec<Prepared>, progress: super
         }
         position += size;
     }
-    Ok(PyBatch(pages, estimate, failed, error, inputs))
+    Ok(PyBatch(pages, estimate, failed, error, inputs, frame))
 }
 
 impl AhrefsCore {

@@ -88,6 +88,33 @@ pub fn bulk_table(
     Ok(vec![arrow_select::take::take_record_batch(&all, &indices).map_err(|e| e.to_string())?])
 }
 
+/// One input's part of a table of many answers (see [`answers_table`]).
+pub enum Part<'a> {
+    /// An answered page: its rows.
+    Page(&'a crate::providers::JsonPage),
+    /// An input that failed on its own: `rows` rows holding only `error`.
+    Error(String, usize),
+    /// Inputs never answered (their request failed or was not sent): null rows.
+    Missing(usize),
+}
+
+/// The rows of many answers as one table in input order, each page read from its bytes and
+/// typed by `declared` (its columns first, even when no page came back).
+pub fn answers_table(parts: &[Part<'_>], declared: &frame::Declared) -> Result<arrow_array::RecordBatch, String> {
+    let mut batches = vec![frame::json_rows_at(b"[]", Some(&[]), declared, 0)?];
+    for part in parts {
+        batches.push(match part {
+            Part::Page(p) => frame::json_rows_typed(&p.body, &p.unwrap, declared, p.rows as usize)?,
+            Part::Error(message, rows) => {
+                let errors: arrow_array::ArrayRef = std::sync::Arc::new(arrow_array::StringArray::from(vec![message.as_str(); *rows]));
+                frame::batch(vec![("error".into(), errors)], *rows)?
+            }
+            Part::Missing(rows) => frame::batch(Vec::new(), *rows)?,
+        });
+    }
+    frame::concat(&batches)
+}
+
 fn value(v: serde_json::Value) -> Value {
     use serde_json::Value as J;
     match v {

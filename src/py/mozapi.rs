@@ -184,6 +184,153 @@ impl<'py> IntoPyObject<'py> for PyMultiple {
     }
 }
 
+/// How a bulk method's answers are laid out as frame rows, one per item: the query as Moz
+/// echoed it (its `original_site_query` when Moz rewrote it), the values of the result, and
+/// `error` (the ItemError's text) where the item failed.
+#[derive(Clone)]
+pub struct Layout {
+    method: String,
+    lists: (&'static str, &'static str),
+    /// (column, echo object, field of the query).
+    echoes: Vec<(&'static str, &'static str, &'static str)>,
+    /// (column, path in a result entry, type).
+    values: Vec<(String, String, arrow_schema::DataType)>,
+    /// Where a result's values are (`site_metrics.`): members the schema does not name are
+    /// kept too (Moz sends `title`), typed by their values.
+    prefix: &'static str,
+}
+
+impl Layout {
+    /// The layout of `method`'s frame, `declared` being its columns (as `seowire.moz` names them).
+    pub fn new(method: &str, declared: &crate::frame::Declared) -> Result<Layout> {
+        let m = mozapi::resolve(method)?;
+        let (lists, echoes, prefix): (_, Vec<(&'static str, &'static str, &'static str)>, &'static str) = match m.method.as_str() {
+            "data.site.link.status.fetch.multiple" => (
+                ("results_by_query", "errors_by_query"),
+                vec![("target", "target_site_query", "query"), ("target_scope", "target_site_query", "scope"), ("source", "source_site_query", "query"), ("source_scope", "source_site_query", "scope")],
+                "",
+            ),
+            _ => (("results_by_site", "errors_by_site"), vec![("query", "site_query", "query"), ("scope", "site_query", "scope")], "site_metrics."),
+        };
+        let values = declared
+            .first
+            .iter()
+            .filter(|(n, _)| n != "error" && !echoes.iter().any(|e| e.0 == n))
+            .map(|(n, t)| (n.clone(), format!("{prefix}{n}"), t.clone()))
+            .collect();
+        Ok(Layout { method: m.method.clone(), lists, echoes, values, prefix })
+    }
+
+    /// The output columns (what an answer with no rows still has).
+    pub fn columns(&self) -> Vec<(String, arrow_schema::DataType)> {
+        let text = arrow_schema::DataType::Utf8;
+        self.echoes.iter().map(|e| (e.0.to_string(), text.clone()))
+            .chain(self.values.iter().map(|(n, _, t)| (n.clone(), t.clone())))
+            .chain([("error".to_string(), arrow_schema::DataType::Utf8)])
+            .collect()
+    }
+
+    /// A chunk's answer as rows in the chunk's item order (`placed`), read from the bytes.
+    pub fn frame(&self, page: &JsonPage, placed: &[Placed]) -> std::result::Result<arrow_array::RecordBatch, String> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::Array;
+        use arrow_schema::DataType;
+        let echo_columns = || {
+            self.echoes.iter().flat_map(|(_, obj, field)| {
+                [(format!("{obj}.original_site_query.{field}"), DataType::Utf8), (format!("{obj}.{field}"), DataType::Utf8)]
+            })
+        };
+        let results = crate::frame::Declared::columns(echo_columns().chain(self.values.iter().map(|(_, p, t)| (p.clone(), t.clone()))).collect());
+        let errors = crate::frame::Declared::columns(echo_columns().chain([("error.name".to_string(), DataType::Utf8), ("error.message".to_string(), DataType::Utf8)]).collect());
+        let r = crate::frame::json_rows_at(&page.body, Some(&["result", self.lists.0]), &results, placed.len())?;
+        let e = crate::frame::json_rows_at(&page.body, Some(&["result", self.lists.1]), &errors, 0)?;
+        let text = |b: &arrow_array::RecordBatch, name: &str, i: usize| -> Option<String> {
+            let c = b.column_by_name(name)?.as_string_opt::<i32>()?;
+            (i < c.len() && !c.is_null(i)).then(|| c.value(i).to_string())
+        };
+        let mut columns: Vec<(String, arrow_array::ArrayRef)> = Vec::new();
+        for (name, obj, field) in &self.echoes {
+            let mut b = arrow_array::builder::StringBuilder::new();
+            for p in placed {
+                let (batch, i) = match p {
+                    Placed::Result(j) => (&r, *j),
+                    Placed::Error(j) => (&e, *j),
+                    Placed::Missing => {
+                        b.append_null();
+                        continue;
+                    }
+                };
+                b.append_option(text(batch, &format!("{obj}.original_site_query.{field}"), i).or_else(|| text(batch, &format!("{obj}.{field}"), i)));
+            }
+            columns.push((name.to_string(), std::sync::Arc::new(b.finish())));
+        }
+        let take: arrow_array::UInt64Array = placed.iter().map(|p| if let Placed::Result(j) = p { Some(*j as u64) } else { None }).collect();
+        for (name, path, _) in &self.values {
+            let col = r.column_by_name(path).ok_or_else(|| format!("no column {path}"))?;
+            columns.push((name.clone(), arrow_select::take::take(col, &take, None).map_err(|x| x.to_string())?));
+        }
+        if !self.prefix.is_empty() {
+            let schema = r.schema();
+            for (i, f) in schema.fields().iter().enumerate() {
+                let Some(name) = f.name().strip_prefix(self.prefix) else { continue };
+                if !self.values.iter().any(|v| v.0 == name) {
+                    columns.push((name.to_string(), arrow_select::take::take(r.column(i), &take, None).map_err(|x| x.to_string())?));
+                }
+            }
+        }
+        let mut b = arrow_array::builder::StringBuilder::new();
+        for p in placed {
+            match p {
+                Placed::Result(_) => b.append_null(),
+                Placed::Error(j) => b.append_value(format!(
+                    "Moz {}: {}: {}",
+                    self.method,
+                    text(&e, "error.name", *j).unwrap_or_else(|| "error".into()),
+                    text(&e, "error.message", *j).unwrap_or_else(|| "no message".into())
+                )),
+                Placed::Missing => b.append_value(format!("Moz {} answered without a result or an error for this item", self.method)),
+            }
+        }
+        columns.push(("error".into(), std::sync::Arc::new(b.finish())));
+        crate::frame::batch(columns, placed.len())
+    }
+}
+
+/// Bulk results as one Arrow table, a row per input in input order.
+struct PyMultipleFrame(Multiple<arrow_array::RecordBatch>, String, Layout);
+
+impl<'py> IntoPyObject<'py> for PyMultipleFrame {
+    type Target = PyTuple;
+    type Output = Bound<'py, PyTuple>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let (bulk, method, layout) = (self.0, self.1, self.2);
+        let chunks = bulk.slots.iter().map(|u| u / bulk.chunk_size + 1).max().unwrap_or(0);
+        let mut decoded: Vec<Option<arrow_array::RecordBatch>> = vec![None; chunks];
+        let mut pages = Vec::with_capacity(bulk.pages.len());
+        for (c, page, batch) in bulk.pages {
+            decoded[c] = Some(batch);
+            pages.push(page);
+        }
+        let columns = layout.columns();
+        let (slots, chunk) = (bulk.slots, bulk.chunk_size);
+        let groups = py
+            .detach(|| super::frame::bulk_table(decoded, chunk, &slots, &columns))
+            .map_err(|e| to_pyerr(py, Error::format(e).provider(mozapi::PROVIDER)))?;
+        let schema = groups[0].schema();
+        let table = super::frame::tables(py, groups, schema)?;
+        let m = merged_meta(py, &pages, mozapi::PROVIDER, &method, bulk.estimate, slots.len() - bulk.failed.len())?;
+        if let Some(e) = bulk.error.filter(|_| !bulk.failed.is_empty()) {
+            if pages.is_empty() {
+                return Err(to_pyerr(py, e));
+            }
+            return Err(super::bulk_error(py, e, table, bulk.failed, m));
+        }
+        PyTuple::new(py, [table, m.into_any()])
+    }
+}
+
 /// The decoder of a bulk call: places each answer, ticks progress.
 fn bulk_decoder(method: &str, progress: super::Progress) -> PyResult<mozapi::PlaceDecoder<Py<PyList>>> {
     let lists = match mozapi::resolve(method).map(|m| m.method.as_str()) {
@@ -193,9 +340,51 @@ fn bulk_decoder(method: &str, progress: super::Progress) -> PyResult<mozapi::Pla
     Ok(Arc::new(move |page: &JsonPage, placed: &[Placed]| decode_placed(page, placed, lists).inspect(|_| progress.tick(page.rows, page.units))))
 }
 
+/// The frame decoder of a bulk call: each chunk's rows read from its bytes as it lands.
+fn frame_decoder(method: &str, declared: &crate::frame::Declared, progress: super::Progress) -> Result<(Layout, mozapi::PlaceDecoder<arrow_array::RecordBatch>)> {
+    let layout = Layout::new(method, declared)?;
+    let l = layout.clone();
+    let decode: mozapi::PlaceDecoder<arrow_array::RecordBatch> = Arc::new(move |page: &JsonPage, placed: &[Placed]| {
+        l.frame(page, placed)
+            .map_err(|e| Error::format(format!("could not read a Moz {} page as a frame: {e}", page.report)).provider(mozapi::PROVIDER))
+            .inspect(|_| progress.tick(page.rows, page.units))
+    });
+    Ok((layout, decode))
+}
+
 /// `each` results as Python: the result per input, an ItemError where the item failed, None
-/// where it was never sent (then a BulkError carries them).
-struct PyEach(mozapi::Each, String);
+/// where it was never sent (then a BulkError carries them). With declared columns: one Arrow
+/// table, a row per input read from its answer's bytes (`error` where it failed).
+struct PyEach(mozapi::Each, String, Option<Arc<crate::frame::Declared>>);
+
+impl PyEach {
+    fn frame<'py>(each: mozapi::Each, method: String, declared: &crate::frame::Declared, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        use super::frame::Part;
+        let parts: Vec<Part<'_>> = each
+            .answers
+            .iter()
+            .map(|a| match a {
+                Some(Ok(page)) => Part::Page(page),
+                Some(Err(e)) => Part::Error(e.message.clone(), 1),
+                None => Part::Missing(1),
+            })
+            .collect();
+        let batch = py
+            .detach(|| super::frame::answers_table(&parts, declared))
+            .map_err(|e| to_pyerr(py, Error::format(format!("could not read a Moz {method} answer as a frame: {e}")).provider(mozapi::PROVIDER)))?;
+        let table = super::frame::table(py, batch)?;
+        let pages: Vec<JsonPage> = each.answers.iter().filter_map(|a| a.as_ref().and_then(|r| r.as_ref().ok())).map(|p| JsonPage { body: bytes::Bytes::new(), ..p.clone() }).collect();
+        let failed: Vec<usize> = each.answers.iter().enumerate().filter(|(_, a)| a.is_none()).map(|(i, _)| i).collect();
+        let m = merged_meta(py, &pages, mozapi::PROVIDER, &method, each.estimate, pages.len())?;
+        if let Some(e) = each.error {
+            if pages.is_empty() {
+                return Err(to_pyerr(py, e));
+            }
+            return Err(super::bulk_error(py, e, table, failed, m));
+        }
+        PyTuple::new(py, [table, m.into_any()])
+    }
+}
 
 impl<'py> IntoPyObject<'py> for PyEach {
     type Target = PyTuple;
@@ -203,6 +392,9 @@ impl<'py> IntoPyObject<'py> for PyEach {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        if let Some(declared) = self.2 {
+            return PyEach::frame(self.0, self.1, &declared, py);
+        }
         let (each, method) = (self.0, self.1);
         let item_error = py.import("seowire.exceptions")?.getattr("ItemError")?;
         let out = PyList::empty(py);
@@ -248,7 +440,7 @@ impl MozApiCore {
     }
 
     /// `method` once per item (the item as its `subject` field), at the plan's concurrency.
-    #[pyo3(signature = (method, subject, items, extra=None, strict=true, progress=None))]
+    #[pyo3(signature = (method, subject, items, extra=None, strict=true, progress=None, frame=None))]
     #[allow(clippy::too_many_arguments)]
     fn each(
         &self,
@@ -259,17 +451,19 @@ impl MozApiCore {
         extra: Option<&Bound<'_, PyDict>>,
         strict: bool,
         progress: Option<Bound<'_, PyAny>>,
+        frame: FrameArg,
     ) -> PyResult<Py<PyAny>> {
+        let frame = frame_arg(frame);
         let (items, extra, cache) = self.bulk_args(py, items, extra)?;
         let client = self.client.clone();
         let (method, subject, concurrency) = (method.to_string(), subject.to_string(), self.concurrency);
         let on_page = ticker(progress);
         let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
         let each = block_on(py, async move { client.each(&method, &subject, items, extra, concurrency, strict, cache, on_page).await })?;
-        Ok(PyEach(each, name).into_pyobject(py)?.into_any().unbind())
+        Ok(PyEach(each, name, frame).into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (method, subject, items, extra=None, strict=true, progress=None))]
+    #[pyo3(signature = (method, subject, items, extra=None, strict=true, progress=None, frame=None))]
     #[allow(clippy::too_many_arguments)]
     fn each_async<'py>(
         &self,
@@ -280,13 +474,15 @@ impl MozApiCore {
         extra: Option<&Bound<'_, PyDict>>,
         strict: bool,
         progress: Option<Bound<'_, PyAny>>,
+        frame: FrameArg,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let frame = frame_arg(frame);
         let (items, extra, cache) = self.bulk_args(py, items, extra)?;
         let client = self.client.clone();
         let (method, subject, concurrency) = (method.to_string(), subject.to_string(), self.concurrency);
         let on_page = ticker(progress);
         let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
-        future(py, async move { client.each(&method, &subject, items, extra, concurrency, strict, cache, on_page).await.map(|e| PyEach(e, name)) })
+        future(py, async move { client.each(&method, &subject, items, extra, concurrency, strict, cache, on_page).await.map(|e| PyEach(e, name, frame)) })
     }
 
     #[new]
@@ -406,8 +602,9 @@ impl MozApiCore {
         Ok(JsonPages { pager: Arc::new(RpcPager { client: self.client.clone(), cursor: tokio::sync::Mutex::new(cursor) }), frame: frame_arg(frame) })
     }
 
-    /// A `*.multiple` method for any number of items, in input order.
-    #[pyo3(signature = (method, items, extra=None, chunk_size=50, strict=true, progress=None))]
+    /// A `*.multiple` method for any number of items, in input order: dicts (ItemErrors in
+    /// place), or with `frame=(names, types)` one Arrow table read from the answers' bytes.
+    #[pyo3(signature = (method, items, extra=None, chunk_size=50, strict=true, progress=None, frame=None))]
     #[allow(clippy::too_many_arguments)]
     fn multiple(
         &self,
@@ -418,19 +615,25 @@ impl MozApiCore {
         chunk_size: usize,
         strict: bool,
         progress: Option<Bound<'_, PyAny>>,
+        frame: FrameArg,
     ) -> PyResult<Py<PyAny>> {
         let (items, extra, cache) = self.bulk_args(py, items, extra)?;
         let client = self.client.clone();
         let (method, concurrency) = (method.to_string(), self.concurrency);
-        let decode = bulk_decoder(&method, super::Progress::new(progress))?;
         let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
+        if let Some(declared) = frame_arg(frame) {
+            let (layout, decode) = frame_decoder(&method, &declared, super::Progress::new(progress)).map_err(|e| to_pyerr(py, e))?;
+            let bulk = block_on(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, decode).await })?;
+            return Ok(PyMultipleFrame(bulk, name, layout).into_pyobject(py)?.into_any().unbind());
+        }
+        let decode = bulk_decoder(&method, super::Progress::new(progress))?;
         // Pages are decoded while the rest are in flight; keep the cyclic GC out of that stretch.
         let _gc = super::GcPause::new(py, items.len() * 8);
         let bulk = block_on(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, decode).await })?;
         Ok(PyMultiple(bulk, name).into_pyobject(py)?.into_any().unbind())
     }
 
-    #[pyo3(signature = (method, items, extra=None, chunk_size=50, strict=true, progress=None))]
+    #[pyo3(signature = (method, items, extra=None, chunk_size=50, strict=true, progress=None, frame=None))]
     #[allow(clippy::too_many_arguments)]
     fn multiple_async<'py>(
         &self,
@@ -441,12 +644,19 @@ impl MozApiCore {
         chunk_size: usize,
         strict: bool,
         progress: Option<Bound<'_, PyAny>>,
+        frame: FrameArg,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (items, extra, cache) = self.bulk_args(py, items, extra)?;
         let client = self.client.clone();
         let (method, concurrency) = (method.to_string(), self.concurrency);
-        let decode = bulk_decoder(&method, super::Progress::new(progress))?;
         let name = mozapi::resolve(&method).map(|m| m.method.clone()).map_err(|e| to_pyerr(py, e))?;
+        if let Some(declared) = frame_arg(frame) {
+            let (layout, decode) = frame_decoder(&method, &declared, super::Progress::new(progress)).map_err(|e| to_pyerr(py, e))?;
+            return future(py, async move {
+                client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, decode).await.map(|b| PyMultipleFrame(b, name, layout))
+            });
+        }
+        let decode = bulk_decoder(&method, super::Progress::new(progress))?;
         future(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, decode).await.map(|b| PyMultiple(b, name)) })
     }
 
