@@ -272,3 +272,47 @@ def test_stream_pandas_and_polars_batches(moz):
     polars = list(m.url_metrics(_targets(150, start=500), stream=True, batch_rows=100, output="polars"))
     assert [f.height for f in polars] == [100, 50] and polars[0].schema["domain_authority"] == pl.Int64
     assert "SECRET" not in repr(m.url_metrics(_targets(1), stream=True))
+
+
+def test_moz_api_multiple_streams_in_input_order_with_item_errors(moz, emu):
+    """site_metrics_multiple / link_exists_multiple with stream=True: a generator read as
+    requests need it, answers (out of order on the wire) placed back in input order, failed
+    items in place, frames of one schema, and the rows per pool exact."""
+    emu.configure(moz_api_item_errors=["broken.com"])
+    pulled = []
+
+    def sites():
+        for i in range(1000):
+            pulled.append(i)
+            yield "broken.com" if i == 7 else f"s{i}.com"
+
+    m = moz(plan="medium")
+    batches = m.site_metrics_multiple(sites(), chunk_size=20, stream=True, batch_rows=300, output="arrow")
+    first = next(batches)
+    assert len(pulled) <= 2 * 300 + 20 * 6, len(pulled)  # a batch out, the next filling, a window: not the whole input
+    tables = [first, *batches]
+    assert [t.num_rows for t in tables] == [300, 300, 300, 100]
+    assert len({t.schema.remove_metadata() for t in tables}) == 1
+    whole = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
+    assert whole.column("query").to_pylist() == ["broken.com" if i == 7 else f"s{i}.com" for i in range(1000)]
+    errors = whole.column("error").to_pylist()
+    assert [i for i, e in enumerate(errors) if e] == [7] and "UnhandledError" in errors[7]
+    # 999 answered sites billed, the failed one not; ledger == Moz's own count.
+    assert batches.meta["units"] == 999 and batches.meta["requests"] == 50
+    assert m.quota("data")["used"] == 999
+
+    dicts = list(m.link_exists_multiple(((f"t{i}.com", f"u{i}.com") for i in range(130)), stream=True, batch_rows=64))
+    assert [len(b) for b in dicts] == [64, 64, 2] and [b.first for b in dicts] == [0, 64, 128]
+    flat = [r for b in dicts for r in b]
+    assert [r["target_site_query"]["original_site_query"]["query"] for r in flat[:2]] == ["t0.com", "t1.com"]
+    assert all(isinstance(r["exists"], bool) for r in flat)
+
+
+def test_moz_api_multiple_stream_refuses_a_bad_item_after_the_rows_before_it(moz, emu):
+    m = moz(plan="free")
+    got = []
+    with pytest.raises(seowire.InvalidRequest, match="item 120"):
+        for b in m.site_metrics_multiple([f"ok{i}.com" for i in range(120)] + [{"query": "x.com", "scope": "galaxy"}],
+                                         chunk_size=50, stream=True, batch_rows=50):
+            got.extend(b)
+    assert len(got) == 100 and emu.stats()["requests"] == 2

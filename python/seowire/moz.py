@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from . import _progress, _seowire, frames
 from ._moz_methods import MozMethods
@@ -107,19 +107,22 @@ def _links_frame(endpoint: str, output: str) -> tuple[list[str] | None, dict[str
     return links_columns(endpoint)
 
 
-def _pairs(pairs: Any) -> list[Any]:
-    """``(target, source)`` tuples as Moz's query pairs; dicts pass as given."""
+def _pairs(pairs: Any, lazy: bool = False) -> Any:
+    """``(target, source)`` tuples as Moz's query pairs; dicts pass as given. ``lazy``: a
+    generator that reads the pairs only as they are asked for (streams)."""
     if isinstance(pairs, (str, bytes)):
         raise InvalidRequest("link_exists_multiple takes an iterable of (target, source) pairs", provider="moz")
-    out = []
-    for i, p in enumerate(pairs):
-        if isinstance(p, dict):
-            out.append(p)
-        elif isinstance(p, (tuple, list)) and len(p) == 2:
-            out.append({"target_site_query": p[0], "source_site_query": p[1]})
-        else:
-            raise InvalidRequest(f"pair {i} must be a (target, source) tuple or a dict, not {p!r}", provider="moz")
-    return out
+
+    def each() -> Iterator[Any]:
+        for i, p in enumerate(pairs):
+            if isinstance(p, dict):
+                yield p
+            elif isinstance(p, (tuple, list)) and len(p) == 2:
+                yield {"target_site_query": p[0], "source_site_query": p[1]}
+            else:
+                raise InvalidRequest(f"pair {i} must be a (target, source) tuple or a dict, not {p!r}", provider="moz")
+
+    return each() if lazy else list(each())
 
 
 def _bulk_columns(method: str) -> tuple[list[str], dict[str, str]]:
@@ -162,7 +165,7 @@ class Moz(MozMethods, Client):
     its worst case (``limit`` x weight) in the ledger and commits the rows that came back.
     """
 
-    _STREAMS = ("url_metrics",)
+    _STREAMS = ("url_metrics", "site_metrics_multiple", "link_exists_multiple")
 
     provider = "moz"
 
@@ -349,13 +352,22 @@ class Moz(MozMethods, Client):
         progress: ProgressArg = None,
         cache: bool | None = None,
         strict: bool | None = None,
-    ) -> Rows:
+        stream: bool = False,
+        batch_rows: int = 10_000,
+    ) -> Any:
         """Site metrics for any number of sites (strings take the client's scope, or
         ``{"query", "scope"}`` dicts): one ``{site_query, site_metrics}`` per input, in input
         order (Moz answers out of order; seowire matches each echo back). Duplicates are fetched
         once; chunks of ``chunk_size`` (Moz publishes no maximum) run at the plan's concurrency.
         A site Moz could not answer is an :class:`ItemError` in its place, never billed.
-        Rows: 1 per site answered from the data pool. ``output=`` gives a frame of the metrics."""
+        Rows: 1 per site answered from the data pool. ``output=`` gives a frame of the metrics
+        (``query``, ``scope``, the metrics, ``error``).
+
+        ``stream=True`` returns :class:`~seowire.Batches` of ``batch_rows`` rows instead, reading
+        the sites (any iterable, a generator too) only as requests need them: memory stays flat
+        however many there are, and repeats are fetched once per request."""
+        if stream:
+            return self._multiple_stream("data.site.metrics.fetch.multiple", sites, chunk_size, output, progress, cache, strict, batch_rows)
         return self._multiple("data.site.metrics.fetch.multiple", sites, chunk_size, output, progress, cache, strict)
 
     async def site_metrics_multiple_async(
@@ -367,7 +379,11 @@ class Moz(MozMethods, Client):
         progress: ProgressArg = None,
         cache: bool | None = None,
         strict: bool | None = None,
-    ) -> Rows:
+        stream: bool = False,
+        batch_rows: int = 10_000,
+    ) -> Any:
+        if stream:
+            return self._multiple_stream("data.site.metrics.fetch.multiple", sites, chunk_size, output, progress, cache, strict, batch_rows)
         return await self._multiple_async("data.site.metrics.fetch.multiple", sites, chunk_size, output, progress, cache, strict)
 
     def link_exists_multiple(
@@ -379,10 +395,16 @@ class Moz(MozMethods, Client):
         progress: ProgressArg = None,
         cache: bool | None = None,
         strict: bool | None = None,
-    ) -> Rows:
+        stream: bool = False,
+        batch_rows: int = 10_000,
+    ) -> Any:
         """Whether each source links to its target, for any number of ``(target, source)`` pairs
         (or ``{"target_site_query", "source_site_query"}`` dicts): one answer per pair, in input
-        order, per-pair failures as :class:`ItemError` values. Rows: 1 per pair answered."""
+        order, per-pair failures as :class:`ItemError` values. Rows: 1 per pair answered.
+        ``stream=True`` returns :class:`~seowire.Batches`, as :meth:`site_metrics_multiple` does."""
+        if stream:
+            return self._multiple_stream("data.site.link.status.fetch.multiple", _pairs(pairs, lazy=True), chunk_size, output,
+                                         progress, cache, strict, batch_rows)
         return self._multiple("data.site.link.status.fetch.multiple", _pairs(pairs), chunk_size, output, progress, cache, strict)
 
     async def link_exists_multiple_async(
@@ -394,8 +416,29 @@ class Moz(MozMethods, Client):
         progress: ProgressArg = None,
         cache: bool | None = None,
         strict: bool | None = None,
-    ) -> Rows:
+        stream: bool = False,
+        batch_rows: int = 10_000,
+    ) -> Any:
+        if stream:
+            return self._multiple_stream("data.site.link.status.fetch.multiple", _pairs(pairs, lazy=True), chunk_size, output,
+                                         progress, cache, strict, batch_rows)
         return await self._multiple_async("data.site.link.status.fetch.multiple", _pairs(pairs), chunk_size, output, progress, cache, strict)
+
+    def _multiple_stream(self, method: str, items: Any, chunk_size: int, output: str, progress: ProgressArg,
+                         cache: bool | None, strict: bool | None, batch_rows: int) -> Batches:
+        frames.check(output)
+        unsigned("chunk_size", chunk_size, 10_000, provider="moz")
+        unsigned("batch_rows", batch_rows, 10_000_000, provider="moz")
+        if chunk_size < 1 or batch_rows < 1:
+            raise InvalidRequest("chunk_size and batch_rows must be at least 1", provider="moz")
+        if isinstance(items, (str, bytes)):
+            raise InvalidRequest("the bulk methods take an iterable; wrap a single item in a list", provider="moz")
+        extra = {"_cache": cache} if cache is not None else {}
+        size = len(items) if hasattr(items, "__len__") else None
+        tracker = _progress.start(progress, size, f"moz {method}")
+        core = self._api.multiple_stream(method, items, extra, chunk_size, strict is not False, batch_rows, tracker,
+                                         _bulk_columns(method) if output != "dicts" else None)
+        return Batches(core, output, tracker)
 
     def _bulk_args(self, items: Any, chunk_size: int, output: str, cache: bool | None, strict: bool | None) -> tuple[list[Any], dict[str, Any]]:
         frames.check(output)

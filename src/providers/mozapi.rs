@@ -970,11 +970,7 @@ impl Client {
     ) -> Result<Multiple<T>> {
         use futures::StreamExt;
         let m = resolve(method)?;
-        let (key, lists, pair) = match m.method.as_str() {
-            "data.site.metrics.fetch.multiple" => ("site_queries", ("results_by_site", "errors_by_site"), false),
-            "data.site.link.status.fetch.multiple" => ("queries", ("results_by_query", "errors_by_query"), true),
-            other => return Err(bad(format!("{other} is not a *.multiple method"))),
-        };
+        let (key, lists, pair) = multiple_shape(method)?;
         if chunk_size == 0 {
             return Err(bad("chunk_size must be at least 1"));
         }
@@ -1204,21 +1200,40 @@ fn place(pair: bool, body: &[u8], (results, errors): (&str, &str), items: &[Valu
     };
     let results_list = as_value(lists.results_by_site.ok_or_else(|| Error::format(format!("Moz result has no {results} list")).provider(PROVIDER))?);
     let errors_list = as_value(lists.errors_by_site.unwrap_or_default());
-    let mut want: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    // Items that Moz would echo alike (`moz.com` and `https://MOZ.com/`) share one answer.
+    let mut want: std::collections::HashMap<String, Vec<usize>> = std::collections::HashMap::new();
     for (i, item) in items.iter().enumerate() {
-        want.entry(entry_keys(pair, item, false).remove(0)).or_insert(i);
+        want.entry(entry_keys(pair, item, false).remove(0)).or_default().push(i);
     }
     let mut placed = vec![Placed::Missing; items.len()];
     for (entries, as_error) in [(&results_list, false), (&errors_list, true)] {
         for (j, entry) in entries.iter().enumerate() {
-            if let Some(i) = entry_keys(pair, entry, true).iter().find_map(|k| want.get(k).copied()) {
-                if placed[i] == Placed::Missing {
-                    placed[i] = if as_error { Placed::Error(j) } else { Placed::Result(j) };
+            if let Some(alike) = entry_keys(pair, entry, true).iter().find_map(|k| want.get(k)) {
+                for &i in alike {
+                    if placed[i] == Placed::Missing {
+                        placed[i] = if as_error { Placed::Error(j) } else { Placed::Result(j) };
+                    }
                 }
             }
         }
     }
     Ok(placed)
+}
+
+/// What a `*.multiple` method sends its items as and where its answers are: (items key,
+/// (results list, errors list), items are target/source pairs).
+pub fn multiple_shape(method: &str) -> Result<(&'static str, (&'static str, &'static str), bool)> {
+    match resolve(method)?.method.as_str() {
+        "data.site.metrics.fetch.multiple" => Ok(("site_queries", ("results_by_site", "errors_by_site"), false)),
+        "data.site.link.status.fetch.multiple" => Ok(("queries", ("results_by_query", "errors_by_query"), true)),
+        other => Err(bad(format!("{other} is not a *.multiple method"))),
+    }
+}
+
+/// Where each of a chunk's items is in the chunk's answer (`Missing` when Moz dropped it).
+pub fn place_items(method: &str, body: &[u8], items: &[Value]) -> Result<Vec<Placed>> {
+    let (_, lists, pair) = multiple_shape(method)?;
+    place(pair, body, lists, items)
 }
 
 #[cfg(test)]

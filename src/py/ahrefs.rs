@@ -277,6 +277,7 @@ impl AhrefsCore {
             item,
             frame: frame.then(|| declared.unwrap_or_default()),
             progress: super::Progress::new(progress),
+            arrange: None,
         };
         super::bulk::start(py, targets, spec)
     }

@@ -31,6 +31,15 @@ use crate::runtime::runtime;
 pub type Fetch = Arc<dyn Fn(Vec<Value>) -> BoxFuture<'static, Result<JsonPage>> + Send + Sync>;
 /// An input item as the request's item, checked (`index`: its input position, for messages).
 pub type Item = Arc<dyn Fn(&Bound<'_, PyAny>, usize) -> Result<Value> + Send + Sync>;
+/// A chunk's answer as its rows in the order of the chunk's distinct items (as a frame with
+/// `true`), for answers that do not hold one row per item in that order (Moz's `*.multiple`
+/// answer out of order, failed items apart). Runs on the blocking pool.
+pub type Arrange = Arc<dyn Fn(&JsonPage, &[Value], bool) -> Result<Arranged> + Send + Sync>;
+
+pub enum Arranged {
+    Frame(RecordBatch),
+    Dicts(Py<PyList>),
+}
 
 pub struct Spec {
     pub provider: &'static str,
@@ -44,6 +53,8 @@ pub struct Spec {
     /// Frames with these declared columns, or dicts (`None`).
     pub frame: Option<Vec<(String, DataType)>>,
     pub progress: Progress,
+    /// How an answer's rows are put in item order (None: they already are, one per item).
+    pub arrange: Option<Arrange>,
 }
 
 /// What the stream has done so far.
@@ -143,6 +154,8 @@ struct Answered {
     first: usize,
     slots: Vec<usize>,
     page: JsonPage,
+    /// The chunk's distinct items (kept only where the answer must be arranged).
+    unique: Vec<Value>,
 }
 
 async fn run(iter: Py<PyAny>, spec: Spec, tx: tokio::sync::mpsc::Sender<Result<Batch>>, tally: Arc<Mutex<Tally>>) {
@@ -188,16 +201,18 @@ async fn run(iter: Py<PyAny>, spec: Spec, tx: tokio::sync::mpsc::Sender<Result<B
                 let (first, items) = chunk?;
                 let (unique, slots) = distinct(&items);
                 let expected = unique.len() as u64;
+                let kept = if spec.arrange.is_some() { unique.clone() } else { Vec::new() };
                 let page = (spec.fetch)(unique).await.map_err(|mut e| {
                     stop.store(true, Ordering::SeqCst);
                     e.message = format!("{} inputs {}..={} failed: {}", spec.report, first, first + items.len() - 1, e.message);
                     e
                 })?;
-                if page.rows != expected {
+                // An arranged answer accounts for each item itself (failed or dropped ones in place).
+                if page.rows != expected && spec.arrange.is_none() {
                     stop.store(true, Ordering::SeqCst);
                     return Err(Error::format(format!("{} returned {} results for {expected} inputs ({first}..)", spec.report, page.rows)).provider(spec.provider));
                 }
-                Ok(Answered { first, slots, page })
+                Ok(Answered { first, slots, page, unique: kept })
             });
             async move { task.await.unwrap_or_else(|e| Err(Error::format(format!("a request task failed: {e}")))) }
         })
@@ -275,6 +290,7 @@ struct Batcher {
     /// A batch's schema is the first page's: later pages are read with it, so every batch of a
     /// stream has one schema (what a Parquet file needs).
     locked: bool,
+    arrange: Option<Arrange>,
 }
 
 impl Batcher {
@@ -290,6 +306,7 @@ impl Batcher {
             first: 0,
             batch_tally: Tally::default(),
             locked: false,
+            arrange: spec.arrange.clone(),
         }
     }
 
@@ -301,10 +318,16 @@ impl Batcher {
         let identity = a.slots.iter().enumerate().all(|(i, &s)| i == s);
         match self.frame.clone() {
             Some(declared) => {
-                let (provider, report) = (self.provider, self.report.clone());
+                let (provider, report, arrange) = (self.provider, self.report.clone(), self.arrange.clone());
                 let batch = tokio::task::spawn_blocking(move || -> Result<RecordBatch> {
-                    let b = crate::frame::json_rows(&a.page.body, &a.page.unwrap, &declared, a.page.rows as usize)
-                        .map_err(|e| Error::format(format!("could not read a {report} answer as a frame: {e}")).provider(provider))?;
+                    let b = match arrange {
+                        Some(arrange) => match arrange(&a.page, &a.unique, true)? {
+                            Arranged::Frame(b) => b,
+                            Arranged::Dicts(_) => return Err(Error::format("a frame was asked for, dicts came").provider(provider)),
+                        },
+                        None => crate::frame::json_rows(&a.page.body, &a.page.unwrap, &declared, a.page.rows as usize)
+                            .map_err(|e| Error::format(format!("could not read a {report} answer as a frame: {e}")).provider(provider))?,
+                    };
                     if identity {
                         return Ok(b);
                     }
@@ -324,9 +347,20 @@ impl Batcher {
                 self.frames.push(batch);
             }
             None => {
+                let arrange = self.arrange.clone();
                 let rows = tokio::task::spawn_blocking(move || {
+                    let arranged = match &arrange {
+                        Some(arrange) => match arrange(&a.page, &a.unique, false)? {
+                            Arranged::Dicts(list) => Some(list),
+                            Arranged::Frame(_) => return Err(Error::format("dicts were asked for, a frame came").provider(a.page.provider)),
+                        },
+                        None => None,
+                    };
                     gate::attach(|py| -> Result<Vec<Py<PyAny>>> {
-                        let value = super::page::value(py, &a.page).map_err(|e| Error::format(format!("could not decode an answer: {e}")).provider(a.page.provider))?;
+                        let value = match arranged {
+                            Some(list) => list.into_bound(py).into_any(),
+                            None => super::page::value(py, &a.page).map_err(|e| Error::format(format!("could not decode an answer: {e}")).provider(a.page.provider))?,
+                        };
                         let list: Vec<Bound<'_, PyAny>> = value.try_iter().and_then(|i| i.collect()).map_err(|e| Error::format(format!("the answer has no rows: {e}")).provider(a.page.provider))?;
                         let mut used = vec![false; list.len()];
                         let mut out = Vec::with_capacity(a.slots.len());

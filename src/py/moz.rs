@@ -358,6 +358,7 @@ impl MozCore {
             item,
             frame: frame.then(|| super::frame::declared(moz::URL_METRICS_FIELDS)),
             progress: super::Progress::new(progress),
+            arrange: None,
         };
         super::bulk::start(py, targets, spec)
     }

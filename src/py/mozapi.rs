@@ -660,6 +660,81 @@ impl MozApiCore {
         future(py, async move { client.multiple(&method, items, extra, chunk_size, concurrency, strict, cache, decode).await.map(|b| PyMultiple(b, name)) })
     }
 
+    /// A `*.multiple` method as a stream of batches (see `py::bulk`): items pulled from any
+    /// iterable a chunk at a time, each checked (and expanded) as it is read, chunks at the
+    /// plan's concurrency in input order, answers placed by their echoes.
+    #[pyo3(signature = (method, items, extra=None, chunk_size=50, strict=true, batch_rows=10_000, progress=None, frame=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn multiple_stream(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        items: &Bound<'_, PyAny>,
+        extra: Option<&Bound<'_, PyDict>>,
+        chunk_size: usize,
+        strict: bool,
+        batch_rows: usize,
+        progress: Option<Bound<'_, PyAny>>,
+        frame: FrameArg,
+    ) -> PyResult<super::bulk::BulkStream> {
+        let err = |e: Error| to_pyerr(py, e.provider(mozapi::PROVIDER));
+        let (shared, cache, _) = data_of(extra).map_err(err)?;
+        let name = mozapi::resolve(method).map(|m| m.method.clone()).map_err(err)?;
+        let (key, lists, _) = mozapi::multiple_shape(&name).map_err(err)?;
+        let layout = match frame_arg(frame) {
+            Some(declared) => Some(Layout::new(&name, &declared).map_err(err)?),
+            None => None,
+        };
+        // One item alone, as the request would carry it: checked and expanded (strings become
+        // query objects), or refused naming its input position.
+        let (client, s, n) = (self.client.clone(), shared.clone(), name.clone());
+        let item: super::bulk::Item = Arc::new(move |v, i| {
+            let mut data = s.clone();
+            data.insert(key.into(), serde_json::Value::Array(vec![super::page::to_json("item", v)?]));
+            let p = client.prepare(&n, data, strict).map_err(|mut e| {
+                e.message = format!("item {i}: {}", e.message);
+                e
+            })?;
+            p.data.get(key).and_then(|l| l.get(0)).cloned().ok_or_else(|| super::invalid(format!("item {i} is empty")))
+        });
+        let (client, n) = (self.client.clone(), name.clone());
+        let fetch: super::bulk::Fetch = Arc::new(move |items| {
+            let (client, n) = (client.clone(), n.clone());
+            let mut data = shared.clone();
+            data.insert(key.into(), serde_json::Value::Array(items));
+            Box::pin(async move {
+                let mut p = client.prepare(&n, data, strict)?;
+                p.cache = cache;
+                client.fetch(&p, false).await.map(|(page, _)| page)
+            })
+        });
+        let n = name.clone();
+        let l = layout.clone();
+        let arrange: super::bulk::Arrange = Arc::new(move |page, items, as_frame| {
+            let placed = mozapi::place_items(&n, &page.body, items)?;
+            match (&l, as_frame) {
+                (Some(l), true) => l
+                    .frame(page, &placed)
+                    .map(super::bulk::Arranged::Frame)
+                    .map_err(|e| Error::format(format!("could not read a Moz {n} page as a frame: {e}")).provider(mozapi::PROVIDER)),
+                _ => decode_placed(page, &placed, lists).map(super::bulk::Arranged::Dicts),
+            }
+        });
+        let spec = super::bulk::Spec {
+            provider: mozapi::PROVIDER,
+            report: name,
+            chunk: chunk_size,
+            concurrency: self.concurrency,
+            batch_rows,
+            fetch,
+            item,
+            frame: layout.map(|l| l.columns()),
+            progress: super::Progress::new(progress),
+            arrange: Some(arrange),
+        };
+        super::bulk::start(py, items, spec)
+    }
+
     fn __repr__(&self) -> String {
         format!("MozApiCore(api_url={:?})", self.client.api_url)
     }
