@@ -364,3 +364,43 @@ def test_semrush_v4_trends_and_projects_are_in_the_catalog_with_their_methods():
         "rule": "per_line", "units": 45, "tag": "T SREV", "overridable": "v4_prices="}
     assert next(o for o in trends if o["name"] == "trends_categories")["pricing"]["units"] == 500
     assert "pass keywords=" in catalog.price(next(o for o in projects if o["name"] == "tracking_position_organic"))
+
+
+def test_links_v2_v4_and_trends_methods_follow_from_the_catalog(moz, semrush, emu):
+    """The Links v2, SEMrush v4 and Trends methods are generated from the core's tables: each
+    endpoint has a sync and an async method with one signature, its parameters typed (scopes as
+    their Literal), its price in the docstring; Links v2 frames take the table's answer types."""
+    pa = pytest.importorskip("pyarrow")
+    links = catalog.endpoints("moz", api="links_v2")
+    assert len(links) == 12
+    for op in links:
+        sync, twin = getattr(seowire.Moz, op["name"]), getattr(seowire.Moz, op["name"] + "_async")
+        params = inspect.signature(sync).parameters
+        assert inspect.signature(sync) == inspect.signature(twin), op["name"]
+        if op["name"] == "url_metrics":
+            continue  # by hand: any number of targets, stream=True
+        assert [p for p in params if p not in ("self", "output")] == op["params"], op["name"]
+        assert [p for p in params if params[p].default is inspect.Parameter.empty and p != "self"] == op["required"]
+        doc = " ".join(sync.__doc__.split())
+        assert "Rows:" in doc and op["pricing"]["tag"] in doc, op["name"]
+        assert ("output" in params) == op["list"], op["name"]
+    assert "Literal['page', 'subdomain', 'root_domain']" in str(inspect.signature(seowire.Moz.links).parameters["target_scope"].annotation) \
+        or "Literal[\"page\", \"subdomain\", \"root_domain\"]" in str(inspect.signature(seowire.Moz.links).parameters["target_scope"].annotation)
+    for op in catalog.endpoints("semrush", api="v4") + catalog.endpoints("semrush", api="trends"):
+        sync, twin = getattr(seowire.Semrush, op["name"]), getattr(seowire.Semrush, op["name"] + "_async")
+        assert inspect.signature(sync) == inspect.signature(twin), op["name"]
+        doc = " ".join(sync.__doc__.split())
+        assert f"{op['pricing']['units']} units" in doc and op["pricing"]["tag"] in doc, op["name"]
+    assert inspect.signature(seowire.Semrush.backlinks_v4_links).parameters["scope"].default == "ROOT_DOMAIN"
+    # The generated methods reach the emulator and are priced by the core.
+    m = moz()
+    rows = m.anchor_text("moz.com", limit=4)
+    assert len(rows) == 4 and rows.units == 4
+    assert m.link_status("moz.com", ["a.com", "b.com"])["exists"] and asyncio.run(m.final_redirect_async("seomoz.org/blog"))["page"]
+    t = m.linking_root_domains("moz.com", limit=3, output="arrow")
+    types = dict(catalog.links_columns("linking_root_domains")[1])
+    assert t.schema.field("to_target.pages").type == pa.int64() and types["link_propensity"] == "number"
+    assert t.schema.field("link_propensity").type == pa.float64()
+    sr = semrush(v4_key="semrtkn-test-v4")
+    assert len(sr.trends_summary(["a.com", "b.com"])) == 2
+    assert len(sr.backlinks_v4_links("example.com", limit=5)) == 5

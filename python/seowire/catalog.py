@@ -110,7 +110,7 @@ def links_columns(endpoint: str) -> tuple[list[str] | None, dict[str, str] | Non
     fields = (op or {}).get("fields")
     if not fields:
         return None, None
-    return list(fields), dict(fields)
+    return [name for name, _ in fields], dict(fields)
 
 
 def flatten(row: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import os
 from typing import Any, Iterable, Iterator, Sequence
 
 from . import _progress, _seowire, frames
+from ._moz_links import MozLinksMethods
 from ._moz_methods import MozMethods
 from ._progress import ProgressArg
 from .frames import Output
@@ -142,7 +143,7 @@ def _bulk_columns(method: str) -> tuple[list[str], dict[str, str]]:
     return ["query", "scope", *metrics, "error"], {**types, "query": "string", "scope": "string", "error": "string"}
 
 
-class Moz(MozMethods, Client):
+class Moz(MozMethods, MozLinksMethods, Client):
     """A client for one Moz account: the Moz API (JSON-RPC) and Links API v2.
 
     The Moz API (``api_url=``, default ``https://api.moz.com/jsonrpc``, env
@@ -726,164 +727,3 @@ class Moz(MozMethods, Client):
         tracker = _progress.start(progress, size, "moz url_metrics")
         core = self._core.url_metrics_stream(targets, batch_rows=batch_rows, frame=output != "dicts", progress=tracker, **fields)
         return Batches(core, output, tracker)
-
-    # -- link endpoints -------------------------------------------------------------------------
-
-    def links(
-        self,
-        target: str,
-        *,
-        target_scope: Scope | None = None,
-        sort: str | None = None,
-        filter: str | Sequence[str] | None = None,
-        anchor_text: str | None = None,
-        source_root_domain: str | None = None,
-        source_scope: Scope | None = None,
-        subdomains_limited_to_one: Sequence[str] | None = None,
-        limit: int | None = None,
-        next_token: str | None = None,
-        output: Output = "dicts",
-    ) -> Rows:
-        """Links to a target; ``filter`` terms (e.g. ``["external", "nofollow"]``) are joined by ``+``."""
-        return self.call("links", target=target, target_scope=target_scope, sort=sort, filter=filter, anchor_text=anchor_text,
-                         source_root_domain=source_root_domain, source_scope=source_scope,
-                         subdomains_limited_to_one=subdomains_limited_to_one, limit=limit, next_token=next_token, output=output)
-
-    async def links_async(
-        self,
-        target: str,
-        *,
-        target_scope: Scope | None = None,
-        sort: str | None = None,
-        filter: str | Sequence[str] | None = None,
-        anchor_text: str | None = None,
-        source_root_domain: str | None = None,
-        source_scope: Scope | None = None,
-        subdomains_limited_to_one: Sequence[str] | None = None,
-        limit: int | None = None,
-        next_token: str | None = None,
-        output: Output = "dicts",
-    ) -> Rows:
-        return await self.call_async("links", target=target, target_scope=target_scope, sort=sort, filter=filter,
-                                     anchor_text=anchor_text, source_root_domain=source_root_domain, source_scope=source_scope,
-                                     subdomains_limited_to_one=subdomains_limited_to_one, limit=limit, next_token=next_token, output=output)
-
-    def anchor_text(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
-        """Anchor texts of links to a target, by external root domains."""
-        return self.call("anchor_text", target=target, scope=scope, limit=limit, next_token=next_token, output=output)
-
-    async def anchor_text_async(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
-        return await self.call_async("anchor_text", target=target, scope=scope, limit=limit, next_token=next_token, output=output)
-
-    def final_redirect(self, page: str) -> dict[str, Any]:
-        """Where a page finally redirects to: ``{"page": ...}`` (1 row)."""
-        return self.call("final_redirect", page=page)
-
-    async def final_redirect_async(self, page: str) -> dict[str, Any]:
-        return await self.call_async("final_redirect", page=page)
-
-    def global_top_pages(self, *, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
-        """The top 500 pages by Page Authority."""
-        return self.call("global_top_pages", limit=limit, next_token=next_token, output=output)
-
-    async def global_top_pages_async(self, *, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
-        return await self.call_async("global_top_pages", limit=limit, next_token=next_token, output=output)
-
-    def global_top_root_domains(self, *, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
-        """The top 500 root domains by Domain Authority."""
-        return self.call("global_top_root_domains", limit=limit, next_token=next_token, output=output)
-
-    async def global_top_root_domains_async(self, *, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
-        return await self.call_async("global_top_root_domains", limit=limit, next_token=next_token, output=output)
-
-    def index_metadata(self) -> dict[str, Any]:
-        """The index ID and spam-score update days (free)."""
-        return self.call("index_metadata")
-
-    async def index_metadata_async(self) -> dict[str, Any]:
-        return await self.call_async("index_metadata")
-
-    def link_intersect(
-        self,
-        positive_targets: Sequence[str | dict[str, str]],
-        *,
-        negative_targets: Sequence[str | dict[str, str]] | None = None,
-        source_scope: Scope | None = None,
-        sort: str | None = None,
-        limit: int | None = None,
-        next_token: str | None = None,
-        output: Output = "dicts",
-    ) -> Rows:
-        """Sources linking to the positive targets but not the negative ones (5 rows per result).
-        Targets are ``{"target", "scope"}`` dicts or plain strings (scope root_domain)."""
-        return self.call("link_intersect", positive_targets=positive_targets, negative_targets=negative_targets,
-                         source_scope=source_scope, sort=sort, limit=limit, next_token=next_token, output=output)
-
-    async def link_intersect_async(
-        self,
-        positive_targets: Sequence[str | dict[str, str]],
-        *,
-        negative_targets: Sequence[str | dict[str, str]] | None = None,
-        source_scope: Scope | None = None,
-        sort: str | None = None,
-        limit: int | None = None,
-        next_token: str | None = None,
-        output: Output = "dicts",
-    ) -> Rows:
-        return await self.call_async("link_intersect", positive_targets=positive_targets, negative_targets=negative_targets,
-                                     source_scope=source_scope, sort=sort, limit=limit, next_token=next_token, output=output)
-
-    def link_status(self, target: str, sources: Sequence[str], *, source_scope: Scope | None = None, target_scope: Scope | None = None) -> dict[str, Any]:
-        """Whether each source links to the target: ``{"exists": [bool, ...]}`` (2 rows per source)."""
-        return self.call("link_status", target=target, sources=sources, source_scope=source_scope, target_scope=target_scope)
-
-    async def link_status_async(self, target: str, sources: Sequence[str], *, source_scope: Scope | None = None, target_scope: Scope | None = None) -> dict[str, Any]:
-        return await self.call_async("link_status", target=target, sources=sources, source_scope=source_scope, target_scope=target_scope)
-
-    def linking_root_domains(
-        self,
-        target: str,
-        *,
-        target_scope: Scope | None = None,
-        sort: str | None = None,
-        filter: str | Sequence[str] | None = None,
-        begin_date: str | _dt.date | None = None,
-        end_date: str | _dt.date | None = None,
-        limit: int | None = None,
-        next_token: str | None = None,
-        output: Output = "dicts",
-    ) -> Rows:
-        """Root domains linking to a target."""
-        return self.call("linking_root_domains", target=target, target_scope=target_scope, sort=sort, filter=filter,
-                         begin_date=begin_date, end_date=end_date, limit=limit, next_token=next_token, output=output)
-
-    async def linking_root_domains_async(
-        self,
-        target: str,
-        *,
-        target_scope: Scope | None = None,
-        sort: str | None = None,
-        filter: str | Sequence[str] | None = None,
-        begin_date: str | _dt.date | None = None,
-        end_date: str | _dt.date | None = None,
-        limit: int | None = None,
-        next_token: str | None = None,
-        output: Output = "dicts",
-    ) -> Rows:
-        return await self.call_async("linking_root_domains", target=target, target_scope=target_scope, sort=sort, filter=filter,
-                                     begin_date=begin_date, end_date=end_date, limit=limit, next_token=next_token, output=output)
-
-    def top_pages(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
-        """A site's top pages by Page Authority."""
-        return self.call("top_pages", target=target, scope=scope, limit=limit, next_token=next_token, output=output)
-
-    async def top_pages_async(self, target: str, *, scope: Scope | None = None, limit: int | None = None, next_token: str | None = None, output: Output = "dicts") -> Rows:
-        return await self.call_async("top_pages", target=target, scope=scope, limit=limit, next_token=next_token, output=output)
-
-    def usage_data(self, *, start: int | _dt.datetime | None = None, end: int | _dt.datetime | None = None) -> dict[str, Any]:
-        """Rows consumed in the period (default: this month), as Moz counts them (free; may lag
-        an hour; covers v1 and v2)."""
-        return self.call("usage_data", start=start, end=end)
-
-    async def usage_data_async(self, *, start: int | _dt.datetime | None = None, end: int | _dt.datetime | None = None) -> dict[str, Any]:
-        return await self.call_async("usage_data", start=start, end=end)

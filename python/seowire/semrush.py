@@ -9,6 +9,7 @@ from . import _seowire, frames
 from ._progress import ProgressArg
 from .frames import Output
 from .lifecycle import not_supported
+from ._semrush_api import SemrushApiMethods
 from ._semrush_reports import SemrushReports
 from ._common import MAX_UNITS, Budget, Client, Pages, Rows, RowStream, cache_ttl, resolve_ledger, settle, unsigned
 from .exceptions import AuthenticationError, InvalidRequest
@@ -127,7 +128,7 @@ def parse_csv(data: bytes, columns: Sequence[str] | None = None, *, output: Outp
     return _seowire.parse_semrush_csv(data, cols)
 
 
-class Semrush(Client, SemrushReports):
+class Semrush(Client, SemrushReports, SemrushApiMethods):
     """A client for one SEMrush API key.
 
     Every report call reserves its worst-case cost in the ledger before sending, commits the
@@ -269,97 +270,6 @@ class Semrush(Client, SemrushReports):
         status, body = self._trends.limits()
         return int(status), str(body)
 
-    def trends_summary(self, targets: Sequence[str] | str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``summary``. Traffic summary of up to 200 targets: 1 unit per line, only for targets with data [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("summary", targets=targets, output=output, **params)
-
-    async def trends_summary_async(self, targets: Sequence[str] | str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("summary", targets=targets, output=output, **params)
-
-    def trends_summary_by_day(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``summary_by_day``. Daily traffic of a target: 1 unit per request, not billed when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("summary_by_day", target=target, output=output, **params)
-
-    async def trends_summary_by_day_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("summary_by_day", target=target, output=output, **params)
-
-    def trends_summary_by_week(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``summary_by_week``. Weekly traffic of a target: 1 unit per request, not billed when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("summary_by_week", target=target, output=output, **params)
-
-    async def trends_summary_by_week_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("summary_by_week", target=target, output=output, **params)
-
-    def trends_rank(self, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``rank``. The traffic rank list: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("rank", output=output, **params)
-
-    async def trends_rank_async(self, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("rank", output=output, **params)
-
-    def trends_sources(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``sources``. Traffic sources of a target: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("sources", target=target, output=output, **params)
-
-    async def trends_sources_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("sources", target=target, output=output, **params)
-
-    def trends_toppages(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``toppages``. Top pages of a target: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("toppages", target=target, output=output, **params)
-
-    async def trends_toppages_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("toppages", target=target, output=output, **params)
-
-    def trends_geo(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``geo``. Traffic by country, subcontinent or continent: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("geo", target=target, output=output, **params)
-
-    async def trends_geo_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("geo", target=target, output=output, **params)
-
-    def trends_subfolders(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``subfolders``. Traffic by subfolder: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("subfolders", target=target, output=output, **params)
-
-    async def trends_subfolders_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("subfolders", target=target, output=output, **params)
-
-    def trends_accuracy(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``accuracy``. Data accuracy of a target: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("accuracy", target=target, output=output, **params)
-
-    async def trends_accuracy_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("accuracy", target=target, output=output, **params)
-
-    def trends_audience_insights(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``audience_insights``. Audience insights: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("audience_insights", target=target, output=output, **params)
-
-    async def trends_audience_insights_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("audience_insights", target=target, output=output, **params)
-
-    def trends_household_distribution(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``household_distribution``. Household distribution: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("household_distribution", target=target, output=output, **params)
-
-    async def trends_household_distribution_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("household_distribution", target=target, output=output, **params)
-
-    def trends_education_distribution(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``education_distribution``. Education distribution: 1 unit per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("education_distribution", target=target, output=output, **params)
-
-    async def trends_education_distribution_async(self, target: str, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("education_distribution", target=target, output=output, **params)
-
-    def trends_categories(self, category: str | int, *, output: Output = "dicts", **params: Any) -> Any:
-        """Trends ``categories``. Top domains of an industry category: 500 units per request, billed even when empty [C SRMIR]; Trends' own allowance (``trends_budget=``)."""
-        return self.trends("categories", category=category, output=output, **params)
-
-    async def trends_categories_async(self, category: str | int, *, output: Output = "dicts", **params: Any) -> Any:
-        return await self.trends_async("categories", category=category, output=output, **params)
-
     # -- Projects, Position Tracking, Site Audit (v3) -----------------------------------------
 
     def projects(self, path: str, method: str = "GET", *, json: Any = None, keywords: int | None = None,
@@ -482,61 +392,6 @@ class Semrush(Client, SemrushReports):
         frames.check(output)
         value, meta = await self._v4.call_async(path, **params)
         return self._v4_result(value, meta, output, _requested(self._v4, path, params))
-
-    def backlinks_v4_overview(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> V4Object:
-        """Backlinks v4 overview of a URL or domain: 45 units per request [T SREV]."""
-        result: V4Object = self.v4("backlinks/v1/overview", url=url, scope=scope, **params)
-        return result
-
-    async def backlinks_v4_overview_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> V4Object:
-        result: V4Object = await self.v4_async("backlinks/v1/overview", url=url, scope=scope, **params)
-        return result
-
-    def backlinks_v4_summary(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
-        """Backlinks history by month (``date_from``/``date_to`` as YYYY-MM): 40 units per line [T SREV]."""
-        result: Rows = self.v4("backlinks/v1/summary", url=url, scope=scope, **params)
-        return result
-
-    async def backlinks_v4_summary_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
-        result: Rows = await self.v4_async("backlinks/v1/summary", url=url, scope=scope, **params)
-        return result
-
-    def backlinks_v4_links(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
-        """Backlinks v4 (``limit``/``offset``, ``fields``, ``filter``): 45 units per line [T SREV]."""
-        result: Rows = self.v4("backlinks/v1/links", url=url, scope=scope, **params)
-        return result
-
-    async def backlinks_v4_links_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
-        result: Rows = await self.v4_async("backlinks/v1/links", url=url, scope=scope, **params)
-        return result
-
-    def backlinks_v4_ref_domains(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
-        """Referring domains v4: 40 units per line [T SREV]."""
-        result: Rows = self.v4("backlinks/v1/ref-domains", url=url, scope=scope, **params)
-        return result
-
-    async def backlinks_v4_ref_domains_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
-        result: Rows = await self.v4_async("backlinks/v1/ref-domains", url=url, scope=scope, **params)
-        return result
-
-    def backlinks_v4_ref_ips(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
-        """Referring IPs v4: 20 units per line [T SREV]."""
-        result: Rows = self.v4("backlinks/v1/ref-ips", url=url, scope=scope, **params)
-        return result
-
-    async def backlinks_v4_ref_ips_async(self, url: str, *, scope: str = "ROOT_DOMAIN", **params: Any) -> Rows:
-        result: Rows = await self.v4_async("backlinks/v1/ref-ips", url=url, scope=scope, **params)
-        return result
-
-    def keyword_v4_metrics(self, keyword: str, *, country: str, month: str | None = None, **params: Any) -> V4Object:
-        """Keyword v4 metrics (volume, KD, CPC, competitive density, SERP features, intents,
-        trend) for one keyword, ``month`` as YYYY-MM: 20 units per request [T third-party code]."""
-        result: V4Object = self.v4("keywords/v1/metrics", keyword=keyword, country=country, month=month, **params)
-        return result
-
-    async def keyword_v4_metrics_async(self, keyword: str, *, country: str, month: str | None = None, **params: Any) -> V4Object:
-        result: V4Object = await self.v4_async("keywords/v1/metrics", keyword=keyword, country=country, month=month, **params)
-        return result
 
     # -- generic ----------------------------------------------------------------------------
 

@@ -79,8 +79,10 @@ class Enrich:
     """A mapInArrow function: for each Arrow batch, the batch's columns followed by the
     metrics of the values in ``column``, one output row per input row, in order."""
 
-    def __init__(self, config: ClientConfig, method: str, column: str, params: dict[str, Any], call: Callable[..., Any]) -> None:
+    def __init__(self, config: ClientConfig, method: str, column: str, params: dict[str, Any], call: Callable[..., Any],
+                 stream: Callable[..., Any] | None = None) -> None:
         self.config, self.method, self.column, self.params, self._call = config, method, column, params, call
+        self._stream = stream
 
     def metrics_schema(self) -> Any:
         """The Arrow schema of the added columns (the catalog's types), without sending anything."""
@@ -124,8 +126,52 @@ class Enrich:
     def __call__(self, batches: Iterable[Any]) -> Iterator[Any]:
         import pyarrow as pa  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-        for batch in batches:
-            yield from self.arrow_table(pa.Table.from_batches([batch])).to_batches()
+        if self._stream is None:
+            for batch in batches:
+                yield from self.arrow_table(pa.Table.from_batches([batch])).to_batches()
+            return
+        yield from self._streamed(batches)
+
+    def _streamed(self, batches: Iterable[Any]) -> Iterator[Any]:
+        """A whole partition through one bulk stream: the next Arrow batch's values are read
+        while the requests of this one are in flight, so the plan's slots never wait for a
+        batch boundary. Metrics come back in input order and are joined to the rows they
+        belong to; only the inputs not yet answered are held."""
+        import collections
+
+        import pyarrow as pa  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+        schema = self.metrics_schema()
+        waiting: collections.deque[Any] = collections.deque()  # input batches not yet joined
+
+        def values() -> Iterator[Any]:
+            for batch in batches:
+                if self.column not in batch.schema.names:
+                    raise InvalidRequest(f"the batch has no column {self.column!r} (it has {', '.join(batch.schema.names)})")
+                column = batch.column(batch.schema.get_field_index(self.column))
+                if column.null_count:
+                    raise InvalidRequest(f"column {self.column!r} holds nulls: filter them out before enriching")
+                waiting.append(batch)
+                yield from column.to_pylist()
+
+        stream = self._stream
+        assert stream is not None
+        for metrics in stream(self.config.client(), values(), **self.params):
+            metrics = metrics.replace_schema_metadata(None).select(schema.names).cast(schema)
+            done = 0
+            while done < metrics.num_rows:
+                rows = waiting[0]
+                n = min(rows.num_rows, metrics.num_rows - done)
+                part = metrics.slice(done, n)
+                out = pa.Table.from_batches([rows.slice(0, n)])
+                for name in part.column_names:
+                    out = out.append_column(name, part.column(name))
+                yield from out.combine_chunks().to_batches()
+                done += n
+                if n == rows.num_rows:
+                    waiting.popleft()
+                else:
+                    waiting[0] = rows.slice(n)
 
 
 def url_metrics(config: ClientConfig, column: str = "url", **params: Any) -> Enrich:
@@ -133,14 +179,14 @@ def url_metrics(config: ClientConfig, column: str = "url", **params: Any) -> Enr
     concurrency, shared by every executor through the config's ledger)."""
     if config.provider != "moz":
         raise InvalidRequest("url_metrics needs a ClientConfig('moz', ...)")
-    return Enrich(config, "url_metrics", column, params, _url_metrics)
+    return Enrich(config, "url_metrics", column, params, _url_metrics, _url_metrics_stream)
 
 
 def batch_analysis(config: ClientConfig, column: str = "domain", *, select: list[str], **params: Any) -> Enrich:
     """Ahrefs ``batch_analysis`` (the ``select`` fields) for the targets in ``column``."""
     if config.provider != "ahrefs":
         raise InvalidRequest("batch_analysis needs a ClientConfig('ahrefs', ...)")
-    return Enrich(config, "batch_analysis", column, {"select": list(select), **params}, _batch_analysis)
+    return Enrich(config, "batch_analysis", column, {"select": list(select), **params}, _batch_analysis, _batch_analysis_stream)
 
 
 def keyword_metrics(config: ClientConfig, column: str = "keyword", **params: Any) -> Enrich:
@@ -153,6 +199,19 @@ def keyword_metrics(config: ClientConfig, column: str = "keyword", **params: Any
 
 def _url_metrics(client: Any, values: list[Any], **params: Any) -> Any:
     return client.url_metrics(values, output="arrow", progress=False, **params)
+
+
+# Rows per streamed metrics batch: small enough that Spark gets rows soon, large enough that
+# the per-batch join costs nothing next to the requests.
+_STREAM_ROWS = 2_000
+
+
+def _url_metrics_stream(client: Any, values: Iterable[Any], **params: Any) -> Any:
+    return client.url_metrics(values, output="arrow", progress=False, stream=True, batch_rows=_STREAM_ROWS, **params)
+
+
+def _batch_analysis_stream(client: Any, values: Iterable[Any], **params: Any) -> Any:
+    return client.batch_analysis(values, output="arrow", progress=False, stream=True, batch_rows=_STREAM_ROWS, **params)
 
 
 def _batch_analysis(client: Any, values: list[Any], **params: Any) -> Any:

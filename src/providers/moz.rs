@@ -108,64 +108,223 @@ pub enum Cost {
 #[derive(Debug)]
 pub struct EndpointDef {
     pub name: &'static str,
+    /// What it answers, in a line (the generated method's docstring).
+    pub about: &'static str,
     pub fields: &'static [&'static str],
     pub required: &'static [&'static str],
     /// Row endpoints answer `{"results": [...], "next_token"?}`; the others one object.
     pub rows: bool,
     pub pageable: bool,
     pub cost: Cost,
+    /// The answer's fields (a row's, or the object's) and their catalog types; nested objects
+    /// as `parent.` + the url-metrics fields (`links`: `source.`, `target.`).
+    pub answer: Answer,
 }
+
+/// The fields of an answer (providers.md §1.2 and the fixtures [C MOZPOST]).
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    /// The 52 url-metrics fields.
+    UrlMetrics,
+    /// These fields, then a url-metrics object under each prefix.
+    With(&'static [(&'static str, &'static str)], &'static [&'static str]),
+}
+
+impl Answer {
+    /// Every field as (dotted name, catalog type).
+    pub fn fields(self) -> Vec<(String, &'static str)> {
+        match self {
+            Answer::UrlMetrics => URL_METRICS_FIELDS.iter().map(|(n, t)| (n.to_string(), *t)).collect(),
+            Answer::With(own, nested) => own
+                .iter()
+                .map(|(n, t)| (n.to_string(), *t))
+                .chain(nested.iter().flat_map(|p| URL_METRICS_FIELDS.iter().map(move |(n, t)| (format!("{p}.{n}"), *t))))
+                .collect(),
+        }
+    }
+}
+
+/// The catalog type of each request field (one fact per name; `scope` is one of [`SCOPES`],
+/// `filter` terms joined by `+`, `unix` seconds, `targets` strings or `{target, scope}`).
+pub const PARAM_TYPES: &[(&str, &str)] = &[
+    ("targets", "array:string"),
+    ("daily_history_deltas", "array:string"),
+    ("daily_history_values", "array:string"),
+    ("monthly_history_deltas", "array:string"),
+    ("monthly_history_values", "array:string"),
+    ("distributions", "boolean"),
+    ("target", "string"),
+    ("target_scope", "scope"),
+    ("scope", "scope"),
+    ("source_scope", "scope"),
+    ("sort", "string"),
+    ("filter", "filter"),
+    ("anchor_text", "string"),
+    ("source_root_domain", "string"),
+    ("subdomains_limited_to_one", "array:string"),
+    ("limit", "integer"),
+    ("next_token", "string"),
+    ("page", "string"),
+    ("positive_targets", "targets"),
+    ("negative_targets", "targets"),
+    ("sources", "array:string"),
+    ("begin_date", "date"),
+    ("end_date", "date"),
+    ("start", "unix"),
+    ("end", "unix"),
+];
+
+const TO_TARGET: &[(&str, &str)] = &[
+    ("root_domain", "string"),
+    ("root_domains_to_root_domain", "integer"),
+    ("domain_authority", "integer"),
+    ("link_propensity", "number"),
+    ("spam_score", "integer"),
+    ("to_target.pages", "integer"),
+    ("to_target.nofollow_pages", "integer"),
+    ("to_target.redirect_pages", "integer"),
+    ("to_target.deleted_pages", "integer"),
+];
 
 const PAGING: &[&str] = &["limit", "next_token"];
 
 pub static ENDPOINTS: &[EndpointDef] = &[
     EndpointDef {
         name: "url_metrics",
+        about: "Metrics of up to 50 URLs or domains per request (any number through url_metrics()).",
         fields: &["targets", "daily_history_deltas", "daily_history_values", "monthly_history_deltas", "monthly_history_values", "distributions"],
         required: &["targets"],
         rows: true,
         pageable: false,
         cost: Cost::UrlMetrics,
+        answer: Answer::UrlMetrics,
     },
     EndpointDef {
         name: "links",
+        about: "Links to a target; filter terms (e.g. [\"external\", \"nofollow\"]) are joined by +.",
         fields: &["target", "target_scope", "sort", "filter", "anchor_text", "source_root_domain", "source_scope", "subdomains_limited_to_one", "limit", "next_token"],
         required: &["target"],
         rows: true,
         pageable: true,
         cost: Cost::PerResult(1),
+        answer: Answer::With(
+            &[
+                ("anchor_text", "string"),
+                ("date_disappeared", "date"),
+                ("date_first_seen", "date"),
+                ("date_last_seen", "date"),
+                ("nofollow", "boolean"),
+                ("redirect", "boolean"),
+                ("rel_canonical", "boolean"),
+                ("via_redirect", "boolean"),
+                ("via_rel_canonical", "boolean"),
+            ],
+            &["source", "target"],
+        ),
     },
-    EndpointDef { name: "anchor_text", fields: &["target", "scope", "limit", "next_token"], required: &["target"], rows: true, pageable: true, cost: Cost::PerResult(1) },
-    EndpointDef { name: "final_redirect", fields: &["page"], required: &["page"], rows: false, pageable: false, cost: Cost::PerResult(1) },
-    EndpointDef { name: "global_top_pages", fields: PAGING, required: &[], rows: true, pageable: true, cost: Cost::PerResult(1) },
-    EndpointDef { name: "global_top_root_domains", fields: PAGING, required: &[], rows: true, pageable: true, cost: Cost::PerResult(1) },
-    EndpointDef { name: "index_metadata", fields: &[], required: &[], rows: false, pageable: false, cost: Cost::Free },
+    EndpointDef {
+        name: "anchor_text",
+        about: "Anchor texts of links to a target, by external root domains.",
+        fields: &["target", "scope", "limit", "next_token"],
+        required: &["target"],
+        rows: true,
+        pageable: true,
+        cost: Cost::PerResult(1),
+        answer: Answer::With(&[("anchor_text", "string"), ("external_pages", "integer"), ("external_root_domains", "integer")], &[]),
+    },
+    EndpointDef {
+        name: "final_redirect",
+        about: "Where a page finally redirects to: {\"page\": ...}.",
+        fields: &["page"],
+        required: &["page"],
+        rows: false,
+        pageable: false,
+        cost: Cost::PerResult(1),
+        answer: Answer::With(&[("page", "string")], &[]),
+    },
+    EndpointDef {
+        name: "global_top_pages",
+        about: "The top 500 pages by Page Authority.",
+        fields: PAGING,
+        required: &[],
+        rows: true,
+        pageable: true,
+        cost: Cost::PerResult(1),
+        answer: Answer::UrlMetrics,
+    },
+    EndpointDef {
+        name: "global_top_root_domains",
+        about: "The top 500 root domains by Domain Authority.",
+        fields: PAGING,
+        required: &[],
+        rows: true,
+        pageable: true,
+        cost: Cost::PerResult(1),
+        answer: Answer::With(TO_TARGET, &[]),
+    },
+    EndpointDef {
+        name: "index_metadata",
+        about: "The index ID and spam-score update days.",
+        fields: &[],
+        required: &[],
+        rows: false,
+        pageable: false,
+        cost: Cost::Free,
+        answer: Answer::With(&[("index_id", "string"), ("spam_score_update_days", "array:date")], &[]),
+    },
     EndpointDef {
         name: "link_intersect",
+        about: "Sources linking to the positive targets but not the negative ones; targets are {\"target\", \"scope\"} dicts or plain strings (scope root_domain).",
         fields: &["positive_targets", "negative_targets", "source_scope", "sort", "limit", "next_token"],
         required: &["positive_targets"],
         rows: true,
         pageable: true,
         cost: Cost::PerResult(5),
+        answer: Answer::With(
+            &[("page", "string"), ("title", "string"), ("domain_authority", "integer"), ("spam_score", "integer"), ("matching_target_indexes", "array:integer")],
+            &[],
+        ),
     },
     EndpointDef {
         name: "link_status",
+        about: "Whether each source links to the target: {\"exists\": [bool, ...]}, one per source in order.",
         fields: &["target", "sources", "source_scope", "target_scope"],
         required: &["target", "sources"],
         rows: false,
         pageable: false,
         cost: Cost::PerSource(2),
+        answer: Answer::With(&[("exists", "array:boolean")], &[]),
     },
     EndpointDef {
         name: "linking_root_domains",
+        about: "Root domains linking to a target.",
         fields: &["target", "target_scope", "sort", "filter", "begin_date", "end_date", "limit", "next_token"],
         required: &["target"],
         rows: true,
         pageable: true,
         cost: Cost::PerResult(1),
+        answer: Answer::With(TO_TARGET, &[]),
     },
-    EndpointDef { name: "top_pages", fields: &["target", "scope", "limit", "next_token"], required: &["target"], rows: true, pageable: true, cost: Cost::PerResult(1) },
-    EndpointDef { name: "usage_data", fields: &["start", "end"], required: &[], rows: false, pageable: false, cost: Cost::Free },
+    EndpointDef {
+        name: "top_pages",
+        about: "A site's top pages by Page Authority.",
+        fields: &["target", "scope", "limit", "next_token"],
+        required: &["target"],
+        rows: true,
+        pageable: true,
+        cost: Cost::PerResult(1),
+        answer: Answer::UrlMetrics,
+    },
+    EndpointDef {
+        name: "usage_data",
+        about: "Rows consumed in the period (default: this month), as Moz counts them; may lag an hour; covers v1 and v2.",
+        fields: &["start", "end"],
+        required: &[],
+        rows: false,
+        pageable: false,
+        cost: Cost::Free,
+        answer: Answer::With(&[("rows_consumed", "integer")], &[]),
+    },
 ];
 
 pub fn endpoint(name: &str) -> Result<&'static EndpointDef> {
@@ -175,7 +334,7 @@ pub fn endpoint(name: &str) -> Result<&'static EndpointDef> {
     })
 }
 
-const SCOPES: &[&str] = &["page", "subdomain", "root_domain"];
+pub const SCOPES: &[&str] = &["page", "subdomain", "root_domain"];
 const MODIFIERS: &[&str] = &["daily_history_deltas", "daily_history_values", "monthly_history_deltas", "monthly_history_values"];
 
 /// Rows charged per url_metrics target: 1, plus `modifier_weight` per history modifier and per

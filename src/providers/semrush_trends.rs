@@ -30,6 +30,8 @@ pub enum Price {
 #[derive(Debug)]
 pub struct Report {
     pub name: &'static str,
+    /// What it answers, in a few words (the generated method's docstring).
+    pub about: &'static str,
     pub params: &'static [&'static str],
     pub required: &'static [&'static str],
     pub price: Price,
@@ -39,40 +41,40 @@ const TARGET: &[&str] = &["target", "target_type", "display_date", "device_type"
 const ONE: Price = Price::PerRequest { units: 1, empty_billed: true };
 
 pub static REPORTS: &[Report] = &[
-    Report { name: "summary", params: &["targets", "display_date", "device_type", "country", "export_columns"], required: &["targets"], price: Price::PerLine(1) },
+    Report { name: "summary", about: "Traffic summary of up to 200 targets", params: &["targets", "display_date", "device_type", "country", "export_columns"], required: &["targets"], price: Price::PerLine(1) },
     Report {
-        name: "summary_by_day",
+        name: "summary_by_day", about: "Daily traffic of a target",
         params: &["target", "target_type", "display_date", "device_type", "country", "export_columns", "include_forecasted_items"],
         required: &["target"],
         price: Price::PerRequest { units: 1, empty_billed: false },
     },
     Report {
-        name: "summary_by_week",
+        name: "summary_by_week", about: "Weekly traffic of a target",
         params: &["target", "target_type", "display_date", "device_type", "country", "export_columns", "include_forecasted_items"],
         required: &["target"],
         price: Price::PerRequest { units: 1, empty_billed: false },
     },
-    Report { name: "rank", params: &["display_date", "device_type", "country", "export_columns", "display_limit", "display_offset"], required: &[], price: ONE },
+    Report { name: "rank", about: "The traffic rank list", params: &["display_date", "device_type", "country", "export_columns", "display_limit", "display_offset"], required: &[], price: ONE },
     Report {
-        name: "sources",
+        name: "sources", about: "Traffic sources of a target",
         params: &["target", "target_type", "display_date", "device_type", "country", "export_columns", "traffic_channel", "traffic_type", "sort_order", "display_limit", "display_offset"],
         required: &["target"],
         price: ONE,
     },
-    Report { name: "toppages", params: TARGET, required: &["target"], price: ONE },
+    Report { name: "toppages", about: "Top pages of a target", params: TARGET, required: &["target"], price: ONE },
     Report {
-        name: "geo",
+        name: "geo", about: "Traffic by country, subcontinent or continent",
         params: &["target", "target_type", "display_date", "device_type", "geo_type", "export_columns", "sort_order", "display_limit", "display_offset"],
         required: &["target"],
         price: ONE,
     },
-    Report { name: "subfolders", params: TARGET, required: &["target"], price: ONE },
-    Report { name: "accuracy", params: TARGET, required: &["target"], price: ONE },
-    Report { name: "audience_insights", params: TARGET, required: &["target"], price: ONE },
-    Report { name: "household_distribution", params: TARGET, required: &["target"], price: ONE },
-    Report { name: "education_distribution", params: TARGET, required: &["target"], price: ONE },
+    Report { name: "subfolders", about: "Traffic by subfolder", params: TARGET, required: &["target"], price: ONE },
+    Report { name: "accuracy", about: "Data accuracy of a target", params: TARGET, required: &["target"], price: ONE },
+    Report { name: "audience_insights", about: "Audience insights", params: TARGET, required: &["target"], price: ONE },
+    Report { name: "household_distribution", about: "Household distribution", params: TARGET, required: &["target"], price: ONE },
+    Report { name: "education_distribution", about: "Education distribution", params: TARGET, required: &["target"], price: ONE },
     Report {
-        name: "categories",
+        name: "categories", about: "Top domains of an industry category",
         params: &["category", "country", "display_date", "export_columns", "display_limit", "display_offset"],
         required: &["category"],
         price: Price::PerRequest { units: 500, empty_billed: true },

@@ -35,6 +35,8 @@ pub enum Price {
 pub struct Op {
     pub path: &'static str,
     pub name: &'static str,
+    /// What it answers, in a line (the generated method's docstring).
+    pub about: &'static str,
     pub params: &'static [&'static str],
     pub required: &'static [&'static str],
     pub price: Price,
@@ -43,23 +45,42 @@ pub struct Op {
 }
 
 const BACKLINKS: &[&str] = &["url", "scope", "fields", "filter", "limit", "offset", "sort", "format"];
-const SCOPES: &[&str] = &["ROOT_DOMAIN", "SUBDOMAIN", "SUBFOLDER", "PAGE"];
+pub const SCOPES: &[&str] = &["ROOT_DOMAIN", "SUBDOMAIN", "SUBFOLDER", "PAGE"];
+/// What a parameter is when a call leaves it out (the named methods' default).
+pub const DEFAULTS: &[(&str, &str)] = &[("scope", "ROOT_DOMAIN")];
+/// The catalog type of each parameter (one fact per name; `scope` is one of [`SCOPES`],
+/// `fields` a list or a comma-joined string, months YYYY-MM).
+pub const PARAM_TYPES: &[(&str, &str)] = &[
+    ("url", "string"),
+    ("scope", "scope"),
+    ("fields", "fields"),
+    ("filter", "string"),
+    ("limit", "integer"),
+    ("offset", "integer"),
+    ("sort", "string"),
+    ("format", "string"),
+    ("date_from", "month"),
+    ("date_to", "month"),
+    ("keyword", "string"),
+    ("country", "string"),
+    ("month", "month"),
+];
 
 pub static OPS: &[Op] = &[
-    Op { path: "backlinks/v1/overview", name: "backlinks_v4_overview", params: &["url", "scope", "fields", "format"], required: &["url", "scope"], price: Price::PerRequest(45), paged: false, tag: "T SREV" },
+    Op { path: "backlinks/v1/overview", name: "backlinks_v4_overview", about: "Backlinks overview of a URL or domain", params: &["url", "scope", "fields", "format"], required: &["url", "scope"], price: Price::PerRequest(45), paged: false, tag: "T SREV" },
     Op {
         path: "backlinks/v1/summary",
-        name: "backlinks_v4_summary",
+        name: "backlinks_v4_summary", about: "Backlinks history by month (date_from/date_to as YYYY-MM)",
         params: &["url", "scope", "fields", "limit", "offset", "date_from", "date_to", "format"],
         required: &["url", "scope"],
         price: Price::PerLine(40),
         paged: true,
         tag: "T SREV",
     },
-    Op { path: "backlinks/v1/links", name: "backlinks_v4_links", params: BACKLINKS, required: &["url", "scope"], price: Price::PerLine(45), paged: true, tag: "T SREV" },
-    Op { path: "backlinks/v1/ref-domains", name: "backlinks_v4_ref_domains", params: BACKLINKS, required: &["url", "scope"], price: Price::PerLine(40), paged: true, tag: "T SREV" },
-    Op { path: "backlinks/v1/ref-ips", name: "backlinks_v4_ref_ips", params: BACKLINKS, required: &["url", "scope"], price: Price::PerLine(20), paged: true, tag: "T SREV" },
-    Op { path: "keywords/v1/metrics", name: "keyword_v4_metrics", params: &["keyword", "country", "month", "fields", "format"], required: &["keyword", "country"], price: Price::PerRequest(20), paged: false, tag: "T third-party code" },
+    Op { path: "backlinks/v1/links", name: "backlinks_v4_links", about: "Backlinks of a URL or domain (limit/offset, fields, filter)", params: BACKLINKS, required: &["url", "scope"], price: Price::PerLine(45), paged: true, tag: "T SREV" },
+    Op { path: "backlinks/v1/ref-domains", name: "backlinks_v4_ref_domains", about: "Referring domains of a URL or domain", params: BACKLINKS, required: &["url", "scope"], price: Price::PerLine(40), paged: true, tag: "T SREV" },
+    Op { path: "backlinks/v1/ref-ips", name: "backlinks_v4_ref_ips", about: "Referring IPs of a URL or domain", params: BACKLINKS, required: &["url", "scope"], price: Price::PerLine(20), paged: true, tag: "T SREV" },
+    Op { path: "keywords/v1/metrics", name: "keyword_v4_metrics", about: "Keyword metrics (volume, KD, CPC, competitive density, SERP features, intents, trend) for one keyword, month as YYYY-MM", params: &["keyword", "country", "month", "fields", "format"], required: &["keyword", "country"], price: Price::PerRequest(20), paged: false, tag: "T third-party code" },
 ];
 
 fn bad(msg: impl Into<String>) -> Error {

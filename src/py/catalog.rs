@@ -46,8 +46,16 @@ fn semrush_catalog() -> Value {
             semrush_v4::Price::PerRequest(n) => ("per_request", n),
             semrush_v4::Price::PerLine(n) => ("per_line", n),
         };
+        let types: serde_json::Map<String, Value> = o
+            .params
+            .iter()
+            .map(|p| (p.to_string(), json!(semrush_v4::PARAM_TYPES.iter().find(|(n, _)| n == p).map_or("string", |(_, t)| *t))))
+            .collect();
+        let defaults: serde_json::Map<String, Value> =
+            semrush_v4::DEFAULTS.iter().filter(|(n, _)| o.params.contains(n)).map(|(n, v)| (n.to_string(), json!(v))).collect();
         ops.push(json!({
-            "name": o.name, "path": o.path, "api": "v4", "params": o.params, "required": o.required,
+            "name": o.name, "path": o.path, "api": "v4", "about": o.about, "params": o.params, "required": o.required,
+            "param_types": types, "defaults": defaults, "scopes": semrush_v4::SCOPES,
             "pricing": {"rule": rule, "units": units, "tag": o.tag, "overridable": "v4_prices="},
             "paging": if o.paged { "limit_offset" } else { "none" },
         }));
@@ -61,7 +69,7 @@ fn semrush_catalog() -> Value {
             }
         };
         ops.push(json!({
-            "name": format!("trends_{}", r.name), "report": r.name, "api": "trends", "params": r.params, "required": r.required,
+            "name": format!("trends_{}", r.name), "report": r.name, "about": r.about, "api": "trends", "params": r.params, "required": r.required,
             "pricing": pricing, "paging": if r.params.contains(&"display_offset") { "offset" } else { "none" },
         }));
     }
@@ -94,11 +102,25 @@ fn moz_catalog() -> Value {
                 moz::Cost::PerSource(n) => json!({"rule": "per_source", "units": n, "tag": "C MOZDOC"}),
                 moz::Cost::UrlMetrics => json!({"rule": "per_target", "units": 1, "tag": "C MOZDOC"}),
             };
+            let types: serde_json::Map<String, Value> = e
+                .fields
+                .iter()
+                .map(|f| {
+                    let ty = moz::PARAM_TYPES.iter().find(|(n, _)| n == f).map_or("string", |(_, t)| *t);
+                    (f.to_string(), json!(ty))
+                })
+                .collect();
+            // In the answer's order: [name, type] pairs (a JSON object would sort them).
+            let fields: Vec<Value> = e.answer.fields().into_iter().map(|(n, t)| json!([n, t])).collect();
             json!({
                 "name": e.name,
+                "about": e.about,
                 "params": e.fields,
+                "param_types": types,
+                "scopes": moz::SCOPES,
                 "required": e.required,
                 "list": e.rows,
+                "fields": fields,
                 "pricing": pricing,
                 "paging": if e.pageable { "next_token" } else { "none" },
                 "api": "links_v2",
