@@ -391,18 +391,37 @@ SEMRUSH_API_METHODS = ROOT / "python" / "seowire" / "_semrush_api.py"
 LINKS_HAND = {"url_metrics"}
 
 
-def links_type(ty: str, scopes: list[str]) -> str:
+def param_type(ty: str, scopes: list[str]) -> str:
+    """The Python type of a table's parameter type code (Links v2 and SEMrush v4)."""
     return {
         "string": "str",
         "scope": "Literal[" + ", ".join(json.dumps(s) for s in scopes) + "]",
         "filter": "str | Sequence[str]",
+        "fields": "Sequence[str] | str",
         "array:string": "Sequence[str]",
         "integer": "int",
         "boolean": "bool",
         "targets": "Sequence[str | Mapping[str, str]]",
         "date": "str | _dt.date",
         "unix": "int | _dt.datetime",
+        "month": "str",
     }[ty]
+
+
+def pair_source(name: str, args: list[str], returns: str, doc: str, call: str) -> str:
+    """A sync method and its async twin calling ``self.<call>`` / ``self.<call>_async``."""
+    doc = "\n        ".join(textwrap.wrap(doc, 92, break_on_hyphens=False))
+    sig = ",\n        ".join(["self", *args])
+    return (
+        f"    def {name}(\n        {sig},\n    ) -> {returns}:\n"
+        f'        """{doc}\n        """\n'
+        f"        result: {returns} = self.{call}\n"
+        f"        return result\n\n"
+        f"    async def {name}_async(\n        {sig},\n    ) -> {returns}:\n"
+        f'        """Async :meth:`{name}`."""\n'
+        f"        result: {returns} = await self.{call.replace('(', '_async(', 1)}\n"
+        f"        return result\n\n"
+    )
 
 
 def links_cost(op: dict[str, Any]) -> str:
@@ -460,30 +479,17 @@ def moz_links_methods(ops: list[dict[str, Any]]) -> str:
         if name in LINKS_HAND:
             continue
         types, required = op["param_types"], op["required"]
-        args = ["self"]
-        args += [f"{p}: {links_type(types[p], op['scopes'])}" for p in op["params"] if p in required]
-        optional = [f"{p}: {links_type(types[p], op['scopes'])} | None = None" for p in op["params"] if p not in required]
+        args = [f"{p}: {param_type(types[p], op['scopes'])}" for p in op["params"] if p in required]
+        optional = [f"{p}: {param_type(types[p], op['scopes'])} | None = None" for p in op["params"] if p not in required]
         if op["list"]:
             optional.append('output: Output = "dicts"')
         if optional:
             args += ["*", *optional]
-        returns = "Rows" if op["list"] else "dict[str, Any]"
         text = [op["about"], links_cost(op)]
         if op["paging"] == "next_token":
             text.append("Pages with next_token (see pages()).")
-        doc = "\n        ".join(textwrap.wrap(" ".join(text), 92, break_on_hyphens=False))
-        sig = ",\n        ".join(args)
-        call = f'self.call("{name}", **_given(locals()))'
-        parts.append(
-            f"    def {name}(\n        {sig},\n    ) -> {returns}:\n"
-            f'        """{doc}\n        """\n'
-            f"        result: {returns} = {call}\n"
-            f"        return result\n\n"
-            f"    async def {name}_async(\n        {sig},\n    ) -> {returns}:\n"
-            f'        """Async :meth:`{name}`."""\n'
-            f"        result: {returns} = await {call.replace('self.call(', 'self.call_async(')}\n"
-            f"        return result\n\n"
-        )
+        returns = "Rows" if op["list"] else "dict[str, Any]"
+        parts.append(pair_source(name, args, returns, " ".join(text), f'call("{name}", **_given(locals()))'))
     return "".join(parts).rstrip("\n") + "\n"
 
 
@@ -535,16 +541,6 @@ class SemrushApiMethods:
 TRENDS_SUBJECTS = {"targets": "Sequence[str] | str", "target": "str", "category": "str | int"}
 
 
-def v4_type(ty: str, scopes: list[str]) -> str:
-    return {
-        "string": "str",
-        "scope": "Literal[" + ", ".join(json.dumps(s) for s in scopes) + "]",
-        "fields": "Sequence[str] | str",
-        "integer": "int",
-        "month": "str",
-    }[ty]
-
-
 def price_text(p: dict[str, Any]) -> str:
     unit = "per request" if p["rule"] == "per_request" else "per line"
     text = f"{p['units']} units {unit}"
@@ -557,25 +553,14 @@ def semrush_api_methods(v4_ops: list[dict[str, Any]], trends_ops: list[dict[str,
     parts = [SEMRUSH_API_HEADER]
 
     def method(name: str, args: list[str], returns: str, doc: str, call: str) -> None:
-        doc = "\n        ".join(textwrap.wrap(doc, 92, break_on_hyphens=False))
-        sig = ",\n        ".join(["self", *args])
-        parts.append(
-            f"    def {name}(\n        {sig},\n    ) -> {returns}:\n"
-            f'        """{doc}\n        """\n'
-            f"        result: {returns} = self.{call}\n"
-            f"        return result\n\n"
-            f"    async def {name}_async(\n        {sig},\n    ) -> {returns}:\n"
-            f'        """Async :meth:`{name}`."""\n'
-            f"        result: {returns} = await self.{call.replace('(', '_async(', 1)}\n"
-            f"        return result\n\n"
-        )
+        parts.append(pair_source(name, args, returns, doc, call))
 
     for op in v4_ops:
         types, required, defaults = op["param_types"], op["required"], op["defaults"]
         subject = op["params"][0]
-        args = [f"{subject}: {v4_type(types[subject], op['scopes'])}", "*"]
+        args = [f"{subject}: {param_type(types[subject], op['scopes'])}", "*"]
         for p in op["params"][1:]:
-            t = v4_type(types[p], op["scopes"])
+            t = param_type(types[p], op["scopes"])
             if p in defaults:
                 args.append(f"{p}: {t} = {json.dumps(defaults[p])}")
             elif p in required:

@@ -53,13 +53,7 @@ impl<'py> IntoPyObject<'py> for PyBatch {
         if let Some(declared) = self.5.clone() {
             let table = self.table(py, &declared)?;
             let m = super::page::merged_meta(py, &self.0, ahrefs::PROVIDER, "batch-analysis/batch-analysis", self.1, self.4 - self.2.len())?;
-            if let Some(e) = self.3.filter(|_| !self.2.is_empty()) {
-                if self.0.is_empty() {
-                    return Err(super::to_pyerr(py, e));
-                }
-                return Err(super::bulk_error(py, e, table, self.2, m));
-            }
-            return PyTuple::new(py, [table, m.into_any()]);
+            return super::bulk_outcome(py, self.3.filter(|_| !self.2.is_empty()), !self.0.is_empty(), table, self.2, m);
         }
         let _gc = super::GcPause::new(py, self.0.iter().map(|p| p.rows as usize).sum::<usize>() * 8);
         let out = PyList::empty(py);
@@ -81,13 +75,7 @@ impl<'py> IntoPyObject<'py> for PyBatch {
             position = end;
         }
         let m = super::page::merged_meta(py, &self.0, ahrefs::PROVIDER, "batch-analysis/batch-analysis", self.1, out.len() - self.2.len())?;
-        if let Some(e) = self.3.filter(|_| !self.2.is_empty()) {
-            if self.0.is_empty() {
-                return Err(super::to_pyerr(py, e));
-            }
-            return Err(super::bulk_error(py, e, out.into_any(), self.2, m));
-        }
-        PyTuple::new(py, [out.into_any(), m.into_any()])
+        super::bulk_outcome(py, self.3.filter(|_| !self.2.is_empty()), !self.0.is_empty(), out.into_any(), self.2, m)
     }
 }
 

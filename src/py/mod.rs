@@ -51,6 +51,23 @@ pub fn to_pyerr(py: Python<'_>, e: Error) -> PyErr {
     build().unwrap_or_else(|err| err)
 }
 
+/// What a fan-out hands back: `(rows, meta)`; or, when `error` stopped it, that error as its
+/// own class if nothing was answered, else a [`bulk_error`] carrying the rows that arrived.
+pub fn bulk_outcome<'py>(
+    py: Python<'py>,
+    error: Option<Error>,
+    answered: bool,
+    rows: Bound<'py, PyAny>,
+    failed: Vec<usize>,
+    meta: Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+    match error {
+        Some(e) if !answered => Err(to_pyerr(py, e)),
+        Some(e) => Err(bulk_error(py, e, rows, failed, meta)),
+        None => pyo3::types::PyTuple::new(py, [rows, meta.into_any()]),
+    }
+}
+
 /// A fan-out that failed part-way: `BulkError` carries the rows that arrived (None where
 /// none did), the input positions that failed, and the meta of what was spent; its cause is
 /// the first failure as its own class.

@@ -75,13 +75,7 @@ impl<'py> IntoPyObject<'py> for PyFrameBulk {
         let schema = groups[0].schema();
         let table = super::frame::tables(py, groups, schema)?;
         let m = merged_meta(py, &bulk.pages, moz::PROVIDER, "url_metrics", bulk.estimate, slots.len() - bulk.failed.len())?;
-        if let Some(e) = bulk.error.filter(|_| !bulk.failed.is_empty()) {
-            if bulk.pages.is_empty() {
-                return Err(super::to_pyerr(py, e));
-            }
-            return Err(super::bulk_error(py, e, table, bulk.failed, m));
-        }
-        PyTuple::new(py, [table, m.into_any()])
+        super::bulk_outcome(py, bulk.error.filter(|_| !bulk.failed.is_empty()), !bulk.pages.is_empty(), table, bulk.failed, m)
     }
 }
 
@@ -121,14 +115,7 @@ impl<'py> IntoPyObject<'py> for PyBulk {
             }
         }
         let m = merged_meta(py, &bulk.pages, moz::PROVIDER, "url_metrics", bulk.estimate, out.len() - bulk.failed.len())?;
-        if let Some(e) = bulk.error.filter(|_| !bulk.failed.is_empty()) {
-            // Nothing arrived: the failure itself, as its own class.
-            if bulk.pages.is_empty() {
-                return Err(super::to_pyerr(py, e));
-            }
-            return Err(super::bulk_error(py, e, out.into_any(), bulk.failed, m));
-        }
-        PyTuple::new(py, [out.into_any(), m.into_any()])
+        super::bulk_outcome(py, bulk.error.filter(|_| !bulk.failed.is_empty()), !bulk.pages.is_empty(), out.into_any(), bulk.failed, m)
     }
 }
 

@@ -174,13 +174,7 @@ impl<'py> IntoPyObject<'py> for PyMultiple {
             }
         }
         let m = merged_meta(py, &pages, mozapi::PROVIDER, &method, bulk.estimate, out.len() - bulk.failed.len())?;
-        if let Some(e) = bulk.error.filter(|_| !bulk.failed.is_empty()) {
-            if pages.is_empty() {
-                return Err(to_pyerr(py, e));
-            }
-            return Err(super::bulk_error(py, e, out.into_any(), bulk.failed, m));
-        }
-        PyTuple::new(py, [out.into_any(), m.into_any()])
+        super::bulk_outcome(py, bulk.error.filter(|_| !bulk.failed.is_empty()), !pages.is_empty(), out.into_any(), bulk.failed, m)
     }
 }
 
@@ -244,26 +238,27 @@ impl Layout {
         let errors = crate::frame::Declared::columns(echo_columns().chain([("error.name".to_string(), DataType::Utf8), ("error.message".to_string(), DataType::Utf8)]).collect());
         let r = crate::frame::json_rows_at(&page.body, Some(&["result", self.lists.0]), &results, placed.len())?;
         let e = crate::frame::json_rows_at(&page.body, Some(&["result", self.lists.1]), &errors, 0)?;
-        let text = |b: &arrow_array::RecordBatch, name: &str, i: usize| -> Option<String> {
-            let c = b.column_by_name(name)?.as_string_opt::<i32>()?;
-            (i < c.len() && !c.is_null(i)).then(|| c.value(i).to_string())
+        // A text column of a batch, looked up once (not per row).
+        let strings = |b: &'_ arrow_array::RecordBatch, name: &str| b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>().cloned());
+        let text = |c: &Option<arrow_array::StringArray>, i: usize| -> Option<String> {
+            c.as_ref().filter(|c| i < c.len() && !c.is_null(i)).map(|c| c.value(i).to_string())
         };
         let mut columns: Vec<(String, arrow_array::ArrayRef)> = Vec::new();
         for (name, obj, field) in &self.echoes {
+            let (original, echoed) = (format!("{obj}.original_site_query.{field}"), format!("{obj}.{field}"));
+            let (r_original, r_echoed) = (strings(&r, &original), strings(&r, &echoed));
+            let (e_original, e_echoed) = (strings(&e, &original), strings(&e, &echoed));
             let mut b = arrow_array::builder::StringBuilder::new();
             for p in placed {
-                let (batch, i) = match p {
-                    Placed::Result(j) => (&r, *j),
-                    Placed::Error(j) => (&e, *j),
-                    Placed::Missing => {
-                        b.append_null();
-                        continue;
-                    }
-                };
-                b.append_option(text(batch, &format!("{obj}.original_site_query.{field}"), i).or_else(|| text(batch, &format!("{obj}.{field}"), i)));
+                b.append_option(match p {
+                    Placed::Result(j) => text(&r_original, *j).or_else(|| text(&r_echoed, *j)),
+                    Placed::Error(j) => text(&e_original, *j).or_else(|| text(&e_echoed, *j)),
+                    Placed::Missing => None,
+                });
             }
             columns.push((name.to_string(), std::sync::Arc::new(b.finish())));
         }
+        let (error_names, error_messages) = (strings(&e, "error.name"), strings(&e, "error.message"));
         let take: arrow_array::UInt64Array = placed.iter().map(|p| if let Placed::Result(j) = p { Some(*j as u64) } else { None }).collect();
         for (name, path, _) in &self.values {
             let col = r.column_by_name(path).ok_or_else(|| format!("no column {path}"))?;
@@ -285,8 +280,8 @@ impl Layout {
                 Placed::Error(j) => b.append_value(format!(
                     "Moz {}: {}: {}",
                     self.method,
-                    text(&e, "error.name", *j).unwrap_or_else(|| "error".into()),
-                    text(&e, "error.message", *j).unwrap_or_else(|| "no message".into())
+                    text(&error_names, *j).unwrap_or_else(|| "error".into()),
+                    text(&error_messages, *j).unwrap_or_else(|| "no message".into())
                 )),
                 Placed::Missing => b.append_value(format!("Moz {} answered without a result or an error for this item", self.method)),
             }
@@ -321,13 +316,7 @@ impl<'py> IntoPyObject<'py> for PyMultipleFrame {
         let schema = groups[0].schema();
         let table = super::frame::tables(py, groups, schema)?;
         let m = merged_meta(py, &pages, mozapi::PROVIDER, &method, bulk.estimate, slots.len() - bulk.failed.len())?;
-        if let Some(e) = bulk.error.filter(|_| !bulk.failed.is_empty()) {
-            if pages.is_empty() {
-                return Err(to_pyerr(py, e));
-            }
-            return Err(super::bulk_error(py, e, table, bulk.failed, m));
-        }
-        PyTuple::new(py, [table, m.into_any()])
+        super::bulk_outcome(py, bulk.error.filter(|_| !bulk.failed.is_empty()), !pages.is_empty(), table, bulk.failed, m)
     }
 }
 
@@ -376,13 +365,7 @@ impl PyEach {
         let pages: Vec<JsonPage> = each.answers.iter().filter_map(|a| a.as_ref().and_then(|r| r.as_ref().ok())).map(|p| JsonPage { body: bytes::Bytes::new(), ..p.clone() }).collect();
         let failed: Vec<usize> = each.answers.iter().enumerate().filter(|(_, a)| a.is_none()).map(|(i, _)| i).collect();
         let m = merged_meta(py, &pages, mozapi::PROVIDER, &method, each.estimate, pages.len())?;
-        if let Some(e) = each.error {
-            if pages.is_empty() {
-                return Err(to_pyerr(py, e));
-            }
-            return Err(super::bulk_error(py, e, table, failed, m));
-        }
-        PyTuple::new(py, [table, m.into_any()])
+        super::bulk_outcome(py, each.error, !pages.is_empty(), table, failed, m)
     }
 }
 
@@ -414,13 +397,7 @@ impl<'py> IntoPyObject<'py> for PyEach {
             }
         }
         let m = merged_meta(py, &pages, mozapi::PROVIDER, &method, each.estimate, pages.len())?;
-        if let Some(e) = each.error {
-            if pages.is_empty() {
-                return Err(to_pyerr(py, e));
-            }
-            return Err(super::bulk_error(py, e, out.into_any(), failed, m));
-        }
-        PyTuple::new(py, [out.into_any(), m.into_any()])
+        super::bulk_outcome(py, each.error, !pages.is_empty(), out.into_any(), failed, m)
     }
 }
 
